@@ -1,0 +1,92 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// One set of settings for every target: Swift 6 mode (strict concurrency) plus the
+/// upcoming features Hummingbird itself builds with.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "qrlogin",
+    platforms: [.macOS(.v14), .iOS(.v17)],
+    products: [
+        .executable(name: "qrlogin", targets: ["qrlogin"]),
+        .library(name: "QRCode", targets: ["QRCode"]),
+        .library(name: "QRCodeRender", targets: ["QRCodeRender"]),
+        .library(name: "QRLoginCore", targets: ["QRLoginCore"]),
+        .library(name: "QRLoginServer", targets: ["QRLoginServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+    ],
+    targets: [
+        // QR encoder: no dependencies.
+        .target(name: "QRCode", swiftSettings: swiftSettings),
+        .target(name: "QRCodeRender", dependencies: ["QRCode"], swiftSettings: swiftSettings),
+
+        // Login service.
+        .target(
+            name: "QRLoginCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QRLoginSQLite",
+            dependencies: [
+                "QRLoginCore",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QRLoginServer",
+            dependencies: [
+                "QRLoginCore",
+                "QRLoginSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "qrlogin",
+            dependencies: [
+                "QRCode",
+                "QRCodeRender",
+                "QRLoginServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: swiftSettings),
+        .testTarget(name: "QRCodeRenderTests", dependencies: ["QRCode", "QRCodeRender"], swiftSettings: swiftSettings),
+        .testTarget(name: "QRLoginCoreTests", dependencies: ["QRLoginCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "QRLoginSQLiteTests", dependencies: ["QRLoginCore", "QRLoginSQLite"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "QRLoginServerTests",
+            dependencies: [
+                "QRLoginServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `qrlogin` command: the server, the QR encoder and (later) the clients.
+@main
+struct QRLoginCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qrlogin",
+        abstract: "Scan-to-log-in: server, QR encoder and clients.",
+        subcommands: []
+    )
+}
