@@ -1,0 +1,97 @@
+import Crypto
+import Foundation
+
+/// Random identifiers, prefixed secrets and their hashes. Everything comes from the system
+/// CSPRNG; secrets are stored only as their SHA-256.
+public enum Secrets {
+    /// Prefix of access tokens.
+    public static let accessTokenPrefix = "qrl_at_"
+    /// Prefix of poll secrets.
+    public static let pollSecretPrefix = "qrl_ps_"
+    /// Prefix of scan tickets.
+    public static let scanTicketPrefix = "qrl_st_"
+
+    /// `count` random bytes from the system CSPRNG.
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+
+    /// A public identifier: 128 random bits, base64url (22 characters).
+    public static func publicId() -> String {
+        Base64URL.encode(randomBytes(16))
+    }
+
+    /// A secret: `prefix` followed by 256 random bits in base64url (43 characters).
+    public static func secret(prefix: String) -> String {
+        prefix + Base64URL.encode(randomBytes(32))
+    }
+
+    /// SHA-256 of `value`'s UTF-8 bytes, base64url: how secrets are stored and compared.
+    public static func hash(_ value: String) -> String {
+        Base64URL.encode(SHA256.hash(data: Data(value.utf8)))
+    }
+
+    /// A uniformly random integer in `range` from the CSPRNG.
+    public static func randomInt(in range: ClosedRange<Int>) -> Int {
+        var generator = SystemRandomNumberGenerator()
+        return Int.random(in: range, using: &generator)
+    }
+
+    /// Three distinct two-digit numbers in random order, and the one the PC will show.
+    public static func matchChoices() -> (match: Int, choices: [Int]) {
+        var choices: [Int] = []
+        while choices.count < 3 {
+            let candidate = randomInt(in: 10...99)
+            if !choices.contains(candidate) { choices.append(candidate) }
+        }
+        return (choices[randomInt(in: 0...2)], choices)
+    }
+
+    /// Compares two strings in time that depends only on their lengths.
+    public static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var diff: UInt8 = 0
+        for i in 0..<x.count { diff |= x[i] ^ y[i] }
+        return diff == 0
+    }
+}
+
+/// Base64url without padding (RFC 4648 §5), as JOSE uses it.
+public enum Base64URL {
+    /// Encodes bytes as unpadded base64url.
+    public static func encode<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
+        Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Decodes unpadded base64url; returns nil for anything else (padding, other alphabets).
+    public static func decode(_ string: Substring) -> Data? {
+        var base64 = ""
+        base64.reserveCapacity(string.utf8.count + 3)
+        for ch in string.utf8 {
+            switch ch {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                base64.unicodeScalars.append(Unicode.Scalar(ch))
+            case UInt8(ascii: "-"): base64.append("+")
+            case UInt8(ascii: "_"): base64.append("/")
+            default: return nil
+            }
+        }
+        switch base64.utf8.count % 4 {
+        case 0: break
+        case 2: base64 += "=="
+        case 3: base64 += "="
+        default: return nil
+        }
+        return Data(base64Encoded: base64)
+    }
+
+    /// Decodes unpadded base64url; returns nil for anything else.
+    public static func decode(_ string: String) -> Data? {
+        decode(Substring(string))
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// Records written together with a login request transition, in the same atomic step.
+public struct LoginSideEffects: Sendable, Equatable {
+    /// A device record to create or update (on confirm: the PC's device).
+    public var upsertDevice: Device?
+    /// A token to insert (on pickup: the PC's new token).
+    public var insertToken: TokenRecord?
+    /// A token to revoke (on pickup: the one handed out before).
+    public var revokeTokenId: String?
+    /// The time written as the revocation time.
+    public var revokedAt: Date?
+
+    /// Creates a set of side effects; all empty by default.
+    public init(upsertDevice: Device? = nil, insertToken: TokenRecord? = nil, revokeTokenId: String? = nil, revokedAt: Date? = nil) {
+        self.upsertDevice = upsertDevice
+        self.insertToken = insertToken
+        self.revokeTokenId = revokeTokenId
+        self.revokedAt = revokedAt
+    }
+
+    /// No side effects.
+    public static let none = LoginSideEffects()
+}
+
+/// Persistence for accounts, devices, tokens, one-time codes and login requests.
+///
+/// Every method is atomic. ``transitionLoginRequest(id:_:)`` is the only way a login request
+/// changes: the store reads the request, runs the pure transition, and writes the new request
+/// and its side effects in one step, so concurrent callers see exactly one winner.
+/// Methods throw ``QRLoginError`` for domain conflicts and any other error for storage faults.
+public protocol Store: Sendable {
+    // MARK: Accounts
+
+    /// Inserts a new account.
+    /// - Throws: ``QRLoginError/usernameTaken`` (case-insensitive) or ``QRLoginError/phoneTaken``.
+    func createAccount(_ account: Account) async throws
+    /// The account with `id`, if any.
+    func account(id: String) async throws -> Account?
+    /// The account whose username equals `username` case-insensitively, if any.
+    func account(username: String) async throws -> Account?
+    /// The account with `phone`, if any.
+    func account(phone: String) async throws -> Account?
+
+    // MARK: Devices
+
+    /// Creates the device or updates its type, name, key, last-seen and last IP.
+    func upsertDevice(_ device: Device) async throws
+    /// The device `id` of `accountId`, if linked.
+    func device(id: String, accountId: String) async throws -> Device?
+    /// All devices of `accountId`, oldest first.
+    func devices(accountId: String) async throws -> [Device]
+    /// Records a use of the device.
+    func touchDevice(id: String, accountId: String, at: Date, ip: String) async throws
+    /// Unlinks a device and revokes all of its tokens for that account. Returns whether it existed.
+    func removeDevice(id: String, accountId: String, at: Date) async throws -> Bool
+
+    // MARK: Tokens
+
+    /// Inserts a token record.
+    func insertToken(_ token: TokenRecord) async throws
+    /// The token whose hash is `hash`, revoked or not.
+    func token(hash: String) async throws -> TokenRecord?
+    /// Revokes one token; returns whether it was active.
+    func revokeToken(id: String, at: Date) async throws -> Bool
+
+    // MARK: One-time codes
+
+    /// Stores a code for `code.phone`, replacing any earlier one.
+    func putOneTimeCode(_ code: OneTimeCode) async throws
+    /// Checks a code atomically: counts the attempt, consumes the code on success, and deletes
+    /// it once `maxAttempts` wrong attempts are used.
+    func checkOneTimeCode(phone: String, codeHash: String, maxAttempts: Int, at: Date) async throws -> OneTimeCodeCheck
+
+    // MARK: Login requests
+
+    /// Inserts a new login request.
+    func insertLoginRequest(_ request: LoginRequest) async throws
+    /// The login request `id`, if any.
+    func loginRequest(id: String) async throws -> LoginRequest?
+    /// Atomically applies `transition` to request `id` and writes the result plus the returned
+    /// side effects. If `transition` throws, nothing is written and the error is rethrown.
+    /// - Returns: the request as written.
+    /// - Throws: ``QRLoginError/notFound`` if there is no such request.
+    func transitionLoginRequest(id: String, _ transition: @Sendable (inout LoginRequest) throws -> LoginSideEffects) async throws -> LoginRequest
+    /// Deletes requests whose `expiresAt` is before `cutoff`. Returns how many.
+    func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int
+}
