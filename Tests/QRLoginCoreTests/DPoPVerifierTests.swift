@@ -259,8 +259,17 @@ struct DPoPVerifierTests {
         let f = Fixture()
         let asString = try f.hostileClaims { $0["iat"] = String(Int(f.clock.now.timeIntervalSince1970)) }
         await #expect(throws: invalid("malformed")) { try await f.verify(asString) }
+        let asBool = try f.hostileClaims { $0["iat"] = true }
+        await #expect(throws: invalid("malformed")) { try await f.verify(asBool) }
         let missing = try f.hostileClaims { $0["iat"] = nil }
         await #expect(throws: invalid("iat outside the accepted window")) { try await f.verify(missing) }
+    }
+
+    @Test func fractionalIatAccepted() async throws {
+        let f = Fixture()
+        let proof = try f.hostileClaims { $0["iat"] = f.clock.now.timeIntervalSince1970 - 0.5 }
+        let verified = try await f.verify(proof)
+        #expect(verified.issuedAt == f.clock.now.addingTimeInterval(-0.5))
     }
 
     @Test func replayedJTIRejectedNewOnePasses() async throws {

@@ -65,7 +65,7 @@ public struct DPoPVerifier: Sendable {
         let parts = bytes.split(separator: UInt8(ascii: "."), maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .invalidProof("malformed") }
 
-        let header: DPoPHeader = try decodeJSON(parts[0])
+        let header = try DPoPHeader(json: decodeBase64(parts[0]))
         guard header.alg == "ES256" else { throw .invalidProof("alg must be ES256") }
         guard header.typ == "dpop+jwt" else { throw .invalidProof("typ must be dpop+jwt") }
         guard !header.hasCrit else { throw .invalidProof("unsupported crit header") }
@@ -77,7 +77,7 @@ public struct DPoPVerifier: Sendable {
         let signingInput = bytes[bytes.startIndex..<parts[1].endIndex]
         guard Self.isValid(signature, of: signingInput, key: key) else { throw .invalidProof("bad signature") }
 
-        let claims: DPoPClaims = try decodeJSON(parts[1])
+        let claims = try DPoPClaims(json: decodeBase64(parts[1]))
         guard let htm = claims.htm, htm == method else { throw .invalidProof("htm mismatch") }
         guard let htu = claims.htu, htuMatches(htu, path: path) else { throw .invalidProof("htu mismatch") }
         let now = clock.now
@@ -112,11 +112,9 @@ public struct DPoPVerifier: Sendable {
         JOSEBase64.encode(SHA256.hash(data: Array(jwk.utf8)))
     }
 
-    private func decodeJSON<T: Decodable>(_ part: Substring.UTF8View.SubSequence) throws(QRLoginError) -> T {
-        guard let json = JOSEBase64.decode(part),
-              let value = try? JSONDecoder().decode(T.self, from: Data(json))
-        else { throw .invalidProof("malformed") }
-        return value
+    private func decodeBase64(_ part: Substring.UTF8View) throws(QRLoginError) -> Data {
+        guard let bytes = JOSEBase64.decode(part) else { throw .invalidProof("malformed") }
+        return Data(bytes)
     }
 
     private func publicKey(_ jwk: DPoPJWK?) throws(QRLoginError) -> (P256.Signing.PublicKey, String) {
