@@ -15,6 +15,8 @@ import SQLiteNIO
 /// holds a FIFO lock around every operation, and multi-statement operations run inside
 /// `BEGIN IMMEDIATE … COMMIT` under that lock. Login-request writes are also conditional on the
 /// version that was read, as a second line of defence against writers outside this store.
+/// Every value is a bound parameter. SQLiteNIO prepares each statement per call and exposes no
+/// statement cache, so none is kept here.
 public actor SQLiteStore: Store {
     private var connection: SQLiteConnection?
     private let logger: Logger
