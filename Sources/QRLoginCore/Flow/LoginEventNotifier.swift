@@ -117,45 +117,27 @@ public final class LoginEventSubscription: Sendable {
 
 /// The in-process notifier: a table from request id to its current subscriptions.
 public final class InProcessNotifier: LoginEventNotifier {
-    private struct Table {
-        var subscriptions: [String: [ObjectIdentifier: LoginEventSubscription]] = [:]
-        var closed = false
-    }
-
-    private let table = Mutex(Table())
+    private let table = Mutex<[String: [ObjectIdentifier: LoginEventSubscription]]>([:])
 
     /// Creates an empty notifier.
     public init() {}
 
     public func publish(requestId: String) async {
-        let subscribers = table.withLock { $0.subscriptions[requestId].map { Array($0.values) } ?? [] }
+        let subscribers = table.withLock { $0[requestId].map { Array($0.values) } ?? [] }
         for subscriber in subscribers { subscriber.signal() }
     }
 
     public func subscribe(_ subscription: LoginEventSubscription, to requestId: String) {
-        let closed = table.withLock { table in
-            table.subscriptions[requestId, default: [:]][ObjectIdentifier(subscription)] = subscription
-            return table.closed
-        }
-        if closed { subscription.close() }
+        table.withLock { $0[requestId, default: [:]][ObjectIdentifier(subscription)] = subscription }
     }
 
     public func unsubscribe(_ subscription: LoginEventSubscription, from requestId: String) {
         table.withLock { table in
-            table.subscriptions[requestId]?[ObjectIdentifier(subscription)] = nil
-            if table.subscriptions[requestId]?.isEmpty == true { table.subscriptions[requestId] = nil }
+            table[requestId]?[ObjectIdentifier(subscription)] = nil
+            if table[requestId]?.isEmpty == true { table[requestId] = nil }
         }
-    }
-
-    /// Closes every subscription, now and later (graceful shutdown): all waits return at once.
-    public func closeAll() {
-        let all = table.withLock { table in
-            table.closed = true
-            return table.subscriptions.values.flatMap(\.values)
-        }
-        for subscription in all { subscription.close() }
     }
 
     /// How many subscriptions are registered (for tests and metrics).
-    public var subscriptionCount: Int { table.withLock { $0.subscriptions.values.reduce(0) { $0 + $1.count } } }
+    public var subscriptionCount: Int { table.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 }

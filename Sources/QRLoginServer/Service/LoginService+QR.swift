@@ -1,5 +1,6 @@
 import Foundation
 import QRLoginCore
+import ServiceLifecycle
 
 extension LoginService {
     /// Creates a login request for the PC whose key signed `proof`.
@@ -43,11 +44,9 @@ extension LoginService {
         guard let accountId = request.accountId, let account = try await store.account(id: accountId) else {
             throw QRLoginError.wrongState(.denied)
         }
-        let secret = Secrets.secret(prefix: Secrets.accessTokenPrefix)
-        let record = TokenRecord(
-            id: Secrets.publicId(), hash: Secrets.hash(secret), accountId: accountId, deviceId: request.pcKeyThumbprint,
-            deviceType: request.requester.type, origin: .qr, approvedBy: request.scannerDeviceId, createdAt: now,
-            expiresAt: now.addingTimeInterval(settings.tokenTTL)
+        let (secret, record) = newToken(
+            accountId: accountId, deviceId: request.pcKeyThumbprint, deviceType: request.requester.type,
+            origin: .qr, approvedBy: request.scannerDeviceId, now: now
         )
         let updated = try await store.transitionLoginRequest(id: request.id) { stored in
             let previous = try stored.collect(tokenId: record.id, at: now)
@@ -66,7 +65,7 @@ extension LoginService {
     /// itself (through the notifier), never by polling storage.
     public func waitForChange(of request: LoginRequest, from known: LoginState, timeout: TimeInterval) async throws -> LoginStatus {
         let giveUp = clock.now.addingTimeInterval(max(0, timeout))
-        return try await notifier.withSubscription(to: request.id) { subscription in
+        return try await withWakeups(for: request.id) { subscription in
             var current = request
             while true {
                 let now = clock.now
@@ -78,6 +77,19 @@ extension LoginService {
                 try Task.checkCancellation()
                 guard let fresh = try await store.loginRequest(id: request.id) else { throw QRLoginError.notFound }
                 current = fresh
+            }
+        }
+    }
+
+    /// Runs `body` with a subscription to request `id`'s changes. On graceful shutdown the
+    /// subscription is closed, so every wait ends at once and streams finish cleanly instead of
+    /// being reset.
+    func withWakeups<T: Sendable>(for id: String, _ body: (LoginEventSubscription) async throws -> T) async throws -> T {
+        try await notifier.withSubscription(to: id) { subscription in
+            try await withGracefulShutdownHandler {
+                try await body(subscription)
+            } onGracefulShutdown: {
+                subscription.close()
             }
         }
     }
@@ -118,7 +130,7 @@ extension LoginService {
     /// created now; its token is minted when the PC collects it.
     /// - Throws: ``QRLoginError/wrongMatch`` (after denying the request), ``QRLoginError/notScanner``,
     ///   ``QRLoginError/invalidTicket``, ``QRLoginError/ticketExpired``, ``QRLoginError/wrongState(_:)``.
-    public func confirm(id: String, ticket: String, match: Int, by identity: Identity, client: ClientInfo) async throws -> LoginRequest {
+    public func confirm(id: String, ticket: String, match: Int, by identity: Identity) async throws -> LoginRequest {
         let id = try Validate.identifier(id)
         let now = clock.now
         let deviceId = identity.device.id, accountId = identity.account.id, ticketHash = Secrets.hash(ticket)
@@ -128,7 +140,8 @@ extension LoginService {
             guard stored.state == .confirmed else { return .none }
             let pc = Device(
                 id: stored.pcKeyThumbprint, accountId: accountId, type: stored.requester.type, name: stored.requester.name,
-                publicKeyJWK: stored.pcPublicKeyJWK, createdAt: now, lastSeenAt: now, lastIP: stored.requester.ip
+                publicKeyJWK: stored.pcPublicKeyJWK, createdAt: now, lastSeenAt: now, lastIP: stored.requester.ip,
+                approvedBy: deviceId
             )
             return LoginSideEffects(upsertDevice: pc)
         }
