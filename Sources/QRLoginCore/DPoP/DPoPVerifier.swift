@@ -1,7 +1,12 @@
+// Hand-written on swift-crypto rather than built on vapor/jwt-kit (checked at 5.8.0): jwt-kit
+// verifies against keys registered in a key collection, while a DPoP proof carries its own key
+// in the header; it has no RFC 7638 thumbprint; its JWK type accepts a private `d` and turns it
+// into a signer instead of refusing it; and it would add swift-certificates, swift-asn1 and
+// CryptoExtras to every build for one algorithm. DPoP needs one fixed algorithm (ES256), one
+// key type and a handful of claim checks, which fit in a small verifier over P256.Signing.
+
 import Crypto
 import Foundation
-
-// INTERFACE ONLY — to be implemented (see the bodies marked fatalError).
 
 /// A verified DPoP proof: who signed it (the key) and what it said.
 public struct DPoPProof: Sendable, Equatable {
@@ -26,9 +31,26 @@ public protocol ReplayCache: Sendable {
 /// Verifies RFC 9449 DPoP proofs: ES256 only, `typ` `dpop+jwt`, a public P-256 `jwk`,
 /// matching `htm`/`htu`, fresh `iat`, unseen `jti`, and `ath` when a token is presented.
 public struct DPoPVerifier: Sendable {
+    /// Proofs longer than this many bytes are refused before any decoding. A real ES256 proof
+    /// is about 600 bytes, so this leaves room for long URLs without letting a client make the
+    /// server parse arbitrarily large JSON.
+    public static let maxProofLength = 8 * 1024
+    /// The longest `jti` accepted, in bytes; it becomes part of a replay-cache key.
+    public static let maxJTILength = 256
+
+    private let publicBaseURL: String
+    private let maxClockSkew: TimeInterval
+    private let replayCache: any ReplayCache
+    private let clock: any NowClock
+
     /// Creates a verifier. `publicBaseURL` is the server's configured public URL (for `htu`).
     public init(publicBaseURL: String, maxClockSkew: TimeInterval = 60, replayCache: any ReplayCache, clock: any NowClock) {
-        fatalError("unimplemented")
+        var base = Substring(publicBaseURL)
+        while base.hasSuffix("/") { base = base.dropLast() }
+        self.publicBaseURL = String(base)
+        self.maxClockSkew = maxClockSkew
+        self.replayCache = replayCache
+        self.clock = clock
     }
 
     /// Verifies `proof` for a request with `method` to `path` (no query), optionally presenting
@@ -36,6 +58,95 @@ public struct DPoPVerifier: Sendable {
     /// - Throws: ``QRLoginError/invalidProof(_:)`` naming the failed check, or
     ///   ``QRLoginError/replayedProof``.
     public func verify(proof: String?, method: String, path: String, accessToken: String?) async throws(QRLoginError) -> DPoPProof {
-        fatalError("unimplemented")
+        guard let proof, !proof.isEmpty else { throw .invalidProof("missing DPoP header") }
+        let bytes = proof.utf8
+        guard bytes.count <= Self.maxProofLength else { throw .invalidProof("proof too large") }
+
+        let parts = bytes.split(separator: UInt8(ascii: "."), maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw .invalidProof("malformed") }
+
+        let header: DPoPHeader = try decodeJSON(parts[0])
+        guard header.alg == "ES256" else { throw .invalidProof("alg must be ES256") }
+        guard header.typ == "dpop+jwt" else { throw .invalidProof("typ must be dpop+jwt") }
+        guard !header.hasCrit else { throw .invalidProof("unsupported crit header") }
+        let (key, jwk) = try publicKey(header.jwk)
+
+        guard let signatureBytes = JOSEBase64.decode(parts[2]), signatureBytes.count == 64,
+              let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureBytes)
+        else { throw .invalidProof("bad signature") }
+        let signingInput = bytes[bytes.startIndex..<parts[1].endIndex]
+        guard Self.isValid(signature, of: signingInput, key: key) else { throw .invalidProof("bad signature") }
+
+        let claims: DPoPClaims = try decodeJSON(parts[1])
+        guard let htm = claims.htm, htm == method else { throw .invalidProof("htm mismatch") }
+        guard let htu = claims.htu, htuMatches(htu, path: path) else { throw .invalidProof("htu mismatch") }
+        let now = clock.now
+        guard let iat = claims.iat, abs(iat - now.timeIntervalSince1970) <= maxClockSkew else {
+            throw .invalidProof("iat outside the accepted window")
+        }
+        guard let jti = claims.jti, !jti.isEmpty, jti.utf8.count <= Self.maxJTILength else {
+            throw .invalidProof("jti must be a non-empty string of at most \(Self.maxJTILength) bytes")
+        }
+        if let accessToken {
+            guard let ath = claims.ath else { throw .invalidProof("missing ath") }
+            guard ath == Self.ath(for: accessToken) else { throw .invalidProof("ath mismatch") }
+        }
+
+        let thumbprint = Self.thumbprint(ofCanonicalJWK: jwk)
+        let issuedAt = Date(timeIntervalSince1970: iat)
+        // The proof stays acceptable until iat + skew; a future-dated one also until now + skew.
+        let expiry = max(issuedAt, now).addingTimeInterval(maxClockSkew)
+        guard await replayCache.insert(thumbprint + ":" + jti, expiresAt: expiry, now: now) else {
+            throw .replayedProof
+        }
+        return DPoPProof(thumbprint: thumbprint, publicKeyJWK: jwk, jti: jti, issuedAt: issuedAt)
+    }
+
+    /// The `ath` value for `accessToken`: base64url SHA-256 of its ASCII bytes.
+    public static func ath(for accessToken: String) -> String {
+        JOSEBase64.encode(SHA256.hash(data: Array(accessToken.utf8)))
+    }
+
+    /// Computes the RFC 7638 thumbprint of a canonical JWK string.
+    public static func thumbprint(ofCanonicalJWK jwk: String) -> String {
+        JOSEBase64.encode(SHA256.hash(data: Array(jwk.utf8)))
+    }
+
+    private func decodeJSON<T: Decodable>(_ part: Substring.UTF8View.SubSequence) throws(QRLoginError) -> T {
+        guard let json = JOSEBase64.decode(part),
+              let value = try? JSONDecoder().decode(T.self, from: Data(json))
+        else { throw .invalidProof("malformed") }
+        return value
+    }
+
+    private func publicKey(_ jwk: DPoPJWK?) throws(QRLoginError) -> (P256.Signing.PublicKey, String) {
+        let reason = "jwk must be a public P-256 key"
+        guard let jwk, !jwk.hasPrivateMembers, jwk.kty == "EC", jwk.crv == "P-256",
+              let x = jwk.x, let y = jwk.y,
+              let xBytes = JOSEBase64.decode(x.utf8), xBytes.count == 32,
+              let yBytes = JOSEBase64.decode(y.utf8), yBytes.count == 32
+        else { throw .invalidProof(reason) }
+        // The x9.63 form makes swift-crypto check that the point lies on the curve.
+        guard let key = try? P256.Signing.PublicKey(x963Representation: [0x04] + xBytes + yBytes) else {
+            throw .invalidProof(reason)
+        }
+        return (key, canonicalP256JWK(x: x, y: y))
+    }
+
+    private static func isValid(_ signature: P256.Signing.ECDSASignature, of input: Substring.UTF8View.SubSequence, key: P256.Signing.PublicKey) -> Bool {
+        // Hash straight from the string's storage; only non-contiguous strings pay for a copy.
+        let digest = input.withContiguousStorageIfAvailable { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+            ?? SHA256.hash(data: Array(input))
+        return key.isValidSignature(signature, for: digest)
+    }
+
+    /// `htu` without query and fragment must be exactly the public base URL plus the path:
+    /// the configured URL, never the Host header, decides which origin a proof is for.
+    private func htuMatches(_ htu: String, path: String) -> Bool {
+        let claimed = htu.utf8.prefix { $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") }
+        let requestPath = path.utf8.prefix { $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") }
+        let base = publicBaseURL.utf8
+        guard claimed.count == base.count + requestPath.count else { return false }
+        return claimed.prefix(base.count).elementsEqual(base) && claimed.dropFirst(base.count).elementsEqual(requestPath)
     }
 }

@@ -1,0 +1,69 @@
+import Crypto
+import Foundation
+
+/// Makes RFC 9449 DPoP proofs with a device's P-256 key, as clients send them.
+public struct DPoPSigner: Sendable {
+    /// The device key.
+    public let privateKey: P256.Signing.PrivateKey
+    /// The public key as canonical JWK JSON (RFC 7638 member order, no whitespace).
+    public let publicKeyJWK: String
+    /// The RFC 7638 thumbprint of the key: the device id the server will assign.
+    public let thumbprint: String
+    /// The encoded JOSE header, the same for every proof of this key.
+    private let encodedHeader: String
+
+    /// Creates a signer for `privateKey`, or for a fresh random key.
+    public init(privateKey: P256.Signing.PrivateKey = P256.Signing.PrivateKey()) {
+        self.privateKey = privateKey
+        let raw = privateKey.publicKey.rawRepresentation
+        publicKeyJWK = canonicalP256JWK(x: JOSEBase64.encode(raw.prefix(32)), y: JOSEBase64.encode(raw.suffix(32)))
+        thumbprint = DPoPVerifier.thumbprint(ofCanonicalJWK: publicKeyJWK)
+        encodedHeader = JOSEBase64.encode(Array(#"{"typ":"dpop+jwt","alg":"ES256","jwk":"# .utf8) + Array(publicKeyJWK.utf8) + [UInt8(ascii: "}")])
+    }
+
+    /// A proof for one request: `method` and `url` (query and fragment are ignored by servers),
+    /// with `ath` when `accessToken` is given. Use a new `jti` for every request.
+    /// - Throws: if signing fails.
+    public func proof(method: String, url: String, accessToken: String? = nil, issuedAt: Date = Date(), jti: String = DPoPSigner.randomJTI()) throws -> String {
+        let claims = Claims(
+            jti: jti, htm: method, htu: url,
+            iat: Int(issuedAt.timeIntervalSince1970.rounded(.down)),
+            ath: accessToken.map(DPoPVerifier.ath(for:))
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        let payload = try encoder.encode(claims)
+        return try Self.sign(encodedHeader: encodedHeader, encodedPayload: JOSEBase64.encode(payload), key: privateKey)
+    }
+
+    /// Signs arbitrary header and payload JSON bytes as a compact ES256 JWS, with no checks at
+    /// all: for tests and tools that need proofs a verifier must refuse.
+    /// - Throws: if signing fails.
+    public static func sign(headerJSON: Data, payloadJSON: Data, key: P256.Signing.PrivateKey) throws -> String {
+        try sign(encodedHeader: JOSEBase64.encode(headerJSON), encodedPayload: JOSEBase64.encode(payloadJSON), key: key)
+    }
+
+    /// Encodes bytes as unpadded base64url, the encoding of every part of a JWS.
+    public static func base64URL(_ bytes: some Collection<UInt8>) -> String {
+        JOSEBase64.encode(bytes)
+    }
+
+    /// 16 random bytes, base64url: a `jti` that never repeats in practice.
+    public static func randomJTI() -> String {
+        JOSEBase64.encode(Secrets.randomBytes(16))
+    }
+
+    private static func sign(encodedHeader: String, encodedPayload: String, key: P256.Signing.PrivateKey) throws -> String {
+        let signingInput = encodedHeader + "." + encodedPayload
+        let signature = try key.signature(for: Array(signingInput.utf8))
+        return signingInput + "." + JOSEBase64.encode(signature.rawRepresentation)
+    }
+
+    private struct Claims: Encodable {
+        var jti: String
+        var htm: String
+        var htu: String
+        var iat: Int
+        var ath: String?
+    }
+}
