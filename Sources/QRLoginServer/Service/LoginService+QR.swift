@@ -64,16 +64,17 @@ extension LoginService {
     /// or `timeout` passes, then returns the PC's view. The wait is woken by the state change
     /// itself (through the notifier), never by polling storage.
     public func waitForChange(of request: LoginRequest, from known: LoginState, timeout: TimeInterval) async throws -> LoginStatus {
-        let giveUp = clock.now.addingTimeInterval(max(0, timeout))
+        // The wait is measured on the monotonic clock; the request's deadline on the service's clock.
+        let giveUp = ContinuousClock.now + .milliseconds(Int64(max(0, timeout) * 1000))
         return try await withWakeups(for: request.id) { subscription in
             var current = request
             while true {
-                let now = clock.now
-                if current.effectiveState(at: now) != known || now >= giveUp || subscription.isClosed {
+                let left = giveUp - ContinuousClock.now
+                if current.effectiveState(at: clock.now) != known || left <= .zero || subscription.isClosed {
                     return try await status(of: current)
                 }
-                let wakeAt = min(giveUp, current.deadline)
-                _ = await subscription.wait(timeout: .seconds(wakeAt.timeIntervalSince(now)) + .milliseconds(2))
+                let untilDeadline = Duration.milliseconds(Int64(current.deadline.timeIntervalSince(clock.now) * 1000) + 2)
+                _ = await subscription.wait(timeout: min(left, untilDeadline))
                 try Task.checkCancellation()
                 guard let fresh = try await store.loginRequest(id: request.id) else { throw QRLoginError.notFound }
                 current = fresh
