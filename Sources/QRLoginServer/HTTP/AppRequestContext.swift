@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOCore
 import QRLoginCore
@@ -20,6 +21,8 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
 
     /// Request bodies are small JSON documents; anything larger is refused with 413.
     public var maxUploadSize: Int { 64 * 1024 }
+    /// ISO 8601 dates and sorted keys, so responses are stable and easy to diff.
+    public var responseEncoder: JSONEncoder { .qrlogin }
 }
 
 /// The context of routes that need a signed-in device. It cannot be created without a
@@ -43,4 +46,16 @@ public struct AuthenticatedContext: ChildRequestContext {
 
     /// Request bodies are small JSON documents; anything larger is refused with 413.
     public var maxUploadSize: Int { 64 * 1024 }
+    /// ISO 8601 dates and sorted keys, so responses are stable and easy to diff.
+    public var responseEncoder: JSONEncoder { .qrlogin }
+}
+
+extension JSONEncoder {
+    /// The encoder of every JSON body the server writes.
+    static var qrlogin: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }
 }

@@ -75,9 +75,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func response(status: HTTPResponse.Status, code: String, detail: String) -> Response {
         let problem = Problem(type: "about:blank", title: status.reasonPhrase, status: status.code, detail: detail, code: code)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let data = (try? encoder.encode(problem)) ?? Data()
+        let data = (try? JSONEncoder.qrlogin.encode(problem)) ?? Data()
         return Response(
             status: status,
             headers: [.contentType: "application/problem+json", .cacheControl: "no-store"],

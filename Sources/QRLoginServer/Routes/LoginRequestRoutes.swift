@@ -81,8 +81,7 @@ struct LoginRequestRoutes {
         let logger = context.logger
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store", .init("X-Accel-Buffering")!: "no"]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            let encoder = JSONEncoder()
-            encoder.dateEncodingStrategy = .iso8601
+            let encoder = JSONEncoder.qrlogin
             do {
                 try await service.withWakeups(for: login.id) { subscription in
                     var current = login
@@ -163,8 +162,7 @@ struct LoginRequestRoutes {
     }
 
     private func jsonResponse(_ value: some Encodable, context: AppRequestContext) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        let encoder = JSONEncoder.qrlogin
         return Response(
             status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value)))
