@@ -3,7 +3,7 @@ import QRLoginCore
 import SQLiteNIO
 
 extension SQLiteStore {
-    /// Creates the device or updates its type, name, key, last-seen and last IP.
+    /// Creates the device or updates its type, name, key, last-seen, last IP and approver.
     public func upsertDevice(_ device: Device) async throws {
         try await exclusively { connection in
             try await Self.upsert(device, on: connection)
@@ -14,14 +14,15 @@ extension SQLiteStore {
     static func upsert(_ device: Device, on connection: SQLiteConnection) async throws {
         try await connection.execute(
             """
-            INSERT INTO devices (account_id, id, type, name, public_key_jwk, created_at, last_seen_at, last_ip)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO devices (account_id, id, type, name, public_key_jwk, created_at, last_seen_at, last_ip, approved_by)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (account_id, id) DO UPDATE SET
                 type = excluded.type, name = excluded.name, public_key_jwk = excluded.public_key_jwk,
-                last_seen_at = excluded.last_seen_at, last_ip = excluded.last_ip
+                last_seen_at = excluded.last_seen_at, last_ip = excluded.last_ip, approved_by = excluded.approved_by
             """,
             [.text(device.accountId), .text(device.id), .text(device.type.rawValue), .text(device.name),
-             .text(device.publicKeyJWK), device.createdAt.sqlite, device.lastSeenAt.sqlite, .text(device.lastIP)]
+             .text(device.publicKeyJWK), device.createdAt.sqlite, device.lastSeenAt.sqlite, .text(device.lastIP),
+             device.approvedBy.sqlite]
         )
     }
 
@@ -71,7 +72,8 @@ extension SQLiteStore {
         Device(
             id: try row.text("id"), accountId: try row.text("account_id"), type: try row.enumValue("type"),
             name: try row.text("name"), publicKeyJWK: try row.text("public_key_jwk"), createdAt: try row.date("created_at"),
-            lastSeenAt: try row.date("last_seen_at"), lastIP: try row.text("last_ip")
+            lastSeenAt: try row.date("last_seen_at"), lastIP: try row.text("last_ip"),
+            approvedBy: try row.optionalText("approved_by")
         )
     }
 }

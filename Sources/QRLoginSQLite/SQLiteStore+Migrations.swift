@@ -31,6 +31,7 @@ enum SQLiteMigrations {
                 created_at REAL NOT NULL,
                 last_seen_at REAL NOT NULL,
                 last_ip TEXT NOT NULL,
+                approved_by TEXT,
                 PRIMARY KEY (account_id, id)
             ) STRICT
             """,

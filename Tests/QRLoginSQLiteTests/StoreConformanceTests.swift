@@ -89,7 +89,8 @@ struct StoreConformanceTests {
             try await store.createAccount(Fixtures.account())
             try await store.createAccount(Fixtures.account("acc-2", username: "bob", phone: nil))
             let phone = Fixtures.device("dev-1", createdAt: t0)
-            let laptop = Fixtures.device("dev-2", type: .pc, name: "Laptop", createdAt: t0.addingTimeInterval(5))
+            var laptop = Fixtures.device("dev-2", type: .pc, name: "Laptop", createdAt: t0.addingTimeInterval(5))
+            laptop.approvedBy = "dev-1"
             try await store.upsertDevice(laptop)
             try await store.upsertDevice(phone)
             try await store.upsertDevice(Fixtures.device("dev-9", account: "acc-2"))
@@ -107,12 +108,14 @@ struct StoreConformanceTests {
             #expect(stored.lastSeenAt == t0.addingTimeInterval(100))
             #expect(stored.lastIP == "203.0.113.9")
             #expect(stored.createdAt == t0, "an upsert keeps the first link time")
+            #expect(stored.approvedBy == nil)
 
             try await store.touchDevice(id: "dev-2", accountId: "acc-1", at: t0.addingTimeInterval(7.25), ip: "198.51.100.1")
             let touched = try #require(try await store.device(id: "dev-2", accountId: "acc-1"))
             #expect(touched.lastSeenAt == t0.addingTimeInterval(7.25))
             #expect(touched.lastIP == "198.51.100.1")
             #expect(touched.name == "Laptop")
+            #expect(touched.approvedBy == "dev-1")
             try await store.touchDevice(id: "unknown", accountId: "acc-1", at: t0, ip: "x")
             #expect(try await store.devices(accountId: "acc-1").count == 2)
         }

@@ -1,21 +1,143 @@
+import Synchronization
+
 /// Wakes whoever waits on a login request when its state changes. In-process now
 /// (``InProcessNotifier``); a multi-instance deployment wakes other instances' waiters
 /// through its own implementation (e.g. PostgreSQL LISTEN/NOTIFY).
 public protocol LoginEventNotifier: Sendable {
-    /// Announces that request `id` changed.
+    /// Announces that request `requestId` changed.
     func publish(requestId: String) async
-    /// Starts listening for changes to request `id`. Subscribe before reading the state so
-    /// that a change between the read and the wait is not lost.
-    func subscribe(requestId: String) -> LoginEventSubscription
+    /// Registers `subscription` for changes to `requestId`. Subscribe before reading the state,
+    /// so a change between the read and the wait is not lost.
+    func subscribe(_ subscription: LoginEventSubscription, to requestId: String)
+    /// Removes a subscription registered with ``subscribe(_:to:)``.
+    func unsubscribe(_ subscription: LoginEventSubscription, from requestId: String)
 }
 
-/// A subscription to one request's changes; ends when dropped or cancelled.
-public struct LoginEventSubscription: Sendable {
-    /// Yields once per burst of changes (changes that arrive while nobody reads coalesce).
-    public let changes: AsyncStream<Void>
-
-    /// Creates a subscription over a stream of change signals.
-    public init(changes: AsyncStream<Void>) {
-        self.changes = changes
+extension LoginEventNotifier {
+    /// Runs `body` with a subscription to `requestId`, removing it afterwards.
+    public func withSubscription<T: Sendable>(to requestId: String, _ body: (LoginEventSubscription) async throws -> T) async throws -> T {
+        let subscription = LoginEventSubscription()
+        subscribe(subscription, to: requestId)
+        defer { unsubscribe(subscription, from: requestId) }
+        return try await body(subscription)
     }
+}
+
+/// One waiter's mailbox for change signals. Signals that arrive while nobody waits are kept
+/// (coalesced into one), so none is lost between a state read and the next wait.
+public final class LoginEventSubscription: Sendable {
+    private struct State {
+        var signalled = false
+        var closed = false
+        var nextWait: UInt64 = 0
+        var waiter: (id: UInt64, continuation: CheckedContinuation<Bool, Never>)?
+        var timedOut: UInt64?
+    }
+
+    private let state = Mutex(State())
+
+    /// Creates an idle subscription.
+    public init() {}
+
+    /// Delivers a change signal: wakes the waiter, or is kept for the next wait.
+    public func signal() {
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard let waiter = state.waiter else {
+                state.signalled = true
+                return nil
+            }
+            state.waiter = nil
+            return waiter.continuation
+        }
+        waiter?.resume(returning: true)
+    }
+
+    /// Ends the subscription: a current wait returns `false`, and so does every later one.
+    /// Used for graceful shutdown.
+    public func close() {
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            state.closed = true
+            defer { state.waiter = nil }
+            return state.waiter?.continuation
+        }
+        waiter?.resume(returning: false)
+    }
+
+    /// Whether ``close()`` was called.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Waits up to `timeout` for a signal. Returns `true` if one arrived (or was pending),
+    /// `false` on timeout, close or task cancellation. One waiter at a time.
+    public func wait(timeout: Duration) async -> Bool {
+        let id: UInt64? = state.withLock { state in
+            if state.signalled {
+                state.signalled = false
+                return nil
+            }
+            state.nextWait += 1
+            return state.nextWait
+        }
+        guard let id else { return true }
+        if isClosed || timeout <= .zero { return false }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            self.resume(id, with: false)
+        }
+        defer { timer.cancel() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let immediate: Bool? = state.withLock { state in
+                    if state.signalled {
+                        state.signalled = false
+                        return true
+                    }
+                    if state.closed || state.timedOut == id || Task.isCancelled { return false }
+                    state.waiter = (id, continuation)
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            self.resume(id, with: false)
+        }
+    }
+
+    private func resume(_ id: UInt64, with value: Bool) {
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard let waiter = state.waiter, waiter.id == id else {
+                state.timedOut = id
+                return nil
+            }
+            state.waiter = nil
+            return waiter.continuation
+        }
+        waiter?.resume(returning: value)
+    }
+}
+
+/// The in-process notifier: a table from request id to its current subscriptions.
+public final class InProcessNotifier: LoginEventNotifier {
+    private let table = Mutex<[String: [ObjectIdentifier: LoginEventSubscription]]>([:])
+
+    /// Creates an empty notifier.
+    public init() {}
+
+    public func publish(requestId: String) async {
+        let subscribers = table.withLock { $0[requestId].map { Array($0.values) } ?? [] }
+        for subscriber in subscribers { subscriber.signal() }
+    }
+
+    public func subscribe(_ subscription: LoginEventSubscription, to requestId: String) {
+        table.withLock { $0[requestId, default: [:]][ObjectIdentifier(subscription)] = subscription }
+    }
+
+    public func unsubscribe(_ subscription: LoginEventSubscription, from requestId: String) {
+        table.withLock { table in
+            table[requestId]?[ObjectIdentifier(subscription)] = nil
+            if table[requestId]?.isEmpty == true { table[requestId] = nil }
+        }
+    }
+
+    /// How many subscriptions are registered (for tests and metrics).
+    public var subscriptionCount: Int { table.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 }

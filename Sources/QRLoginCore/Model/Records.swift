@@ -54,9 +54,11 @@ public struct Device: Codable, Sendable, Equatable {
     public var lastSeenAt: Date
     /// The client IP seen on the last authenticated request.
     public var lastIP: String
+    /// For a device linked by QR login: the device that approved it.
+    public var approvedBy: String?
 
     /// Creates a device record.
-    public init(id: String, accountId: String, type: DeviceType, name: String, publicKeyJWK: String, createdAt: Date, lastSeenAt: Date, lastIP: String) {
+    public init(id: String, accountId: String, type: DeviceType, name: String, publicKeyJWK: String, createdAt: Date, lastSeenAt: Date, lastIP: String, approvedBy: String? = nil) {
         self.id = id
         self.accountId = accountId
         self.type = type
@@ -65,6 +67,7 @@ public struct Device: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.lastSeenAt = lastSeenAt
         self.lastIP = lastIP
+        self.approvedBy = approvedBy
     }
 }
 

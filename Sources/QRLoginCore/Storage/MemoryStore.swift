@@ -45,6 +45,7 @@ public actor MemoryStore: Store {
             existing.publicKeyJWK = device.publicKeyJWK
             existing.lastSeenAt = device.lastSeenAt
             existing.lastIP = device.lastIP
+            existing.approvedBy = device.approvedBy
             devices[key] = existing
         } else {
             devices[key] = device

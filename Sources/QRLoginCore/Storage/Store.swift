@@ -44,7 +44,7 @@ public protocol Store: Sendable {
 
     // MARK: Devices
 
-    /// Creates the device or updates its type, name, key, last-seen and last IP.
+    /// Creates the device or updates its type, name, key, last-seen, last IP and approver.
     func upsertDevice(_ device: Device) async throws
     /// The device `id` of `accountId`, if linked.
     func device(id: String, accountId: String) async throws -> Device?

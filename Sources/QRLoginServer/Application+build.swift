@@ -1,0 +1,75 @@
+import Foundation
+import Hummingbird
+import Logging
+import QRLoginCore
+import QRLoginSQLite
+import ServiceLifecycle
+
+/// The storage, clock and code sender a server runs with. Tests pass their own.
+public struct ServerDependencies: Sendable {
+    /// The store; nil opens the configured SQLite database.
+    public var store: (any Store)?
+    /// The clock.
+    public var clock: any NowClock
+    /// Where one-time codes go; nil writes them to the log.
+    public var codeSender: (any OneTimeCodeSender)?
+
+    /// Creates dependencies; by default SQLite per configuration, the system clock and the log sender.
+    public init(store: (any Store)? = nil, clock: any NowClock = SystemClock(), codeSender: (any OneTimeCodeSender)? = nil) {
+        self.store = store
+        self.clock = clock
+        self.codeSender = codeSender
+    }
+}
+
+/// Builds the whole server: storage, the login service, routes and background services.
+/// `@main` only parses configuration and runs what this returns.
+public func buildApplication(
+    configuration: ServerConfiguration,
+    dependencies: ServerDependencies = ServerDependencies(),
+    logger: Logger = Logger(label: "qrlogin")
+) async throws -> some ApplicationProtocol {
+    let store: any Store
+    var services: [any Service] = []
+    if let given = dependencies.store {
+        store = given
+    } else {
+        let sqlite = try await SQLiteStore.open(path: configuration.database, logger: logger)
+        store = sqlite
+        services.append(SQLiteCloser(store: sqlite))
+    }
+    let notifier = InProcessNotifier()
+    let verifier = DPoPVerifier(
+        publicBaseURL: configuration.publicBaseURL, maxClockSkew: configuration.flow.proofSkew,
+        replayCache: MemoryReplayCache(), clock: dependencies.clock
+    )
+    let service = LoginService(
+        store: store, verifier: verifier, notifier: notifier, clock: dependencies.clock, settings: configuration.flow,
+        codeSender: dependencies.codeSender ?? LogCodeSender(logger: logger)
+    )
+    let router = buildRouter(service: service, configuration: configuration, clock: dependencies.clock)
+    services.append(CleanupService(store: store, clock: dependencies.clock, interval: configuration.cleanupInterval, retention: configuration.flow.retention, logger: logger))
+
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "qrlogin"),
+        services: services,
+        logger: logger
+    )
+}
+
+/// The router with every route of the v1 contract.
+func buildRouter(service: LoginService, configuration: ServerConfiguration, clock: any NowClock) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: ProblemMiddleware())
+    router.add(middleware: LogRequestsMiddleware(.info))
+    let clients = ClientResolver(trustedProxies: configuration.trustedProxies)
+    let limiter = RateLimiter(limits: configuration.rateLimits, clock: clock)
+    router.get("health") { _, _ -> HealthView in
+        _ = try await service.store.loginRequest(id: "health-check")
+        return HealthView(status: "ok", storage: "ok")
+    }
+    AccountRoutes(service: service, clients: clients, limiter: limiter).addRoutes(to: router)
+    LoginRequestRoutes(service: service, clients: clients, limiter: limiter, publicBaseURL: configuration.publicBaseURL).addRoutes(to: router)
+    return router
+}

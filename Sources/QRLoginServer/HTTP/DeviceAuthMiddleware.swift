@@ -1,0 +1,37 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import QRLoginCore
+
+/// Verifies `Authorization: DPoP <token>` and its `DPoP` proof, and puts the identity into the
+/// context. Routes behind it take ``AuthenticatedContext``.
+struct DeviceAuthMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let service: LoginService
+    let clients: ClientResolver
+
+    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+        var context = context
+        let token = try Credentials.token(in: request, scheme: "DPoP")
+        context.identity = try await service.authenticate(
+            accessToken: token, proof: request.headers[.dpop], method: request.method.rawValue, path: request.uri.path,
+            client: clients.client(of: request, peer: context.remoteAddress)
+        )
+        return try await next(request, context)
+    }
+}
+
+/// Reads credentials from the `Authorization` header.
+enum Credentials {
+    /// The credential after `scheme` (case-insensitive), nil when the header is absent.
+    /// - Throws: ``QRLoginError/invalidToken`` when another scheme is used, e.g. a DPoP-bound
+    ///   token sent as `Bearer` (RFC 9449 §7.1).
+    static func token(in request: Request, scheme: String) throws(QRLoginError) -> String? {
+        guard let header = request.headers[.authorization] else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == scheme.lowercased() else {
+            throw .invalidToken
+        }
+        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+    }
+}

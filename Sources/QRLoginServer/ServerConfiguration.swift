@@ -1,0 +1,33 @@
+import Foundation
+import QRLoginCore
+
+/// Everything `qrlogin serve` can be told. Defaults are safe for a single machine.
+public struct ServerConfiguration: Sendable {
+    /// Address to listen on.
+    public var host: String = "127.0.0.1"
+    /// Port to listen on (0 picks a free one).
+    public var port: Int = 8080
+    /// The URL clients use to reach the server; QR urls and DPoP `htu` checks are built from it.
+    /// Nil means `http://HOST:PORT`.
+    public var publicURL: String?
+    /// SQLite database file; `:memory:` keeps everything in memory.
+    public var database: String = "qrlogin.sqlite"
+    /// Lifetimes and limits of the flow.
+    public var flow = FlowSettings()
+    /// Per-IP limits per minute; empty disables rate limiting.
+    public var rateLimits: [RateLimitScope: Int] = RateLimiter.defaultLimits
+    /// Proxy IPs whose `X-Forwarded-For` is believed.
+    public var trustedProxies: [String] = []
+    /// Seconds between runs of the cleanup of long-expired requests.
+    public var cleanupInterval: TimeInterval = 300
+
+    /// The defaults.
+    public init() {}
+
+    /// The public base URL without a trailing slash.
+    public var publicBaseURL: String {
+        var url = publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        while url.hasSuffix("/") { url.removeLast() }
+        return url
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+
+/// Lifetimes and limits of the login flow. All durations are in seconds.
+public struct FlowSettings: Sendable {
+    /// How long a new login request waits to be scanned (and confirmed).
+    public var requestTTL: TimeInterval = 120
+    /// How long a scan ticket stays usable.
+    public var ticketTTL: TimeInterval = 60
+    /// How long the PC may collect its token after the confirm.
+    public var pickupTTL: TimeInterval = 120
+    /// How long an access token works.
+    public var tokenTTL: TimeInterval = 30 * 24 * 3600
+    /// How far a proof's `iat` may be from the server's clock.
+    public var proofSkew: TimeInterval = 60
+    /// The polling interval suggested to PCs that do not wait.
+    public var pollInterval: Int = 2
+    /// The longest `?wait=` a PC may ask for.
+    public var maxWait: Int = 60
+    /// Seconds between SSE heartbeat comments.
+    public var heartbeat: TimeInterval = 15
+    /// How long a one-time code works.
+    public var codeTTL: TimeInterval = 300
+    /// Wrong one-time codes allowed before the code is destroyed.
+    public var codeAttempts: Int = 5
+    /// bcrypt cost factor for password hashes.
+    public var bcryptCost: UInt8 = 12
+    /// How long after expiry a request is kept before the cleanup deletes it.
+    public var retention: TimeInterval = 3600
+
+    /// The defaults described in the README.
+    public init() {}
+}

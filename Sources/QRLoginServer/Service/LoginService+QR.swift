@@ -1,0 +1,166 @@
+import Foundation
+import QRLoginCore
+import ServiceLifecycle
+
+extension LoginService {
+    /// Creates a login request for the PC whose key signed `proof`.
+    /// - Returns: the request and its poll secret (shown once, stored only hashed).
+    public func createLoginRequest(device: DeviceInfo, proof: DPoPProof, client: ClientInfo) async throws -> (request: LoginRequest, pollSecret: String) {
+        let now = clock.now
+        let pollSecret = Secrets.secret(prefix: Secrets.pollSecretPrefix)
+        let request = LoginRequest(
+            id: Secrets.publicId(), pollSecretHash: Secrets.hash(pollSecret), pcKeyThumbprint: proof.thumbprint,
+            pcPublicKeyJWK: proof.publicKeyJWK,
+            requester: RequesterContext(type: device.type, name: device.name, ip: client.ip, userAgent: client.userAgent),
+            createdAt: now, expiresAt: now.addingTimeInterval(settings.requestTTL)
+        )
+        try await store.insertLoginRequest(request)
+        return (request, pollSecret)
+    }
+
+    /// Checks that the caller is the PC that created request `id`: it holds the poll secret and
+    /// proves the same key. Someone who knows only the id learns nothing, not even the state.
+    /// - Throws: ``QRLoginError/notFound``, ``QRLoginError/missingCredentials``,
+    ///   ``QRLoginError/invalidPollSecret``, proof errors.
+    public func authorizePC(id: String, pollSecret: String?, proof: String?, method: String, path: String) async throws -> LoginRequest {
+        let id = try Validate.identifier(id)
+        guard let pollSecret else { throw QRLoginError.missingCredentials }
+        guard Validate.secret(pollSecret, prefix: Secrets.pollSecretPrefix) else { throw QRLoginError.invalidPollSecret }
+        let verified = try await verifier.verify(proof: proof, method: method, path: path, accessToken: pollSecret)
+        guard let request = try await store.loginRequest(id: id) else { throw QRLoginError.notFound }
+        guard Secrets.constantTimeEquals(request.pollSecretHash, Secrets.hash(pollSecret)),
+              request.pcKeyThumbprint == verified.thumbprint
+        else { throw QRLoginError.invalidPollSecret }
+        return request
+    }
+
+    /// The PC's view of `request` now. On `confirmed` this collects a fresh token, bound to the
+    /// PC's key, and revokes the one collected before, so at most one collected token works.
+    /// - Throws: ``QRLoginError/expired`` when a confirmed request's pickup window has passed.
+    public func status(of request: LoginRequest) async throws -> LoginStatus {
+        let now = clock.now
+        let state = request.effectiveState(at: now)
+        guard state == .confirmed else { return LoginStatus(request: request, state: state, token: nil) }
+        guard let accountId = request.accountId, let account = try await store.account(id: accountId) else {
+            throw QRLoginError.wrongState(.denied)
+        }
+        let (secret, record) = newToken(
+            accountId: accountId, deviceId: request.pcKeyThumbprint, deviceType: request.requester.type,
+            origin: .qr, approvedBy: request.scannerDeviceId, now: now
+        )
+        let updated = try await store.transitionLoginRequest(id: request.id) { stored in
+            let previous = try stored.collect(tokenId: record.id, at: now)
+            return LoginSideEffects(insertToken: record, revokeTokenId: previous, revokedAt: now)
+        }
+        guard let device = try await store.device(id: request.pcKeyThumbprint, accountId: accountId) else {
+            // The PC was remotely logged out between confirm and pickup: nothing to hand over.
+            _ = try await store.revokeToken(id: record.id, at: now)
+            throw QRLoginError.wrongState(.cancelled)
+        }
+        return LoginStatus(request: updated, state: .confirmed, token: IssuedToken(accessToken: secret, record: record, account: account, device: device))
+    }
+
+    /// Waits until the request's state differs from `known`, the request reaches its deadline,
+    /// or `timeout` passes, then returns the PC's view. The wait is woken by the state change
+    /// itself (through the notifier), never by polling storage.
+    public func waitForChange(of request: LoginRequest, from known: LoginState, timeout: TimeInterval) async throws -> LoginStatus {
+        // The wait is measured on the monotonic clock; the request's deadline on the service's clock.
+        let giveUp = ContinuousClock.now + .milliseconds(Int64(max(0, timeout) * 1000))
+        return try await withWakeups(for: request.id) { subscription in
+            var current = request
+            while true {
+                let left = giveUp - ContinuousClock.now
+                if current.effectiveState(at: clock.now) != known || left <= .zero || subscription.isClosed {
+                    return try await status(of: current)
+                }
+                let untilDeadline = Duration.milliseconds(Int64(current.deadline.timeIntervalSince(clock.now) * 1000) + 2)
+                _ = await subscription.wait(timeout: min(left, untilDeadline))
+                try Task.checkCancellation()
+                guard let fresh = try await store.loginRequest(id: request.id) else { throw QRLoginError.notFound }
+                current = fresh
+            }
+        }
+    }
+
+    /// Runs `body` with a subscription to request `id`'s changes. On graceful shutdown the
+    /// subscription is closed, so every wait ends at once and streams finish cleanly instead of
+    /// being reset.
+    func withWakeups<T: Sendable>(for id: String, _ body: (LoginEventSubscription) async throws -> T) async throws -> T {
+        try await notifier.withSubscription(to: id) { subscription in
+            try await withGracefulShutdownHandler {
+                try await body(subscription)
+            } onGracefulShutdown: {
+                subscription.close()
+            }
+        }
+    }
+
+    /// Cancels request `id` on behalf of its PC.
+    public func cancel(_ request: LoginRequest) async throws {
+        let now = clock.now
+        _ = try await store.transitionLoginRequest(id: request.id) { stored in
+            try stored.cancel(at: now)
+            return .none
+        }
+        await notifier.publish(requestId: request.id)
+    }
+
+    /// The phone scans request `id`: binds it to the phone's account and returns a one-time
+    /// ticket plus what the phone must show.
+    /// - Throws: ``QRLoginError/notFound``, ``QRLoginError/alreadyScanned``,
+    ///   ``QRLoginError/expired``, ``QRLoginError/wrongState(_:)``.
+    public func scan(id: String, by identity: Identity) async throws -> ScanResult {
+        let id = try Validate.identifier(id)
+        let now = clock.now
+        let ticket = Secrets.secret(prefix: Secrets.scanTicketPrefix)
+        let (match, choices) = Secrets.matchChoices()
+        let ticketExpiresAt = now.addingTimeInterval(settings.ticketTTL)
+        let account = identity.account, deviceId = identity.device.id, ticketHash = Secrets.hash(ticket)
+        let request = try await store.transitionLoginRequest(id: id) { stored in
+            try stored.scan(
+                accountId: account.id, displayName: account.displayName, deviceId: deviceId, ticketHash: ticketHash,
+                ticketExpiresAt: ticketExpiresAt, match: match, matchChoices: choices, at: now
+            )
+            return .none
+        }
+        await notifier.publish(requestId: id)
+        return ScanResult(ticket: ticket, request: request)
+    }
+
+    /// The scanner confirms with its ticket and the number it picked. The PC's device record is
+    /// created now; its token is minted when the PC collects it.
+    /// - Throws: ``QRLoginError/wrongMatch`` (after denying the request), ``QRLoginError/notScanner``,
+    ///   ``QRLoginError/invalidTicket``, ``QRLoginError/ticketExpired``, ``QRLoginError/wrongState(_:)``.
+    public func confirm(id: String, ticket: String, match: Int, by identity: Identity) async throws -> LoginRequest {
+        let id = try Validate.identifier(id)
+        let now = clock.now
+        let deviceId = identity.device.id, accountId = identity.account.id, ticketHash = Secrets.hash(ticket)
+        let pickup = settings.pickupTTL
+        let request = try await store.transitionLoginRequest(id: id) { stored in
+            try stored.confirm(deviceId: deviceId, accountId: accountId, ticketHash: ticketHash, match: match, pickupWindow: pickup, at: now)
+            guard stored.state == .confirmed else { return .none }
+            let pc = Device(
+                id: stored.pcKeyThumbprint, accountId: accountId, type: stored.requester.type, name: stored.requester.name,
+                publicKeyJWK: stored.pcPublicKeyJWK, createdAt: now, lastSeenAt: now, lastIP: stored.requester.ip,
+                approvedBy: deviceId
+            )
+            return LoginSideEffects(upsertDevice: pc)
+        }
+        await notifier.publish(requestId: id)
+        if request.state == .denied { throw QRLoginError.wrongMatch }
+        return request
+    }
+
+    /// The scanner denies the request.
+    public func deny(id: String, ticket: String, by identity: Identity) async throws -> LoginRequest {
+        let id = try Validate.identifier(id)
+        let now = clock.now
+        let deviceId = identity.device.id, accountId = identity.account.id, ticketHash = Secrets.hash(ticket)
+        let request = try await store.transitionLoginRequest(id: id) { stored in
+            try stored.deny(deviceId: deviceId, accountId: accountId, ticketHash: ticketHash, at: now)
+            return .none
+        }
+        await notifier.publish(requestId: id)
+        return request
+    }
+}

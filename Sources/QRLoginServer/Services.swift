@@ -1,0 +1,42 @@
+import Foundation
+import Logging
+import QRLoginCore
+import QRLoginSQLite
+import ServiceLifecycle
+
+/// Deletes login requests that expired more than `retention` ago, every `interval`.
+struct CleanupService: Service {
+    let store: any Store
+    let clock: any NowClock
+    let interval: TimeInterval
+    let retention: TimeInterval
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown {
+                    try await Task.sleep(for: .seconds(interval))
+                }
+            } catch {
+                return
+            }
+            do {
+                let deleted = try await store.deleteLoginRequests(expiredBefore: clock.now.addingTimeInterval(-retention))
+                if deleted > 0 { logger.info("deleted expired login requests", metadata: ["qrlogin.deleted": "\(deleted)"]) }
+            } catch {
+                logger.error("cleanup failed", metadata: ["qrlogin.error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// Closes the SQLite store after the server has stopped.
+struct SQLiteCloser: Service {
+    let store: SQLiteStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await store.close()
+    }
+}

@@ -1,0 +1,108 @@
+import AsyncHTTPClient
+import Foundation
+import NIOHTTP1
+import QRLoginCore
+import QRLoginServer
+import Testing
+
+@Suite("Live server: push and shutdown", .serialized)
+struct LiveTests {
+    @Test("SSE streams every change, wakes within milliseconds of the confirm, and ends after the final state")
+    func sse() async throws {
+        let server = try await LiveServer.start()
+        let phone = try await server.signedInPhone("alice")
+        let login = try await server.newLogin()
+        let stream = try await server.call(.GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer", accept: "text/event-stream")
+        #expect(stream.status == .ok)
+        #expect(stream.headers["Content-Type"].first == "text/event-stream")
+        var events = EventReader(stream)
+        #expect(try await events.next()?.name == "pending")
+
+        let scan = try await server.json(try await server.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token))
+        let scanned = try #require(try await events.next())
+        #expect(scanned.name == "scanned")
+        #expect((scanned.data["scanner"] as? [String: Any])?["displayName"] as? String == "Alice")
+        let match = try #require(scanned.data["match"] as? Int)
+
+        let confirm = try await server.call(.POST, "/api/v1/qr/\(login.id)/confirm", json: ["ticket": scan["ticket"] as? String ?? "", "match": match], device: phone, token: phone.token)
+        let confirmedAt = ContinuousClock.now
+        #expect(confirm.status == .ok)
+        let confirmed = try #require(try await events.next())
+        let latency = ContinuousClock.now - confirmedAt
+        #expect(confirmed.name == "confirmed")
+        #expect(latency < .milliseconds(250), "push took \(latency)")
+        let token = try #require((confirmed.data["token"] as? [String: Any])?["accessToken"] as? String)
+        #expect(try await events.next() == nil, "the stream ends after a final state")
+
+        var pc = login.device
+        pc.token = token
+        #expect(try await server.call(.GET, "/api/v1/me", device: pc, token: token).status == .ok)
+        try await server.stop()
+    }
+
+    @Test("Long-poll returns as soon as the state changes, and at the timeout otherwise")
+    func longPoll() async throws {
+        let server = try await LiveServer.start()
+        let phone = try await server.signedInPhone("bob")
+        let login = try await server.newLogin()
+
+        let started = ContinuousClock.now
+        let idle = try await server.json(try await server.call(.GET, "/api/v1/qr/\(login.id)?wait=1&state=pending", device: login.device, token: login.pollSecret, scheme: "Bearer"))
+        #expect(idle["state"] as? String == "pending")
+        #expect(ContinuousClock.now - started >= .milliseconds(900))
+
+        async let waited = server.call(.GET, "/api/v1/qr/\(login.id)?wait=30&state=pending", device: login.device, token: login.pollSecret, scheme: "Bearer")
+        try await Task.sleep(for: .milliseconds(200))
+        _ = try await server.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token)
+        let scannedAt = ContinuousClock.now
+        let result = try await server.json(try await waited)
+        #expect(ContinuousClock.now - scannedAt < .milliseconds(250))
+        #expect(result["state"] as? String == "scanned")
+        #expect(result["match"] as? Int != nil)
+
+        let badWait = try await server.call(.GET, "/api/v1/qr/\(login.id)?wait=61", device: login.device, token: login.pollSecret, scheme: "Bearer")
+        #expect(badWait.status == .badRequest)
+        try await server.stop()
+    }
+
+    @Test("Expiry is pushed to a waiting PC")
+    func expiryPushed() async throws {
+        let server = try await LiveServer.start { $0.flow.requestTTL = 1 }
+        let login = try await server.newLogin()
+        let stream = try await server.call(.GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer", accept: "text/event-stream")
+        var events = EventReader(stream)
+        #expect(try await events.next()?.name == "pending")
+        // The server's clock is a manual one: move it past the deadline; the stream's timer
+        // fires at the (real) deadline and reports the expiry.
+        server.clock.advance(by: 2)
+        let expired = try #require(try await events.next())
+        #expect(expired.name == "expired")
+        #expect(try await events.next() == nil)
+        try await server.stop()
+    }
+
+    @Test("Graceful shutdown ends waiting streams cleanly")
+    func gracefulShutdown() async throws {
+        let server = try await LiveServer.start()
+        let login = try await server.newLogin()
+        let stream = try await server.call(.GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer", accept: "text/event-stream")
+        var events = EventReader(stream)
+        #expect(try await events.next()?.name == "pending")
+        let stopping = Task { try await server.stop() }
+        let end = try await events.next()
+        #expect(end == nil, "clean end of stream, not an error")
+        #expect(events.comments.contains { $0.contains("shutting down") })
+        try await stopping.value
+    }
+
+    @Test("X-Forwarded-For is believed from a trusted proxy only")
+    func trustedProxy() async throws {
+        let server = try await LiveServer.start { $0.trustedProxies = ["127.0.0.1"] }
+        let phone = try await server.signedInPhone("carol")
+        let login = try await server.newLogin(headers: [("X-Forwarded-For", "198.51.100.7, 203.0.113.5")])
+        let scan = try await server.json(try await server.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token))
+        let requester = try #require(scan["requester"] as? [String: Any])
+        #expect(requester["ip"] as? String == "203.0.113.5")
+        try await server.stop()
+    }
+}

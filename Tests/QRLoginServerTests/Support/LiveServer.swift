@@ -1,0 +1,131 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import QRLoginCore
+@testable import QRLoginServer
+import ServiceLifecycle
+import Testing
+
+/// A real server on a loopback port, run in its own service group so a test can trigger its
+/// graceful shutdown.
+struct LiveServer {
+    let port: Int
+    let clock: ManualClock
+    let group: ServiceGroup
+    let running: Task<Void, any Error>
+    let http = HTTPClient.shared
+
+    static func start(configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
+        let clock = ManualClock(Date())
+        for _ in 0..<20 {
+            let port = Int.random(in: 20_000...60_000)
+            let app = try await makeTestApp(clock: clock) { config in
+                config.port = port
+                configure(&config)
+            }
+            let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test")))
+            let running = Task { try await group.run() }
+            let server = LiveServer(port: port, clock: clock, group: group, running: running)
+            if await server.isUp() { return server }
+            await group.triggerGracefulShutdown()
+            _ = await running.result
+        }
+        throw CancellationError()
+    }
+
+    private func isUp() async -> Bool {
+        for _ in 0..<50 {
+            if let response = try? await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(2)),
+               response.status == .ok {
+                return true
+            }
+            if running.isCancelled { return false }
+            try? await Task.sleep(for: .milliseconds(40))
+        }
+        return false
+    }
+
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+
+    /// Sends a request through a real socket.
+    func call(_ method: HTTPMethod, _ path: String, json: Any? = nil, device: TestDevice? = nil, token: String? = nil, scheme: String = "DPoP", accept: String? = nil, headers extra: [(String, String)] = []) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        let pathOnly = String(path.split(separator: "?", maxSplits: 1)[0])
+        if let device {
+            request.headers.add(name: "DPoP", value: try device.signer.proof(method: method.rawValue, url: testBaseURL + pathOnly, accessToken: token, issuedAt: clock.now))
+        }
+        if let token { request.headers.add(name: "Authorization", value: "\(scheme) \(token)") }
+        if let accept { request.headers.add(name: "Accept", value: accept) }
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        if let json {
+            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        }
+        return try await http.execute(request, timeout: .seconds(90))
+    }
+
+    func json(_ response: HTTPClientResponse) async throws -> [String: Any] {
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (try JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+    }
+
+    func signedInPhone(_ username: String) async throws -> TestDevice {
+        _ = try await call(.POST, "/api/v1/accounts", json: ["username": username, "password": "correct horse battery", "displayName": username.capitalized])
+        var device = TestDevice()
+        let session = try await json(try await call(.POST, "/api/v1/auth/password", json: ["username": username, "password": "correct horse battery", "device": ["type": "ios", "name": "phone"]], device: device))
+        device.token = session["accessToken"] as? String
+        return device
+    }
+
+    func newLogin(headers: [(String, String)] = []) async throws -> API.PCLogin {
+        let pc = TestDevice()
+        let body = try await json(try await call(.POST, "/api/v1/qr", json: ["device": ["type": "cli", "name": "terminal"]], device: pc, headers: headers))
+        return API.PCLogin(device: pc, id: try #require(body["id"] as? String), pollSecret: try #require(body["pollSecret"] as? String), url: try #require(body["url"] as? String))
+    }
+}
+
+/// Reads Server-Sent Events from a streaming body.
+struct EventReader {
+    struct Event {
+        var name: String
+        var data: [String: Any]
+    }
+
+    var iterator: HTTPClientResponse.Body.AsyncIterator
+    var buffer = ""
+    /// Comment lines seen so far (heartbeats, shutdown notice).
+    var comments: [String] = []
+
+    init(_ response: HTTPClientResponse) {
+        iterator = response.body.makeAsyncIterator()
+    }
+
+    /// The next event, or nil when the stream ended cleanly.
+    mutating func next() async throws -> Event? {
+        while true {
+            if let range = buffer.range(of: "\n\n") {
+                let block = String(buffer[..<range.lowerBound])
+                buffer.removeSubrange(..<range.upperBound)
+                var name = "message", data = ""
+                for line in block.split(separator: "\n") {
+                    if line.hasPrefix(":") { comments.append(String(line)) }
+                    else if line.hasPrefix("event: ") { name = String(line.dropFirst(7)) }
+                    else if line.hasPrefix("data: ") { data += line.dropFirst(6) }
+                }
+                if data.isEmpty { continue }
+                let object = (try JSONSerialization.jsonObject(with: Data(data.utf8))) as? [String: Any] ?? [:]
+                return Event(name: name, data: object)
+            }
+            guard let chunk = try await iterator.next() else { return nil }
+            buffer += String(buffer: chunk)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The whole test suite: Swift unit, HTTP and live-server tests, then end-to-end checks that
+# need tools from outside Swift (a Python venv, Debian packages). Installs what is missing.
+# Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# Debian packages the checks use; installed only when missing.
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v wrk >/dev/null || need_apt+=(wrk)
+for extra in ${QRLOGIN_TEST_APT_PACKAGES:-}; do need_apt+=("$extra"); done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# A venv for the Python-side checks (independent DPoP client, QR decoders).
+VENV=.venv-test
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --disable-pip-version-check cryptography
+
+log "swift build"
+swift build --build-tests
+
+log "swift test"
+if ! swift test --skip-build 2>&1 | tee .build/swift-test.log; then echo "swift test failed"; exit 1; fi
+# Swift Testing prints its verdict last; insist on a run that executed tests and passed.
+grep -qE 'Test run with [0-9]+ tests? .*passed' .build/swift-test.log || { echo "swift test ran no Swift Testing tests"; exit 1; }
+
+log "end-to-end: qrlogin serve on SQLite, driven by an independent Python client"
+workdir=$(mktemp -d)
+port=$((20000 + RANDOM % 20000))
+.build/debug/qrlogin serve --port "$port" --database "$workdir/e2e.sqlite" >"$workdir/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -rf "$workdir"' EXIT
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+"$VENV/bin/python" scripts/example_flow.py "http://127.0.0.1:$port" >"$workdir/flow.log" || { cat "$workdir/flow.log" "$workdir/serve.log"; exit 1; }
+tail -n 1 "$workdir/flow.log"
+kill -TERM $server
+wait $server || { echo "server did not shut down cleanly"; cat "$workdir/serve.log"; exit 1; }
+if grep -q 'qrl_at_\|qrl_ps_\|qrl_st_' "$workdir/serve.log"; then echo "a secret reached the server log"; exit 1; fi
+
+log "load harness smoke run (the full run is in BENCHMARKS.md)"
+.build/debug/qrlogin bench --smoke | tail -n 7
+
+# The QR encoder's independent cross-check (decoders and a reference encoder).
+if [ -x scripts/qr-crosscheck/run.sh ]; then
+  log "QR cross-check"
+  scripts/qr-crosscheck/run.sh
+fi
+
+log "all checks passed"
