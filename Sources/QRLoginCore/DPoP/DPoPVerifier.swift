@@ -71,7 +71,7 @@ public struct DPoPVerifier: Sendable {
         guard !header.hasCrit else { throw .invalidProof("unsupported crit header") }
         let (key, jwk) = try publicKey(header.jwk)
 
-        guard let signatureBytes = JOSEBase64.decode(parts[2]), signatureBytes.count == 64,
+        guard let signatureBytes = Base64URL.decodeBytes(parts[2]), signatureBytes.count == 64,
               let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureBytes)
         else { throw .invalidProof("bad signature") }
         let signingInput = bytes[bytes.startIndex..<parts[1].endIndex]
@@ -104,16 +104,16 @@ public struct DPoPVerifier: Sendable {
 
     /// The `ath` value for `accessToken`: base64url SHA-256 of its ASCII bytes.
     public static func ath(for accessToken: String) -> String {
-        JOSEBase64.encode(SHA256.hash(data: Array(accessToken.utf8)))
+        Base64URL.encode(SHA256.hash(data: Array(accessToken.utf8)))
     }
 
     /// Computes the RFC 7638 thumbprint of a canonical JWK string.
     public static func thumbprint(ofCanonicalJWK jwk: String) -> String {
-        JOSEBase64.encode(SHA256.hash(data: Array(jwk.utf8)))
+        Base64URL.encode(SHA256.hash(data: Array(jwk.utf8)))
     }
 
     private func decodeBase64(_ part: Substring.UTF8View) throws(QRLoginError) -> Data {
-        guard let bytes = JOSEBase64.decode(part) else { throw .invalidProof("malformed") }
+        guard let bytes = Base64URL.decodeBytes(part) else { throw .invalidProof("malformed") }
         return Data(bytes)
     }
 
@@ -121,8 +121,8 @@ public struct DPoPVerifier: Sendable {
         let reason = "jwk must be a public P-256 key"
         guard let jwk, !jwk.hasPrivateMembers, jwk.kty == "EC", jwk.crv == "P-256",
               let x = jwk.x, let y = jwk.y,
-              let xBytes = JOSEBase64.decode(x.utf8), xBytes.count == 32,
-              let yBytes = JOSEBase64.decode(y.utf8), yBytes.count == 32
+              let xBytes = Base64URL.decodeBytes(x.utf8), xBytes.count == 32,
+              let yBytes = Base64URL.decodeBytes(y.utf8), yBytes.count == 32
         else { throw .invalidProof(reason) }
         // The x9.63 form makes swift-crypto check that the point lies on the curve.
         guard let key = try? P256.Signing.PublicKey(x963Representation: [0x04] + xBytes + yBytes) else {
