@@ -212,24 +212,38 @@ public struct QRCode: Sendable, Hashable {
     /// Remainder bits stay light.
     static func place(_ codewords: [UInt8], into template: inout FunctionTemplate) {
         let size = template.modules.size
+        let stride = template.modules.stride
         let total = codewords.count * 8
-        var i = 0
-        var right = size - 1
-        while right >= 1 {
-            if right == 6 { right = 5 }
-            let upward = (right + 1) & 2 == 0
-            for vertical in 0..<size {
-                let y = upward ? size - 1 - vertical : vertical
-                for x in Swift.stride(from: right, through: right - 1, by: -1) where !template.isFunction.get(x: x, y: y) {
-                    if i < total {
-                        if (codewords[i >> 3] >> UInt8(7 - (i & 7))) & 1 != 0 {
-                            template.modules.set(x: x, y: y, true)
+        let function = template.isFunction.rows
+        function.withUnsafeBufferPointer { function in
+            codewords.withUnsafeBufferPointer { codewords in
+                template.modules.rows.withUnsafeMutableBufferPointer { rows in
+                    template.modules.cols.withUnsafeMutableBufferPointer { cols in
+                        var i = 0
+                        var right = size - 1
+                        while right >= 1 {
+                            if right == 6 { right = 5 }
+                            let upward = (right + 1) & 2 == 0
+                            for vertical in 0..<size {
+                                let y = upward ? size - 1 - vertical : vertical
+                                var x = right
+                                for _ in 0..<2 {
+                                    let isFunction = function[y * stride + x >> 6] >> UInt64(x & 63) & 1 != 0
+                                    if !isFunction && i < total {
+                                        if codewords[i >> 3] >> UInt8(7 - (i & 7)) & 1 != 0 {
+                                            rows[y * stride + x >> 6] |= 1 << UInt64(x & 63)
+                                            cols[x * stride + y >> 6] |= 1 << UInt64(y & 63)
+                                        }
+                                        i += 1
+                                    }
+                                    x -= 1
+                                }
+                            }
+                            right -= 2
                         }
-                        i += 1
                     }
                 }
             }
-            right -= 2
         }
     }
 
