@@ -54,21 +54,27 @@ public struct QRCode: Sendable, Hashable {
         guard minVersion <= maxVersion else {
             throw .invalidVersionRange(min: minVersion.number, max: maxVersion.number)
         }
-        // Count field widths differ in versions 1-9, 10-26 and 27-40; segment once per class.
-        var cache: [Int: [QRSegment]] = [:]
+        // Count field widths differ in versions 1-9, 10-26 and 27-40: segment once per class,
+        // skipping a class when even the cheapest mode for every character cannot fit it.
+        var sixths = 0
+        for c in text.utf8 {
+            sixths += c >= 0x30 && c <= 0x39 ? 20 : (c < 128 && QRSegment.alphanumericCode[Int(c)] >= 0 ? 33 : 48)
+        }
+        let lowerBound = (sixths + 5) / 6
         var v = minVersion.number
         while true {
             let classStart = v <= 9 ? 1 : (v <= 26 ? 10 : 27)
             let classEnd = Swift.min(v <= 9 ? 9 : (v <= 26 ? 26 : 40), maxVersion.number)
-            let segments = cache[classStart] ?? QRSegment.segments(for: text, version: classStart)
-            cache[classStart] = segments
-            let fits = QRSegment.totalBits(segments, version: classEnd)
-                .map { $0 <= dataCodewords(version: classEnd, level: correction) * 8 } ?? false
-            if fits || classEnd == maxVersion.number {
-                return try encode(
-                    segments: segments, correction: correction,
-                    minVersion: Version(unchecked: v), maxVersion: Version(unchecked: classEnd),
-                    mask: mask, boostCorrection: boostCorrection)
+            let capacity = dataCodewords(version: classEnd, level: correction) * 8
+            if lowerBound <= capacity || classEnd == maxVersion.number {
+                let segments = QRSegment.segments(for: text, version: classStart)
+                let fits = QRSegment.totalBits(segments, version: classEnd).map { $0 <= capacity } ?? false
+                if fits || classEnd == maxVersion.number {
+                    return try encode(
+                        segments: segments, correction: correction,
+                        minVersion: Version(unchecked: v), maxVersion: Version(unchecked: classEnd),
+                        mask: mask, boostCorrection: boostCorrection)
+                }
             }
             v = classEnd + 1
         }
