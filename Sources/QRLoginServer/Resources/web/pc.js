@@ -18,6 +18,9 @@ let sessionTimer = null;
 
 function setState(word, message) {
   $("state").textContent = word;
+  $("countdown-wrap").hidden = !["pending", "scanned"].includes(word);
+  // A finished code must not look scannable.
+  $("qr-box").classList.toggle("faded", word !== "pending");
   document.body.dataset.state = word;
   if (message !== undefined) $("status-message").textContent = message;
 }
@@ -33,7 +36,6 @@ async function newCode() {
   showView($("login-view"));
   $("scan-info").hidden = true;
   $("renew").hidden = true;
-  $("qr-box").classList.remove("faded");
   let created;
   try {
     created = await call("POST", "/api/v1/qr", { auth: "none", body: { device: { type: "web", name: browserName() } } });
@@ -79,7 +81,6 @@ async function apply(request, status) {
       $("scanner-name").textContent = status.scanner?.displayName ?? "your phone";
       $("match").textContent = String(status.match ?? "");
       $("scan-info").hidden = false;
-      $("qr-box").classList.add("faded");
       return false;
     case "confirmed":
       stopRequest();
