@@ -6,6 +6,6 @@ struct QRLoginCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qrlogin",
         abstract: "Scan-to-log-in: server, QR encoder and clients.",
-        subcommands: [ServeCommand.self]
+        subcommands: [ServeCommand.self, BenchCommand.self]
     )
 }
