@@ -56,6 +56,8 @@ let package = Package(
         .target(
             name: "QRLoginServer",
             dependencies: [
+                "QRCode",
+                "QRCodeRender",
                 "QRLoginCore",
                 "QRLoginSQLite",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -65,6 +67,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

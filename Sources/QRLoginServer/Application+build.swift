@@ -71,5 +71,6 @@ func buildRouter(service: LoginService, configuration: ServerConfiguration, cloc
     }
     AccountRoutes(service: service, clients: clients, limiter: limiter).addRoutes(to: router)
     LoginRequestRoutes(service: service, clients: clients, limiter: limiter, publicBaseURL: configuration.publicBaseURL).addRoutes(to: router)
+    WebRoutes(service: service, publicBaseURL: configuration.publicBaseURL).addRoutes(to: router)
     return router
 }

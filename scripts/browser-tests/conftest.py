@@ -1,0 +1,130 @@
+"""Fixtures of the browser suite: `qrlogin serve` processes on free ports, headless Chromium
+(Debian's, at /usr/bin/chromium) through Playwright, a PC and a phone context, screenshots."""
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("QRLOGIN_ARTIFACTS", ROOT / ".artifacts" / "browser"))
+CHROMIUM = os.environ.get("QRLOGIN_CHROMIUM", "/usr/bin/chromium")
+PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/130.0.0.0 Mobile Safari/537.36")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A `qrlogin serve` on an in-memory database. `base` is the public URL (what QR codes and
+    proofs use); `browse` is the URL the PC browser opens, a different host name on purpose, so
+    the pages must take the public URL from the server rather than from location.origin."""
+
+    def __init__(self, name: str, *extra: str):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.browse = f"http://localhost:{self.port}"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.log = open(ARTIFACTS / f"server-{name}.log", "w")
+        binary = os.environ.get("QRLOGIN_BIN") or str(ROOT / ".build" / "debug" / "qrlogin")
+        self.process = subprocess.Popen(
+            [binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", ":memory:",
+             "--public-url", self.base, "--rate-limits", "off", "--bcrypt-cost", "4", *extra],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(self.base + "/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"qrlogin serve did not start; see {self.log.name}")
+            time.sleep(0.1)
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def server():
+    s = Server("main")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def short_server():
+    s = Server("short-ttl", "--request-ttl", "10")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+class Watch:
+    """What a context did: every request url, dialogs, console errors."""
+
+    def __init__(self, context):
+        self.requests: list[str] = []
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        context.on("request", lambda r: self.requests.append(r.url))
+        context.on("page", self.page)
+        for page in context.pages:
+            self.page(page)
+
+    def page(self, page):
+        def dialog(d):
+            self.dialogs.append(d.message)
+            d.dismiss()
+        page.on("dialog", dialog)
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+
+@pytest.fixture
+def pc(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme="light")
+    context.watch = Watch(context)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(viewport={"width": 375, "height": 667}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True, user_agent=PHONE_UA, color_scheme="light")
+    context.watch = Watch(context)
+    yield context
+    context.close()
+
+
+def shot(page, name: str):
+    """Saves the page in the light and the dark scheme as test artifacts."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.wait_for_timeout(50)
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{scheme}.png"), full_page=True)
+    page.emulate_media(color_scheme="light")
