@@ -85,6 +85,8 @@ let package = Package(
                 "QRCode",
                 "QRCodeRender",
                 "QRLoginServer",
+                "QRLoginClient",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

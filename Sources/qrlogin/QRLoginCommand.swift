@@ -6,6 +6,9 @@ struct QRLoginCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qrlogin",
         abstract: "Scan-to-log-in: server, QR encoder and clients.",
-        subcommands: [ServeCommand.self]
+        subcommands: [
+            ServeCommand.self, LoginCommand.self, WhoamiCommand.self, DevicesCommand.self, RevokeCommand.self, LogoutCommand.self,
+            PhoneCommand.self,
+        ]
     )
 }
