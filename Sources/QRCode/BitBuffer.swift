@@ -9,6 +9,12 @@ struct BitBuffer: Sendable, Hashable {
         bytes.reserveCapacity((bits + 7) / 8)
     }
 
+    /// A buffer holding whole bytes.
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+        count = bytes.count * 8
+    }
+
     /// Appends the low `length` bits of `value`, most significant first. `length` is 0...57.
     mutating func append(_ value: UInt64, bits length: Int) {
         precondition(length >= 0 && length <= 57 && value >> UInt64(length) == 0)
@@ -32,7 +38,15 @@ struct BitBuffer: Sendable, Hashable {
             bytes.append(contentsOf: other.bytes[0..<full])
             count += full * 8
         } else {
-            for i in 0..<full { append(UInt64(other.bytes[i]), bits: 8) }
+            // Each whole byte straddles two of ours: its top part fills our last byte.
+            let used = UInt8(count & 7)
+            bytes.reserveCapacity(bytes.count + full + 1)
+            for i in 0..<full {
+                let b = other.bytes[i]
+                bytes[bytes.count - 1] |= b >> used
+                bytes.append(b << (8 - used))
+            }
+            count += full * 8
         }
         let rest = other.count & 7
         if rest > 0 { append(UInt64(other.bytes[full] >> UInt8(8 - rest)), bits: rest) }

@@ -137,29 +137,44 @@ enum MaskScoring {
         // A run of length n >= 5 has n - 4 such starts and one first start: (n - 4) + 2 = n - 2.
         let e = ~(r ^ r.down(1)) & pairMask
         let w = e & e.down(1) & e.down(2) & e.down(3)
-        var score = w.popcount + 2 * (w & ~w.up(1)).popcount
+        let score = w.popcount + 2 * (w & ~w.up(1)).popcount
 
-        // Bits beyond the line are zero in r, so light (~r) is one there, as N3 requires.
+        // Bits beyond the line are zero in r, so light (~r) is one there, as N3 requires; the
+        // *Ones shifts bring in light from beyond both ends. dK/lK: K dark/light from x upwards;
+        // uK: K light from x downwards. Windows are only shifted away from the end they were
+        // built towards, so a window that straddles the symbol's edge is never filled in whole.
         let light = ~r
-        let r2 = r & r.down(1)
-        let r4 = r2 & r2.down(2)
-        let d6 = r4 & r2.down(4)
-        // A pattern at scale n >= 2 contains two light modules then six dark ones, and six dark
-        // then two light. Only lines with both are scanned run by run; the rest use scale 1.
-        if !d6.isZero,
-           !(d6 & light.upOnes(1) & light.upOnes(2)).isZero,
-           !(d6 & light.downOnes(6) & light.downOnes(7)).isZero {
+        let d2 = r & r.down(1)
+        let d4 = d2 & d2.down(2)
+        let d8 = d4 & d4.down(4)
+        let d9 = d8 & r.down(8)
+        let l2 = light & light.downOnes(1)
+        let l3 = l2 & light.downOnes(2)
+        let u2 = light & light.upOnes(1)
+        let u3 = u2 & light.upOnes(2)
+        // A pattern at scale n >= 3 has 3 light then 9 dark modules, and 9 dark then 3 light.
+        // Only lines with both are scanned run by run; the rest count scales 1 and 2 here.
+        if !d9.isZero, !(d9 & u3.upOnes(1)).isZero, !(d9 & l3.downOnes(9)).isZero {
             return score + n3 * finderPatternsByRuns(r, size: size)
         }
-        let r3 = r2 & r.down(2)
-        let core = r & light.downOnes(1) & r3.down(2) & light.downOnes(5) & r.down(6)
+        var patterns = 0
+        // Scale 1: light, d l ddd l d, light; then 3 more light before, or 3 more after.
+        let d3 = d2 & r.down(2)
+        let core1 = r & light.downOnes(1) & d3.down(2) & light.downOnes(5) & r.down(6)
             & light.downOnes(7) & light.upOnes(1)
-        if !core.isZero {
-            let before = core & light.upOnes(2) & light.upOnes(3) & light.upOnes(4)
-            let after = core & light.downOnes(8) & light.downOnes(9) & light.downOnes(10)
-            score += n3 * (before.popcount + after.popcount)
+        if !core1.isZero {
+            patterns += (core1 & u3.upOnes(2)).popcount + (core1 & l3.downOnes(8)).popcount
         }
-        return score
+        // Scale 2: ll, dd ll dddddd ll dd, ll; then 6 more light before, or 6 more after.
+        let d6 = d4 & d2.down(4)
+        let core2 = d2 & l2.downOnes(2) & d6.down(4) & l2.downOnes(10) & d2.down(12)
+            & u2.upOnes(1) & l2.downOnes(14)
+        if !core2.isZero {
+            let l6 = l3 & l3.downOnes(3)
+            let u6 = u3 & u3.upOnes(3)
+            patterns += (core2 & u6.upOnes(3)).popcount + (core2 & l6.downOnes(16)).popcount
+        }
+        return score + n3 * patterns
     }
 
     /// N3 pattern count by run lengths, as in Nayuki's reference, for lines that may hold a

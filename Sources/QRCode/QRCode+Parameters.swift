@@ -23,7 +23,9 @@ extension QRCode {
         /// The side of the symbol in modules, `4 * number + 17` (21...177).
         public var size: Int { number * 4 + 17 }
 
+        /// Orders versions by number.
         public static func < (a: Version, b: Version) -> Bool { a.number < b.number }
+        /// The version number in decimal.
         public var description: String { String(number) }
     }
 
@@ -44,6 +46,7 @@ extension QRCode {
 
         /// All 8 masks, in order.
         public static let all: [Mask] = (0..<8).map { Mask(unchecked: $0) }
+        /// The mask number in decimal.
         public var description: String { String(number) }
     }
 

@@ -54,21 +54,27 @@ public struct QRCode: Sendable, Hashable {
         guard minVersion <= maxVersion else {
             throw .invalidVersionRange(min: minVersion.number, max: maxVersion.number)
         }
-        // Count field widths differ in versions 1-9, 10-26 and 27-40; segment once per class.
-        var cache: [Int: [QRSegment]] = [:]
+        // Count field widths differ in versions 1-9, 10-26 and 27-40: segment once per class,
+        // skipping a class when even the cheapest mode for every character cannot fit it.
+        var sixths = 0
+        for c in text.utf8 {
+            sixths += c >= 0x30 && c <= 0x39 ? 20 : (c < 128 && QRSegment.alphanumericCode[Int(c)] >= 0 ? 33 : 48)
+        }
+        let lowerBound = (sixths + 5) / 6
         var v = minVersion.number
         while true {
             let classStart = v <= 9 ? 1 : (v <= 26 ? 10 : 27)
             let classEnd = Swift.min(v <= 9 ? 9 : (v <= 26 ? 26 : 40), maxVersion.number)
-            let segments = cache[classStart] ?? QRSegment.segments(for: text, version: classStart)
-            cache[classStart] = segments
-            let fits = QRSegment.totalBits(segments, version: classEnd)
-                .map { $0 <= dataCodewords(version: classEnd, level: correction) * 8 } ?? false
-            if fits || classEnd == maxVersion.number {
-                return try encode(
-                    segments: segments, correction: correction,
-                    minVersion: Version(unchecked: v), maxVersion: Version(unchecked: classEnd),
-                    mask: mask, boostCorrection: boostCorrection)
+            let capacity = dataCodewords(version: classEnd, level: correction) * 8
+            if lowerBound <= capacity || classEnd == maxVersion.number {
+                let segments = QRSegment.segments(for: text, version: classStart)
+                let fits = QRSegment.totalBits(segments, version: classEnd).map { $0 <= capacity } ?? false
+                if fits || classEnd == maxVersion.number {
+                    return try encode(
+                        segments: segments, correction: correction,
+                        minVersion: Version(unchecked: v), maxVersion: Version(unchecked: classEnd),
+                        mask: mask, boostCorrection: boostCorrection)
+                }
             }
             v = classEnd + 1
         }
@@ -212,24 +218,38 @@ public struct QRCode: Sendable, Hashable {
     /// Remainder bits stay light.
     static func place(_ codewords: [UInt8], into template: inout FunctionTemplate) {
         let size = template.modules.size
+        let stride = template.modules.stride
         let total = codewords.count * 8
-        var i = 0
-        var right = size - 1
-        while right >= 1 {
-            if right == 6 { right = 5 }
-            let upward = (right + 1) & 2 == 0
-            for vertical in 0..<size {
-                let y = upward ? size - 1 - vertical : vertical
-                for x in Swift.stride(from: right, through: right - 1, by: -1) where !template.isFunction.get(x: x, y: y) {
-                    if i < total {
-                        if (codewords[i >> 3] >> UInt8(7 - (i & 7))) & 1 != 0 {
-                            template.modules.set(x: x, y: y, true)
+        let function = template.isFunction.rows
+        function.withUnsafeBufferPointer { function in
+            codewords.withUnsafeBufferPointer { codewords in
+                template.modules.rows.withUnsafeMutableBufferPointer { rows in
+                    template.modules.cols.withUnsafeMutableBufferPointer { cols in
+                        var i = 0
+                        var right = size - 1
+                        while right >= 1 {
+                            if right == 6 { right = 5 }
+                            let upward = (right + 1) & 2 == 0
+                            for vertical in 0..<size {
+                                let y = upward ? size - 1 - vertical : vertical
+                                var x = right
+                                for _ in 0..<2 {
+                                    let isFunction = function[y * stride + x >> 6] >> UInt64(x & 63) & 1 != 0
+                                    if !isFunction && i < total {
+                                        if codewords[i >> 3] >> UInt8(7 - (i & 7)) & 1 != 0 {
+                                            rows[y * stride + x >> 6] |= 1 << UInt64(x & 63)
+                                            cols[x * stride + y >> 6] |= 1 << UInt64(y & 63)
+                                        }
+                                        i += 1
+                                    }
+                                    x -= 1
+                                }
+                            }
+                            right -= 2
                         }
-                        i += 1
                     }
                 }
             }
-            right -= 2
         }
     }
 

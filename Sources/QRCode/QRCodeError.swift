@@ -14,6 +14,7 @@ public enum QRCodeError: Error, Sendable, Hashable, CustomStringConvertible {
     /// `minVersion` is greater than `maxVersion`.
     case invalidVersionRange(min: Int, max: Int)
 
+    /// A sentence for people: what is wrong, with the numbers involved.
     public var description: String {
         switch self {
         case let .dataTooLong(dataBits?, capacityBits, version):

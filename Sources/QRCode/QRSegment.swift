@@ -38,6 +38,7 @@ public struct QRSegment: Sendable, Hashable {
             }
         }
 
+        /// The mode's name in lower case (ECI in capitals).
         public var description: String {
             switch self {
             case .numeric: "numeric"
@@ -85,11 +86,18 @@ public struct QRSegment: Sendable, Hashable {
     }
 
     static func numeric(utf8 digits: some Collection<UInt8>) throws(QRCodeError) -> QRSegment {
+        if let offset = digits.firstIndex(where: { $0 < 0x30 || $0 > 0x39 }).map({ digits.distance(from: digits.startIndex, to: $0) }) {
+            throw .invalidCharacter(mode: .numeric, offset: offset)
+        }
+        return numeric(validDigits: digits)
+    }
+
+    /// A numeric segment for bytes already known to be ASCII digits.
+    static func numeric(validDigits digits: some Collection<UInt8>) -> QRSegment {
         var bits = BitBuffer(reservingBits: digits.count * 10 / 3 + 4)
         var group: UInt64 = 0
         var inGroup = 0
-        for (offset, c) in digits.enumerated() {
-            guard c >= 0x30 && c <= 0x39 else { throw .invalidCharacter(mode: .numeric, offset: offset) }
+        for c in digits {
             group = group * 10 + UInt64(c - 0x30)
             inGroup += 1
             if inGroup == 3 {
@@ -109,11 +117,18 @@ public struct QRSegment: Sendable, Hashable {
     }
 
     static func alphanumeric(utf8 text: some Collection<UInt8>) throws(QRCodeError) -> QRSegment {
+        if let offset = text.firstIndex(where: { alphanumericCode[Int($0)] < 0 }).map({ text.distance(from: text.startIndex, to: $0) }) {
+            throw .invalidCharacter(mode: .alphanumeric, offset: offset)
+        }
+        return alphanumeric(validText: text)
+    }
+
+    /// An alphanumeric segment for bytes already known to be in the alphanumeric set.
+    static func alphanumeric(validText text: some Collection<UInt8>) -> QRSegment {
         var bits = BitBuffer(reservingBits: text.count * 11 / 2 + 6)
         var pending = -1
-        for (offset, c) in text.enumerated() {
+        for c in text {
             let code = Int(alphanumericCode[Int(c)])
-            guard code >= 0 else { throw .invalidCharacter(mode: .alphanumeric, offset: offset) }
             if pending < 0 {
                 pending = code
             } else {
@@ -128,9 +143,7 @@ public struct QRSegment: Sendable, Hashable {
     /// A byte segment holding `bytes` as they are. Any bytes are allowed; decoders usually read
     /// them as UTF-8 or ISO 8859-1 unless an ECI segment says otherwise.
     public static func bytes(_ bytes: some Collection<UInt8>) -> QRSegment {
-        var bits = BitBuffer(reservingBits: bytes.count * 8)
-        for b in bytes { bits.append(UInt64(b), bits: 8) }
-        return QRSegment(mode: .byte, characterCount: bytes.count, data: bits)
+        QRSegment(mode: .byte, characterCount: bytes.count, data: BitBuffer(bytes: Array(bytes)))
     }
 
     /// A byte segment holding the UTF-8 encoding of `text`.

@@ -7,6 +7,7 @@ public enum QRRenderError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A colour is not `#rgb`, `#rrggbb`, `#rrggbbaa` or a plain colour name.
     case invalidColor(String)
 
+    /// A sentence for people naming the option, its value and the allowed range.
     public var description: String {
         switch self {
         case let .invalidQuietZone(value):

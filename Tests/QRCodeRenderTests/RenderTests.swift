@@ -142,3 +142,19 @@ struct RenderTests {
         }
     }
 }
+
+/// The example in docs/qr.md, kept compiling and true.
+@Test func documentationExample() throws {
+    let code = try QRCode.encode(text: "https://login.example.com/q/3q2-7wAbCdEfGhIjKlMnOpQrStUvWx")
+    #expect("\(code.version) \(code.correction) \(code.mask) \(code.size)" == "4 M 3 33")
+    #expect(code[x: 0, y: 0])
+    _ = try code.svg(quietZone: 4)
+    _ = try code.png(scale: 8)
+    _ = try code.terminalText()
+    _ = try code.plainText()
+    let order = try QRCode.encode(
+        segments: [try QRSegment.alphanumeric("ORDER-"), try QRSegment.numeric("20261125")],
+        correction: .quartile, minVersion: try QRCode.Version(2), maxVersion: try QRCode.Version(10),
+        mask: try QRCode.Mask(3), boostCorrection: false)
+    #expect(order.version.number == 2 && order.mask.number == 3 && order.correction == .quartile)
+}

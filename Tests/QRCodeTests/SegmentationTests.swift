@@ -42,6 +42,30 @@ struct SegmentationTests {
         }
     }
 
+    /// encode(text:) picks the smallest version whose own segmentation fits, also across the
+    /// count-width classes (checked against trying every version in turn).
+    @Test func textGetsTheSmallestVersion() throws {
+        var generator = SplitMix64(seed: 11)
+        let alphabets = ["0123456789", "0123456789ABCDEF $", "abc0123456789XYZ", "é€a1"]
+        for length in [150, 200, 260, 300, 400, 1000, 1200, 1500, 2000] {
+            for alphabet in alphabets.map(Array.init) {
+                let text = String((0..<length).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
+                let expected = (1...40).first { v in
+                    QRSegment.totalBits(QRSegment.segments(for: text, version: v), version: v).map {
+                        $0 <= QRCode.dataCodewords(version: v, level: .medium) * 8
+                    } ?? false
+                }
+                if let expected {
+                    let code = try QRCode.encode(text: text, correction: .medium, minVersion: .min, maxVersion: .max,
+                                                 mask: QRCode.Mask(0), boostCorrection: false)
+                    #expect(code.version.number == expected, "\(length) chars of \(String(alphabet))")
+                } else {
+                    #expect(throws: QRCodeError.self) { try QRCode.encode(text: text) }
+                }
+            }
+        }
+    }
+
     @Test func countWidthsChangeAtVersions10And27() {
         #expect(QRSegment.Mode.numeric.characterCountBits(version: 9) == 10)
         #expect(QRSegment.Mode.numeric.characterCountBits(version: 10) == 12)
