@@ -12,6 +12,7 @@ need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v curl >/dev/null || need_apt+=(curl)
+command -v wrk >/dev/null || need_apt+=(wrk)
 for extra in ${QRLOGIN_TEST_APT_PACKAGES:-}; do need_apt+=("$extra"); done
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
@@ -48,6 +49,9 @@ tail -n 1 "$workdir/flow.log"
 kill -TERM $server
 wait $server || { echo "server did not shut down cleanly"; cat "$workdir/serve.log"; exit 1; }
 if grep -q 'qrl_at_\|qrl_ps_\|qrl_st_' "$workdir/serve.log"; then echo "a secret reached the server log"; exit 1; fi
+
+log "load harness smoke run (the full run is in BENCHMARKS.md)"
+.build/debug/qrlogin bench --smoke | tail -n 7
 
 # The QR encoder's independent cross-check (decoders and a reference encoder).
 if [ -x scripts/qr-crosscheck/run.sh ]; then

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import QRLoginCore
 
 /// Everything `qrlogin serve` can be told. Defaults are safe for a single machine.
@@ -20,13 +21,16 @@ public struct ServerConfiguration: Sendable {
     public var trustedProxies: [String] = []
     /// Seconds between runs of the cleanup of long-expired requests.
     public var cleanupInterval: TimeInterval = 300
+    /// The least severe log level written.
+    public var logLevel: Logger.Level = .info
 
     /// The defaults.
     public init() {}
 
-    /// The public base URL without a trailing slash.
+    /// The public base URL without a trailing slash; an IPv6 host is bracketed.
     public var publicBaseURL: String {
-        var url = publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        let bracketed = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        var url = publicURL ?? "http://\(bracketed):\(port)"
         while url.hasSuffix("/") { url.removeLast() }
         return url
     }

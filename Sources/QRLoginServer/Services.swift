@@ -4,7 +4,9 @@ import QRLoginCore
 import QRLoginSQLite
 import ServiceLifecycle
 
-/// Deletes login requests that expired more than `retention` ago, every `interval`.
+/// Deletes login requests that expired more than `retention` ago, every `interval` seconds
+/// (fractions work, so tests can run passes quickly). The first pass comes one `interval` after
+/// start; graceful shutdown ends the wait between passes at once.
 struct CleanupService: Service {
     let store: any Store
     let clock: any NowClock

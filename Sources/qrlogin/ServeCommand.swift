@@ -5,7 +5,9 @@ import Logging
 import QRLoginServer
 
 /// `qrlogin serve`: runs the login server. Every option has an environment variable; an
-/// option given on the command line wins.
+/// option given on the command line wins. Parsing and checking the values is
+/// ``ServerConfiguration/resolve(options:environment:)``'s job; a value it refuses ends the
+/// process with exit code 64 and its message.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -58,53 +60,34 @@ struct ServeCommand: AsyncParsableCommand {
         case on, off
     }
 
-    /// The configuration from options, then environment, then defaults.
-    func makeConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
-        var config = ServerConfiguration()
-        func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
-        func int(_ option: Int?, _ name: String, _ range: ClosedRange<Int>) throws -> Int? {
-            if let option {
-                guard range.contains(option) else { throw ValidationError("\(name) must be \(range.lowerBound) to \(range.upperBound)") }
-                return option
-            }
-            guard let text = env(name) else { return nil }
-            guard let value = Int(text), range.contains(value) else {
-                throw ValidationError("\(name)=\(text) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return value
+    /// The options as given on the command line.
+    var options: ServeOptions {
+        ServeOptions(
+            host: host, port: port, database: database, publicURL: publicURL, rateLimits: rateLimits.map { $0 == .on },
+            trustedProxies: trustedProxies, requestTTL: requestTTL, ticketTTL: ticketTTL, tokenTTL: tokenTTL,
+            proofSkew: proofSkew, bcryptCost: bcryptCost, logLevel: logLevel
+        )
+    }
+
+    /// The configuration from options, environment and defaults; a refused value becomes a
+    /// `ValidationError`, which ends the process with exit code 64 and the message.
+    func resolvedConfiguration() throws -> ServerConfiguration {
+        do {
+            return try ServerConfiguration.resolve(options: options, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.message)
         }
-        config.host = host ?? env("QRLOGIN_HOST") ?? config.host
-        config.port = try int(port, "QRLOGIN_PORT", 0...65535) ?? config.port
-        config.database = database ?? env("QRLOGIN_DATABASE") ?? config.database
-        config.publicURL = publicURL ?? env("QRLOGIN_PUBLIC_URL")
-        if let url = config.publicURL {
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil,
-                  parsed.query == nil, parsed.fragment == nil
-            else { throw ValidationError("public URL must be an http(s) URL without query, e.g. https://login.example.com") }
-        }
-        let limits = try rateLimits ?? env("QRLOGIN_RATE_LIMITS").map { text in
-            guard let value = Switch(rawValue: text.lowercased()) else { throw ValidationError("QRLOGIN_RATE_LIMITS must be on or off") }
-            return value
-        }
-        if limits == .off { config.rateLimits = [:] }
-        let proxies = trustedProxies.isEmpty ? (env("QRLOGIN_TRUSTED_PROXIES")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? []) : trustedProxies
-        config.trustedProxies = proxies.filter { !$0.isEmpty }
-        if let value = try int(requestTTL, "QRLOGIN_REQUEST_TTL", 10...3600) { config.flow.requestTTL = TimeInterval(value) }
-        if let value = try int(ticketTTL, "QRLOGIN_TICKET_TTL", 10...3600) { config.flow.ticketTTL = TimeInterval(value) }
-        if let value = try int(tokenTTL, "QRLOGIN_TOKEN_TTL", 60...(366 * 24 * 3600)) { config.flow.tokenTTL = TimeInterval(value) }
-        if let value = try int(proofSkew, "QRLOGIN_PROOF_SKEW", 1...600) { config.flow.proofSkew = TimeInterval(value) }
-        if let value = try int(bcryptCost, "QRLOGIN_BCRYPT_COST", 4...31) { config.flow.bcryptCost = UInt8(value) }
-        return config
+    }
+
+    /// Checked here, not only in `run()`, so the error comes with `serve`'s usage.
+    func validate() throws {
+        _ = try resolvedConfiguration()
     }
 
     func run() async throws {
-        let config = try makeConfiguration()
-        let levelName = logLevel ?? ProcessInfo.processInfo.environment["QRLOGIN_LOG_LEVEL"] ?? "info"
-        guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
-            throw ValidationError("log level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let config = try resolvedConfiguration()
         var logger = Logger(label: "qrlogin")
-        logger.logLevel = level
+        logger.logLevel = config.logLevel
         logger.info("starting", metadata: [
             "qrlogin.address": "\(config.host):\(config.port)", "qrlogin.public_url": "\(config.publicBaseURL)",
             "qrlogin.database": "\(config.database)", "qrlogin.rate_limits": "\(config.rateLimits.isEmpty ? "off" : "on")",

@@ -29,7 +29,7 @@ private struct Fixture {
 
     var publicJWK: [String: Any] {
         let raw = signer.privateKey.publicKey.rawRepresentation
-        return ["kty": "EC", "crv": "P-256", "x": DPoPSigner.base64URL(raw.prefix(32)), "y": DPoPSigner.base64URL(raw.suffix(32))]
+        return ["kty": "EC", "crv": "P-256", "x": Base64URL.encode(raw.prefix(32)), "y": Base64URL.encode(raw.suffix(32))]
     }
 
     var header: [String: Any] { ["typ": "dpop+jwt", "alg": "ES256", "jwk": publicJWK] }
@@ -62,7 +62,7 @@ private struct Fixture {
 
 private func invalid(_ reason: String) -> QRLoginError { .invalidProof(reason) }
 
-private func b64(_ json: String) -> String { DPoPSigner.base64URL(Array(json.utf8)) }
+private func b64(_ json: String) -> String { Base64URL.encode(Array(json.utf8)) }
 
 @Suite("DPoP proof verification")
 struct DPoPVerifierTests {
@@ -128,8 +128,8 @@ struct DPoPVerifierTests {
         let f = Fixture()
         var header = f.header
         header["alg"] = "none"
-        let encodedHeader = try DPoPSigner.base64URL(JSONSerialization.data(withJSONObject: header))
-        let encodedClaims = try DPoPSigner.base64URL(JSONSerialization.data(withJSONObject: f.claims))
+        let encodedHeader = try Base64URL.encode(JSONSerialization.data(withJSONObject: header))
+        let encodedClaims = try Base64URL.encode(JSONSerialization.data(withJSONObject: f.claims))
         await #expect(throws: invalid("alg must be ES256")) { try await f.verify(encodedHeader + "." + encodedClaims + ".") }
     }
 
@@ -161,7 +161,7 @@ struct DPoPVerifierTests {
     @Test(arguments: ["d", "p", "q", "dp", "dq", "qi", "k"])
     func privateMemberInJWK(member: String) async throws {
         let f = Fixture()
-        let d = DPoPSigner.base64URL(f.signer.privateKey.rawRepresentation)
+        let d = Base64URL.encode(f.signer.privateKey.rawRepresentation)
         let proof = try f.hostileHeader { header in
             var jwk = f.publicJWK
             jwk[member] = d
@@ -174,9 +174,9 @@ struct DPoPVerifierTests {
         ("no jwk", nil),
         ("RSA key type", ["kty": "RSA"]),
         ("P-384 curve", ["crv": "P-384"]),
-        ("short x", ["x": DPoPSigner.base64URL([UInt8](repeating: 1, count: 31))]),
-        ("long y", ["y": DPoPSigner.base64URL([UInt8](repeating: 1, count: 33))]),
-        ("point off the curve", ["y": DPoPSigner.base64URL([UInt8](repeating: 7, count: 32))]),
+        ("short x", ["x": Base64URL.encode([UInt8](repeating: 1, count: 31))]),
+        ("long y", ["y": Base64URL.encode([UInt8](repeating: 1, count: 33))]),
+        ("point off the curve", ["y": Base64URL.encode([UInt8](repeating: 7, count: 32))]),
         ("padded x", ["x": "PADDED"]),
     ] as [(String, [String: String]?)])
     func notAPublicP256Key(name: String, change: [String: String]?) async throws {
@@ -259,8 +259,17 @@ struct DPoPVerifierTests {
         let f = Fixture()
         let asString = try f.hostileClaims { $0["iat"] = String(Int(f.clock.now.timeIntervalSince1970)) }
         await #expect(throws: invalid("malformed")) { try await f.verify(asString) }
+        let asBool = try f.hostileClaims { $0["iat"] = true }
+        await #expect(throws: invalid("malformed")) { try await f.verify(asBool) }
         let missing = try f.hostileClaims { $0["iat"] = nil }
         await #expect(throws: invalid("iat outside the accepted window")) { try await f.verify(missing) }
+    }
+
+    @Test func fractionalIatAccepted() async throws {
+        let f = Fixture()
+        let proof = try f.hostileClaims { $0["iat"] = f.clock.now.timeIntervalSince1970 - 0.5 }
+        let verified = try await f.verify(proof)
+        #expect(verified.issuedAt == f.clock.now.addingTimeInterval(-0.5))
     }
 
     @Test func replayedJTIRejectedNewOnePasses() async throws {
@@ -339,14 +348,14 @@ struct DPoPVerifierTests {
     @Test func shortSignature() async throws {
         let f = Fixture()
         let parts = try f.proof().split(separator: ".")
-        let short = DPoPSigner.base64URL([UInt8](repeating: 1, count: 63))
+        let short = Base64URL.encode([UInt8](repeating: 1, count: 63))
         await #expect(throws: invalid("bad signature")) { try await f.verify("\(parts[0]).\(parts[1]).\(short)") }
     }
 
     @Test func tamperedPayload() async throws {
         let f = Fixture()
         let parts = try f.proof(method: "GET").split(separator: ".")
-        let forged = try DPoPSigner.base64URL(JSONSerialization.data(withJSONObject: f.claims.merging(["htm": "DELETE"]) { $1 }))
+        let forged = try Base64URL.encode(JSONSerialization.data(withJSONObject: f.claims.merging(["htm": "DELETE"]) { $1 }))
         await #expect(throws: invalid("bad signature")) { try await f.verify("\(parts[0]).\(forged).\(parts[2])", method: "DELETE") }
     }
 

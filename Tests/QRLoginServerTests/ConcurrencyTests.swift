@@ -8,8 +8,7 @@ import Testing
 struct ConcurrencyTests {
     @Test("50 concurrent scans of one request: one 200, 49 conflicts", arguments: Backend.allCases)
     func concurrentScans(backend: Backend) async throws {
-        let store = try await backend.makeStore()
-        try await withAPI(store: store) { api, _ in
+        try await backend.withStore { store in try await withAPI(store: store) { api, _ in
             var phones: [TestDevice] = []
             for index in 0..<5 { phones.append(try await api.signedInPhone("user\(index)")) }
             let login = try await api.newLogin()
@@ -22,13 +21,12 @@ struct ConcurrencyTests {
             }
             #expect(statuses.filter { $0 == .ok }.count == 1)
             #expect(statuses.filter { $0 == .conflict }.count == 49)
-        }
+        } }
     }
 
     @Test("50 concurrent confirms with one ticket: one 200, one PC device, one working token", arguments: Backend.allCases)
     func concurrentConfirms(backend: Backend) async throws {
-        let store = try await backend.makeStore()
-        try await withAPI(store: store) { api, _ in
+        try await backend.withStore { store in try await withAPI(store: store) { api, _ in
             let phone = try await api.signedInPhone("alice")
             let login = try await api.newLogin()
             let scanned = try await api.scan(login, by: phone)
@@ -46,13 +44,12 @@ struct ConcurrencyTests {
             #expect(statuses.filter { $0 == .conflict }.count == 49)
             let accountId = try #require(try await store.loginRequest(id: login.id)?.accountId)
             #expect(try await store.devices(accountId: accountId).count == 2)
-        }
+        } }
     }
 
     @Test("Concurrent pickups by the PC: at most one collected token works", arguments: Backend.allCases)
     func concurrentPickups(backend: Backend) async throws {
-        let store = try await backend.makeStore()
-        try await withAPI(store: store) { api, _ in
+        try await backend.withStore { store in try await withAPI(store: store) { api, _ in
             let phone = try await api.signedInPhone("bob")
             let login = try await api.newLogin()
             let scanned = try await api.scan(login, by: phone)
@@ -69,6 +66,6 @@ struct ConcurrencyTests {
                 working += 1
             }
             #expect(working == 1)
-        }
+        } }
     }
 }

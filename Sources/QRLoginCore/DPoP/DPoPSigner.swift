@@ -16,9 +16,9 @@ public struct DPoPSigner: Sendable {
     public init(privateKey: P256.Signing.PrivateKey = P256.Signing.PrivateKey()) {
         self.privateKey = privateKey
         let raw = privateKey.publicKey.rawRepresentation
-        publicKeyJWK = canonicalP256JWK(x: JOSEBase64.encode(raw.prefix(32)), y: JOSEBase64.encode(raw.suffix(32)))
+        publicKeyJWK = canonicalP256JWK(x: Base64URL.encode(raw.prefix(32)), y: Base64URL.encode(raw.suffix(32)))
         thumbprint = DPoPVerifier.thumbprint(ofCanonicalJWK: publicKeyJWK)
-        encodedHeader = JOSEBase64.encode(Array(#"{"typ":"dpop+jwt","alg":"ES256","jwk":"# .utf8) + Array(publicKeyJWK.utf8) + [UInt8(ascii: "}")])
+        encodedHeader = Base64URL.encode(Array(#"{"typ":"dpop+jwt","alg":"ES256","jwk":"# .utf8) + Array(publicKeyJWK.utf8) + [UInt8(ascii: "}")])
     }
 
     /// A proof for one request: `method` and `url` (query and fragment are ignored by servers),
@@ -33,30 +33,25 @@ public struct DPoPSigner: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .withoutEscapingSlashes
         let payload = try encoder.encode(claims)
-        return try Self.sign(encodedHeader: encodedHeader, encodedPayload: JOSEBase64.encode(payload), key: privateKey)
+        return try Self.sign(encodedHeader: encodedHeader, encodedPayload: Base64URL.encode(payload), key: privateKey)
     }
 
     /// Signs arbitrary header and payload JSON bytes as a compact ES256 JWS, with no checks at
     /// all: for tests and tools that need proofs a verifier must refuse.
     /// - Throws: if signing fails.
     public static func sign(headerJSON: Data, payloadJSON: Data, key: P256.Signing.PrivateKey) throws -> String {
-        try sign(encodedHeader: JOSEBase64.encode(headerJSON), encodedPayload: JOSEBase64.encode(payloadJSON), key: key)
-    }
-
-    /// Encodes bytes as unpadded base64url, the encoding of every part of a JWS.
-    public static func base64URL(_ bytes: some Collection<UInt8>) -> String {
-        JOSEBase64.encode(bytes)
+        try sign(encodedHeader: Base64URL.encode(headerJSON), encodedPayload: Base64URL.encode(payloadJSON), key: key)
     }
 
     /// 16 random bytes, base64url: a `jti` that never repeats in practice.
     public static func randomJTI() -> String {
-        JOSEBase64.encode(Secrets.randomBytes(16))
+        Base64URL.encode(Secrets.randomBytes(16))
     }
 
     private static func sign(encodedHeader: String, encodedPayload: String, key: P256.Signing.PrivateKey) throws -> String {
         let signingInput = encodedHeader + "." + encodedPayload
         let signature = try key.signature(for: Array(signingInput.utf8))
-        return signingInput + "." + JOSEBase64.encode(signature.rawRepresentation)
+        return signingInput + "." + Base64URL.encode(signature.rawRepresentation)
     }
 
     private struct Claims: Encodable {

@@ -65,19 +65,19 @@ public struct DPoPVerifier: Sendable {
         let parts = bytes.split(separator: UInt8(ascii: "."), maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .invalidProof("malformed") }
 
-        let header: DPoPHeader = try decodeJSON(parts[0])
+        let header = try DPoPHeader(json: decodeBase64(parts[0]))
         guard header.alg == "ES256" else { throw .invalidProof("alg must be ES256") }
         guard header.typ == "dpop+jwt" else { throw .invalidProof("typ must be dpop+jwt") }
         guard !header.hasCrit else { throw .invalidProof("unsupported crit header") }
         let (key, jwk) = try publicKey(header.jwk)
 
-        guard let signatureBytes = JOSEBase64.decode(parts[2]), signatureBytes.count == 64,
+        guard let signatureBytes = Base64URL.decodeBytes(parts[2]), signatureBytes.count == 64,
               let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureBytes)
         else { throw .invalidProof("bad signature") }
         let signingInput = bytes[bytes.startIndex..<parts[1].endIndex]
         guard Self.isValid(signature, of: signingInput, key: key) else { throw .invalidProof("bad signature") }
 
-        let claims: DPoPClaims = try decodeJSON(parts[1])
+        let claims = try DPoPClaims(json: decodeBase64(parts[1]))
         guard let htm = claims.htm, htm == method else { throw .invalidProof("htm mismatch") }
         guard let htu = claims.htu, htuMatches(htu, path: path) else { throw .invalidProof("htu mismatch") }
         let now = clock.now
@@ -104,27 +104,25 @@ public struct DPoPVerifier: Sendable {
 
     /// The `ath` value for `accessToken`: base64url SHA-256 of its ASCII bytes.
     public static func ath(for accessToken: String) -> String {
-        JOSEBase64.encode(SHA256.hash(data: Array(accessToken.utf8)))
+        Base64URL.encode(SHA256.hash(data: Array(accessToken.utf8)))
     }
 
     /// Computes the RFC 7638 thumbprint of a canonical JWK string.
     public static func thumbprint(ofCanonicalJWK jwk: String) -> String {
-        JOSEBase64.encode(SHA256.hash(data: Array(jwk.utf8)))
+        Base64URL.encode(SHA256.hash(data: Array(jwk.utf8)))
     }
 
-    private func decodeJSON<T: Decodable>(_ part: Substring.UTF8View.SubSequence) throws(QRLoginError) -> T {
-        guard let json = JOSEBase64.decode(part),
-              let value = try? JSONDecoder().decode(T.self, from: Data(json))
-        else { throw .invalidProof("malformed") }
-        return value
+    private func decodeBase64(_ part: Substring.UTF8View) throws(QRLoginError) -> Data {
+        guard let bytes = Base64URL.decodeBytes(part) else { throw .invalidProof("malformed") }
+        return Data(bytes)
     }
 
     private func publicKey(_ jwk: DPoPJWK?) throws(QRLoginError) -> (P256.Signing.PublicKey, String) {
         let reason = "jwk must be a public P-256 key"
         guard let jwk, !jwk.hasPrivateMembers, jwk.kty == "EC", jwk.crv == "P-256",
               let x = jwk.x, let y = jwk.y,
-              let xBytes = JOSEBase64.decode(x.utf8), xBytes.count == 32,
-              let yBytes = JOSEBase64.decode(y.utf8), yBytes.count == 32
+              let xBytes = Base64URL.decodeBytes(x.utf8), xBytes.count == 32,
+              let yBytes = Base64URL.decodeBytes(y.utf8), yBytes.count == 32
         else { throw .invalidProof(reason) }
         // The x9.63 form makes swift-crypto check that the point lies on the curve.
         guard let key = try? P256.Signing.PublicKey(x963Representation: [0x04] + xBytes + yBytes) else {

@@ -15,6 +15,9 @@ public actor MemoryStore: Store {
 
     private static func deviceKey(_ accountId: String, _ deviceId: String) -> String { accountId + " " + deviceId }
 
+    /// Inserts `account`. Usernames are unique case-insensitively, phone numbers exactly.
+    /// - Throws: ``QRLoginError/usernameTaken`` if another account has the username (checked
+    ///   first), ``QRLoginError/phoneTaken`` if another account has the phone; nothing is stored then.
     public func createAccount(_ account: Account) async throws {
         let name = account.username.lowercased()
         if accounts.values.contains(where: { $0.username.lowercased() == name }) { throw QRLoginError.usernameTaken }
@@ -22,17 +25,23 @@ public actor MemoryStore: Store {
         accounts[account.id] = account
     }
 
+    /// The account with `id`, or nil. Never throws.
     public func account(id: String) async throws -> Account? { accounts[id] }
 
+    /// The account whose username equals `username` ignoring case, or nil. Never throws.
     public func account(username: String) async throws -> Account? {
         let name = username.lowercased()
         return accounts.values.first { $0.username.lowercased() == name }
     }
 
+    /// The account with exactly this `phone`, or nil. Never throws.
     public func account(phone: String) async throws -> Account? {
         accounts.values.first { $0.phone == phone }
     }
 
+    /// Stores `device`, or, if the account already has a device with its id, overwrites that
+    /// one's type, name, key, last-seen time, last IP and approver while keeping its creation
+    /// time. Never throws.
     public func upsertDevice(_ device: Device) async throws {
         upsert(device)
     }
@@ -52,20 +61,26 @@ public actor MemoryStore: Store {
         }
     }
 
+    /// The device `id` linked to `accountId`, or nil. Never throws.
     public func device(id: String, accountId: String) async throws -> Device? {
         devices[Self.deviceKey(accountId, id)]
     }
 
+    /// Every device linked to `accountId`, oldest first (ties by id). Never throws.
     public func devices(accountId: String) async throws -> [Device] {
         devices.values.filter { $0.accountId == accountId }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
     }
 
+    /// Sets the last-seen time and last IP of device `id` of `accountId`; does nothing if it
+    /// is not linked. Never throws.
     public func touchDevice(id: String, accountId: String, at date: Date, ip: String) async throws {
         let key = Self.deviceKey(accountId, id)
         devices[key]?.lastSeenAt = date
         devices[key]?.lastIP = ip
     }
 
+    /// Revokes (at `date`) every active token of device `id` for `accountId`, then unlinks the
+    /// device. Returns whether the device was linked. Never throws.
     public func removeDevice(id: String, accountId: String, at date: Date) async throws -> Bool {
         for (tokenId, token) in tokens where token.accountId == accountId && token.deviceId == id && token.revokedAt == nil {
             tokens[tokenId]?.revokedAt = date
@@ -73,6 +88,7 @@ public actor MemoryStore: Store {
         return devices.removeValue(forKey: Self.deviceKey(accountId, id)) != nil
     }
 
+    /// Stores `token`, replacing any record with the same id. Never throws.
     public func insertToken(_ token: TokenRecord) async throws {
         insert(token)
     }
@@ -82,20 +98,28 @@ public actor MemoryStore: Store {
         tokenIdByHash[token.hash] = token.id
     }
 
+    /// The token whose SHA-256 hash is `hash`, revoked or not, or nil. Never throws.
     public func token(hash: String) async throws -> TokenRecord? {
         tokenIdByHash[hash].flatMap { tokens[$0] }
     }
 
+    /// Marks token `id` revoked at `date`. Returns false, changing nothing, if it is unknown or
+    /// already revoked. Never throws.
     public func revokeToken(id: String, at date: Date) async throws -> Bool {
         guard let token = tokens[id], token.revokedAt == nil else { return false }
         tokens[id]?.revokedAt = date
         return true
     }
 
+    /// Stores `code` for its phone, replacing any earlier code and its attempt count. Never throws.
     public func putOneTimeCode(_ code: OneTimeCode) async throws {
         codes[code.phone] = code
     }
 
+    /// Checks `codeHash` against the code for `phone` in one step: `.accepted` consumes the code;
+    /// a wrong hash counts an attempt and gives `.rejected(remaining:)`, or `.tooManyAttempts`
+    /// (deleting the code) once `maxAttempts` are used; `.missing` if there is no code, it has
+    /// expired at `date`, or its attempts are used up (such a code is deleted). Never throws.
     public func checkOneTimeCode(phone: String, codeHash: String, maxAttempts: Int, at date: Date) async throws -> OneTimeCodeCheck {
         guard var code = codes[phone], date < code.expiresAt, code.attempts < maxAttempts else {
             codes[phone] = nil
@@ -114,12 +138,20 @@ public actor MemoryStore: Store {
         return .rejected(remaining: maxAttempts - code.attempts)
     }
 
+    /// Stores `request`, replacing any request with the same id. Never throws.
     public func insertLoginRequest(_ request: LoginRequest) async throws {
         requests[request.id] = request
     }
 
+    /// The login request `id` in whatever state it is, or nil. Never throws.
     public func loginRequest(id: String) async throws -> LoginRequest? { requests[id] }
 
+    /// Runs `transition` on a copy of request `id`; if it returns, writes the request, upserts
+    /// and inserts the returned device and token, and revokes the returned token id (if still
+    /// active) at `revokedAt` or now, all in one actor turn.
+    /// - Returns: the request as written.
+    /// - Throws: ``QRLoginError/notFound`` if there is no such request; whatever `transition`
+    ///   throws, in which case nothing is written.
     public func transitionLoginRequest(id: String, _ transition: @Sendable (inout LoginRequest) throws -> LoginSideEffects) async throws -> LoginRequest {
         guard var request = requests[id] else { throw QRLoginError.notFound }
         let effects = try transition(&request)
@@ -132,6 +164,8 @@ public actor MemoryStore: Store {
         return request
     }
 
+    /// Deletes every login request whose `expiresAt` is before `cutoff`, in any state.
+    /// Returns how many were deleted. Never throws.
     public func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int {
         let old = requests.values.filter { $0.expiresAt < cutoff }.map(\.id)
         for id in old { requests[id] = nil }

@@ -9,10 +9,20 @@ enum Backend: String, CaseIterable, CustomStringConvertible, Sendable {
 
     var description: String { rawValue }
 
-    func makeStore() async throws -> any Store {
+    /// Runs `body` with a fresh store of this kind, closing it afterwards.
+    func withStore(_ body: (any Store) async throws -> Void) async throws {
         switch self {
-        case .memory: MemoryStore()
-        case .sqlite: try await SQLiteStore.open(path: ":memory:", logger: Logger(label: "test"))
+        case .memory:
+            try await body(MemoryStore())
+        case .sqlite:
+            let store = try await SQLiteStore.open(path: ":memory:", logger: Logger(label: "test"))
+            do {
+                try await body(store)
+            } catch {
+                try? await store.close()
+                throw error
+            }
+            try await store.close()
         }
     }
 }

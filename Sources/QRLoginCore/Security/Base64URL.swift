@@ -1,6 +1,11 @@
-/// Table-driven unpadded base64url for the proof hot path: it works on bytes directly, so a
-/// proof's parts are decoded without building intermediate strings.
-enum JOSEBase64 {
+import Foundation
+
+/// Unpadded base64url (RFC 4648 §5), as JOSE and every identifier and secret here use it.
+///
+/// Table-driven over bytes, so a proof's parts are decoded without building intermediate
+/// strings. Decoding is strict: it accepts exactly the canonical spelling of a byte string, so
+/// one key has one spelling and so one thumbprint.
+public enum Base64URL {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     private static let decodeTable: [UInt8] = {
@@ -9,8 +14,8 @@ enum JOSEBase64 {
         return table
     }()
 
-    /// Encodes `bytes` as unpadded base64url.
-    static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    /// Encodes `bytes` as unpadded base64url. Never fails.
+    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var output: [UInt8] = []
         output.reserveCapacity((bytes.underestimatedCount * 4 + 2) / 3)
         var iterator = bytes.makeIterator()
@@ -26,10 +31,19 @@ enum JOSEBase64 {
         return String(decoding: output, as: UTF8.self)
     }
 
-    /// Decodes unpadded base64url. Returns nil for padding, foreign characters, an impossible
-    /// length, or non-zero trailing bits: rejecting non-canonical forms means one key has
-    /// exactly one spelling, and so exactly one thumbprint.
-    static func decode<C: Collection<UInt8>>(_ text: C) -> [UInt8]? {
+    /// Decodes unpadded base64url. Returns nil for padding, characters outside the base64url
+    /// alphabet (including `+` and `/`), a length of 1 mod 4, or non-zero trailing bits.
+    public static func decode(_ string: String) -> Data? {
+        decodeBytes(string.utf8).map { Data($0) }
+    }
+
+    /// Decodes unpadded base64url; nil for exactly what the `String` overload refuses.
+    public static func decode(_ string: Substring) -> Data? {
+        decodeBytes(string.utf8).map { Data($0) }
+    }
+
+    /// Decodes the UTF-8 bytes of unpadded base64url text into bytes; nil for exactly what `decode(_:)` refuses.
+    static func decodeBytes<C: Collection<UInt8>>(_ text: C) -> [UInt8]? {
         let count = text.count
         guard count % 4 != 1 else { return nil }
         var output: [UInt8] = []

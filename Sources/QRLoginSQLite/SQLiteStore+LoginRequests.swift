@@ -1,0 +1,123 @@
+import Foundation
+import QRLoginCore
+import SQLiteNIO
+
+extension SQLiteStore {
+    private static let requestColumns = """
+        poll_secret_hash, pc_key_thumbprint, pc_public_key_jwk, requester_type, requester_name, requester_ip,
+        requester_user_agent, state, account_id, scanner_display_name, scanner_device_id, ticket_hash,
+        ticket_expires_at, match, match_choices, deny_reason, token_id, created_at, expires_at, version
+        """
+
+    private static let requestAssignments = requestColumns
+        .split(separator: ",")
+        .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) + " = ?" }
+        .joined(separator: ", ")
+
+    /// Inserts a new login request.
+    public func insertLoginRequest(_ request: LoginRequest) async throws {
+        try await exclusively { connection in
+            try await connection.execute(
+                "INSERT INTO login_requests (\(Self.requestColumns), id) VALUES (\(Self.placeholders(21)))",
+                Self.binds(request) + [.text(request.id)]
+            )
+        }
+    }
+
+    /// The login request `id`, if any.
+    public func loginRequest(id: String) async throws -> LoginRequest? {
+        try await exclusively { connection in
+            try await Self.loginRequest(id: id, on: connection)
+        }
+    }
+
+    /// Atomically applies `transition` to request `id` and writes the result plus the returned
+    /// side effects, all in one transaction. If `transition` throws, nothing is written and the
+    /// error is rethrown.
+    /// - Returns: the request as written.
+    /// - Throws: ``QRLoginError/notFound`` if there is no such request.
+    public func transitionLoginRequest(id: String, _ transition: @Sendable (inout LoginRequest) throws -> LoginSideEffects) async throws -> LoginRequest {
+        try await transaction { connection in
+            guard var request = try await Self.loginRequest(id: id, on: connection) else { throw QRLoginError.notFound }
+            let readVersion = request.version
+            let effects = try transition(&request)
+            let updated = try await connection.rows(
+                "UPDATE login_requests SET \(Self.requestAssignments) WHERE id = ? AND version = ? RETURNING id",
+                Self.binds(request) + [.text(id), .integer(SQLiteInt64(readVersion))]
+            )
+            guard !updated.isEmpty else { throw SQLiteStoreError.concurrentModification(requestId: id) }
+            if let device = effects.upsertDevice { try await Self.upsert(device, on: connection) }
+            if let token = effects.insertToken { try await Self.insert(token, on: connection) }
+            if let revoke = effects.revokeTokenId {
+                _ = try await Self.revokeToken(id: revoke, at: effects.revokedAt ?? Date(), on: connection)
+            }
+            return request
+        }
+    }
+
+    /// Deletes requests whose `expiresAt` is before `cutoff`. Returns how many.
+    public func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int {
+        try await exclusively { connection in
+            try await connection.execute("DELETE FROM login_requests WHERE expires_at < ?", [cutoff.sqlite])
+            return try await connection.rows("SELECT changes() AS count").first?.int("count") ?? 0
+        }
+    }
+
+    private static func loginRequest(id: String, on connection: SQLiteConnection) async throws -> LoginRequest? {
+        let rows = try await connection.rows("SELECT * FROM login_requests WHERE id = ?", [.text(id)])
+        return try rows.first.map(loginRequest(from:))
+    }
+
+    private static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
+    }
+
+    /// The values of ``requestColumns``, in that order.
+    private static func binds(_ request: LoginRequest) -> [SQLiteData] {
+        [
+            .text(request.pollSecretHash), .text(request.pcKeyThumbprint), .text(request.pcPublicKeyJWK),
+            .text(request.requester.type.rawValue), .text(request.requester.name), .text(request.requester.ip),
+            .text(request.requester.userAgent), .text(request.state.rawValue), request.accountId.sqlite,
+            request.scannerDisplayName.sqlite, request.scannerDeviceId.sqlite, request.ticketHash.sqlite,
+            request.ticketExpiresAt.sqlite, request.match.map { .integer(SQLiteInt64($0)) } ?? .null,
+            .text(request.matchChoices.map(String.init).joined(separator: ",")), request.denyReason.map { .text($0.rawValue) } ?? .null,
+            request.tokenId.sqlite, request.createdAt.sqlite, request.expiresAt.sqlite, .integer(SQLiteInt64(request.version)),
+        ]
+    }
+
+    private static func loginRequest(from row: SQLiteRow) throws -> LoginRequest {
+        let requester = RequesterContext(
+            type: try row.enumValue("requester_type"), name: try row.text("requester_name"),
+            ip: try row.text("requester_ip"), userAgent: try row.text("requester_user_agent")
+        )
+        var request = LoginRequest(
+            id: try row.text("id"), pollSecretHash: try row.text("poll_secret_hash"),
+            pcKeyThumbprint: try row.text("pc_key_thumbprint"), pcPublicKeyJWK: try row.text("pc_public_key_jwk"),
+            requester: requester, createdAt: try row.date("created_at"), expiresAt: try row.date("expires_at")
+        )
+        request.state = try row.enumValue("state")
+        request.accountId = try row.optionalText("account_id")
+        request.scannerDisplayName = try row.optionalText("scanner_display_name")
+        request.scannerDeviceId = try row.optionalText("scanner_device_id")
+        request.ticketHash = try row.optionalText("ticket_hash")
+        request.ticketExpiresAt = try row.optionalDate("ticket_expires_at")
+        request.match = try row.optionalInt("match")
+        request.matchChoices = try matchChoices(try row.text("match_choices"))
+        request.denyReason = try row.optionalText("deny_reason").map { raw in
+            guard let reason = DenyReason(rawValue: raw) else { throw SQLiteStoreError.malformedRow(column: "deny_reason") }
+            return reason
+        }
+        request.tokenId = try row.optionalText("token_id")
+        request.version = try row.int("version")
+        return request
+    }
+
+    /// Match choices are stored as a short comma-separated text such as `12,47,83`.
+    private static func matchChoices(_ text: String) throws -> [Int] {
+        guard !text.isEmpty else { return [] }
+        return try text.split(separator: ",").map { part in
+            guard let value = Int(part) else { throw SQLiteStoreError.malformedRow(column: "match_choices") }
+            return value
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Logging
+import SQLiteNIO
+
+/// The schema as ordered steps. Step N (1-based) brings `PRAGMA user_version` from N-1 to N.
+/// Steps are append-only: a shipped step is never edited, a change is a new step.
+enum SQLiteMigrations {
+    static let steps: [[String]] = [
+        [
+            // `username_key` is the username lowercased in Swift (Unicode-aware), which is how
+            // MemoryStore compares; `COLLATE NOCASE` alone folds ASCII only.
+            """
+            CREATE TABLE accounts (
+                id TEXT PRIMARY KEY,
+                username TEXT NOT NULL,
+                username_key TEXT NOT NULL COLLATE NOCASE,
+                password_hash TEXT NOT NULL,
+                phone TEXT,
+                display_name TEXT NOT NULL,
+                created_at REAL NOT NULL
+            ) STRICT
+            """,
+            "CREATE UNIQUE INDEX accounts_username_key ON accounts (username_key)",
+            "CREATE UNIQUE INDEX accounts_phone ON accounts (phone)",
+            """
+            CREATE TABLE devices (
+                account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                name TEXT NOT NULL,
+                public_key_jwk TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                last_seen_at REAL NOT NULL,
+                last_ip TEXT NOT NULL,
+                approved_by TEXT,
+                PRIMARY KEY (account_id, id)
+            ) STRICT
+            """,
+            // No foreign key to devices: a removed device's tokens stay, revoked, for the record.
+            """
+            CREATE TABLE tokens (
+                id TEXT PRIMARY KEY,
+                hash TEXT NOT NULL UNIQUE,
+                account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                device_id TEXT NOT NULL,
+                device_type TEXT NOT NULL,
+                origin TEXT NOT NULL,
+                approved_by TEXT,
+                created_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                revoked_at REAL
+            ) STRICT
+            """,
+            "CREATE INDEX tokens_device ON tokens (account_id, device_id)",
+            """
+            CREATE TABLE one_time_codes (
+                phone TEXT PRIMARY KEY,
+                code_hash TEXT NOT NULL,
+                expires_at REAL NOT NULL,
+                attempts INTEGER NOT NULL
+            ) STRICT
+            """,
+            """
+            CREATE TABLE login_requests (
+                id TEXT PRIMARY KEY,
+                poll_secret_hash TEXT NOT NULL,
+                pc_key_thumbprint TEXT NOT NULL,
+                pc_public_key_jwk TEXT NOT NULL,
+                requester_type TEXT NOT NULL,
+                requester_name TEXT NOT NULL,
+                requester_ip TEXT NOT NULL,
+                requester_user_agent TEXT NOT NULL,
+                state TEXT NOT NULL,
+                account_id TEXT,
+                scanner_display_name TEXT,
+                scanner_device_id TEXT,
+                ticket_hash TEXT,
+                ticket_expires_at REAL,
+                match INTEGER,
+                match_choices TEXT NOT NULL,
+                deny_reason TEXT,
+                token_id TEXT,
+                created_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                version INTEGER NOT NULL
+            ) STRICT
+            """,
+            "CREATE INDEX login_requests_expires_at ON login_requests (expires_at)",
+        ],
+    ]
+
+    /// Applies every step the database lacks, each in its own transaction together with the
+    /// version bump, so a crash leaves the database at a whole step. Reading the version inside
+    /// the write transaction makes two processes opening the same file apply each step once.
+    static func migrate(_ connection: SQLiteConnection, logger: Logger) async throws {
+        while true {
+            try await connection.execute("BEGIN IMMEDIATE")
+            do {
+                let current = try await connection.rows("PRAGMA user_version").first?.int("user_version") ?? 0
+                if current > steps.count { throw SQLiteStoreError.schemaTooNew(version: current) }
+                guard current < steps.count else {
+                    try await connection.execute("COMMIT")
+                    return
+                }
+                for statement in steps[current] {
+                    try await connection.execute(statement)
+                }
+                // PRAGMA takes no bound parameters; the value is a constant of this build.
+                try await connection.execute("PRAGMA user_version = \(current + 1)")
+                try await connection.execute("COMMIT")
+                logger.info("Migrated SQLite schema", metadata: ["qrlogin.sqlite.version": "\(current + 1)"])
+            } catch {
+                try? await connection.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+}

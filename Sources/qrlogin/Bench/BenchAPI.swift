@@ -1,0 +1,144 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import QRLoginCore
+
+/// The protocol as the load generator drives it: real DPoP proofs, poll secrets, SSE.
+struct BenchAPI: Sendable {
+    let base: String
+    let http: HTTPClient
+
+    struct Reply {
+        var status: Int
+        var body: ByteBuffer
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:] }
+    }
+
+    /// A PC's login request as the PC holds it.
+    struct PCLogin: Sendable {
+        var pc: DPoPSigner
+        var id: String
+        var pollSecret: String
+    }
+
+    /// A signed-in phone.
+    struct Phone: Sendable {
+        var signer: DPoPSigner
+        var token: String
+    }
+
+    func send(_ method: HTTPMethod, _ path: String, body: Data? = nil, proof: String? = nil, authorization: String? = nil, accept: String? = nil) async throws -> Reply {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let proof { request.headers.add(name: "DPoP", value: proof) }
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        if let accept { request.headers.add(name: "Accept", value: accept) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response = try await http.execute(request, timeout: .seconds(120))
+        let collected = try await response.body.collect(upTo: 1 << 20)
+        return Reply(status: Int(response.status.code), body: collected)
+    }
+
+    static let createBody = Data(#"{"device":{"type":"cli","name":"bench"}}"#.utf8)
+
+    func createProof(_ signer: DPoPSigner) throws -> String {
+        try signer.proof(method: "POST", url: base + "/api/v1/qr")
+    }
+
+    /// POST /api/v1/qr with `proof` made by `signer`.
+    func create(signer: DPoPSigner, proof: String) async throws -> (Reply, PCLogin?) {
+        let reply = try await send(.POST, "/api/v1/qr", body: Self.createBody, proof: proof)
+        let json = reply.json
+        guard reply.status == 201, let id = json["id"] as? String, let secret = json["pollSecret"] as? String else { return (reply, nil) }
+        return (reply, PCLogin(pc: signer, id: id, pollSecret: secret))
+    }
+
+    func statusProof(_ login: PCLogin) throws -> String {
+        try login.pc.proof(method: "GET", url: base + "/api/v1/qr/" + login.id, accessToken: login.pollSecret)
+    }
+
+    func status(_ login: PCLogin, proof: String, query: String = "") async throws -> Reply {
+        try await send(.GET, "/api/v1/qr/" + login.id + query, proof: proof, authorization: "Bearer " + login.pollSecret)
+    }
+
+    /// Registers and signs in a phone (bcrypt runs here: keep it out of timed loops).
+    func phone(username: String) async throws -> Phone {
+        let password = "bench password 1"
+        let register = try JSONSerialization.data(withJSONObject: ["username": username, "password": password, "displayName": username])
+        let created = try await send(.POST, "/api/v1/accounts", body: register)
+        guard created.status == 201 else { throw BenchError.unexpected("register \(created.status)") }
+        let signer = DPoPSigner()
+        let body = try JSONSerialization.data(withJSONObject: ["username": username, "password": password, "device": ["type": "ios", "name": "bench phone"]])
+        let session = try await send(.POST, "/api/v1/auth/password", body: body, proof: try signer.proof(method: "POST", url: base + "/api/v1/auth/password"))
+        guard session.status == 201, let token = session.json["accessToken"] as? String else { throw BenchError.unexpected("signin \(session.status)") }
+        return Phone(signer: signer, token: token)
+    }
+
+    func scan(_ id: String, by phone: Phone) async throws -> Reply {
+        let path = "/api/v1/qr/\(id)/scan"
+        return try await send(.POST, path, proof: try phone.signer.proof(method: "POST", url: base + path, accessToken: phone.token), authorization: "DPoP " + phone.token)
+    }
+
+    func confirm(_ id: String, ticket: String, match: Int, by phone: Phone) async throws -> Reply {
+        let path = "/api/v1/qr/\(id)/confirm"
+        let body = try JSONSerialization.data(withJSONObject: ["ticket": ticket, "match": match])
+        return try await send(.POST, path, body: body, proof: try phone.signer.proof(method: "POST", url: base + path, accessToken: phone.token), authorization: "DPoP " + phone.token)
+    }
+
+    func me(signer: DPoPSigner, token: String) async throws -> Reply {
+        try await send(.GET, "/api/v1/me", proof: try signer.proof(method: "GET", url: base + "/api/v1/me", accessToken: token), authorization: "DPoP " + token)
+    }
+
+    /// Opens the PC's event stream.
+    func events(_ login: PCLogin) async throws -> EventStream {
+        var request = HTTPClientRequest(url: base + "/api/v1/qr/" + login.id)
+        request.headers.add(name: "DPoP", value: try statusProof(login))
+        request.headers.add(name: "Authorization", value: "Bearer " + login.pollSecret)
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        let response = try await http.execute(request, timeout: .seconds(600))
+        guard response.status == .ok else { throw BenchError.unexpected("sse \(response.status.code)") }
+        return EventStream(iterator: response.body.makeAsyncIterator())
+    }
+}
+
+/// Server-Sent Events from a streaming body: yields `(event name, data JSON)`.
+struct EventStream {
+    var iterator: HTTPClientResponse.Body.AsyncIterator
+    var buffer: [UInt8] = []
+
+    mutating func next() async throws -> (name: String, data: [String: Any])? {
+        while true {
+            if let end = Self.blockEnd(in: buffer) {
+                let block = String(decoding: buffer[..<end], as: UTF8.self)
+                buffer.removeFirst(end + 2)
+                var name = "message", data = ""
+                for line in block.split(separator: "\n") {
+                    if line.hasPrefix("event: ") { name = String(line.dropFirst(7)) }
+                    else if line.hasPrefix("data: ") { data += line.dropFirst(6) }
+                }
+                if data.isEmpty { continue }
+                let json = (try? JSONSerialization.jsonObject(with: Data(data.utf8))) as? [String: Any] ?? [:]
+                return (name, json)
+            }
+            guard let chunk = try await iterator.next() else { return nil }
+            buffer.append(contentsOf: chunk.readableBytesView)
+        }
+    }
+
+    private static func blockEnd(in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 2 else { return nil }
+        for index in 0..<(bytes.count - 1) where bytes[index] == 10 && bytes[index + 1] == 10 { return index }
+        return nil
+    }
+}
+
+enum BenchError: Error, CustomStringConvertible {
+    case unexpected(String)
+    var description: String {
+        switch self { case .unexpected(let what): "unexpected response: \(what)" }
+    }
+}

@@ -1,0 +1,202 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import QRLoginCore
+
+/// `qrlogin bench`: a load generator that drives the real protocol against a server it starts
+/// (rate limits off, SQLite in a temporary file) and reports throughput, latency, errors, server
+/// CPU and memory, each also as a ratio to `wrk` on `GET /health` measured in the same run.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Load-test a QRLogin server with the real protocol (build with -c release).",
+        discussion: "Starts `qrlogin serve` itself unless --server is given. See BENCHMARKS.md."
+    )
+
+    enum Scenario: String, ExpressibleByArgument, CaseIterable {
+        case all, create, status, login, waiting
+    }
+
+    @Option(help: "Which scenario to run: all, create, status, login or waiting.")
+    var scenario: Scenario = .all
+
+    @Option(help: "Requests for the create and status scenarios.")
+    var requests = 20_000
+
+    @Option(help: "Concurrent clients for create, status and login.")
+    var concurrency = 32
+
+    @Option(help: "Complete logins for the login scenario.")
+    var logins = 2_000
+
+    @Option(help: "PCs waiting on SSE in the waiting scenario.")
+    var waiting = 10_000
+
+    @Option(help: "Confirms in the waiting scenario.")
+    var confirms = 500
+
+    @Option(name: .customLong("confirm-rate"), help: "Confirms per second in the waiting scenario.")
+    var confirmRate = 100.0
+
+    @Option(name: .customLong("idle-seconds"), help: "Seconds to sample server CPU with every PC waiting and no traffic.")
+    var idleSeconds = 10.0
+
+    @Option(name: .customLong("wrk-seconds"), help: "Seconds of wrk on GET /health for the ceiling (0 skips it).")
+    var wrkSeconds = 5
+
+    @Option(help: "Use a running server at this URL instead of starting one (then give --server-pid for CPU figures).")
+    var server: String?
+
+    @Option(name: .customLong("server-pid"), help: "PID of the --server process, for CPU and memory figures.")
+    var serverPID: Int32?
+
+    @Flag(help: "A few seconds with small numbers: checks that the harness works (CI).")
+    var smoke = false
+
+    func run() async throws {
+        var options = self
+        if smoke {
+            options.requests = 400; options.concurrency = 8; options.logins = 40; options.waiting = 200
+            options.confirms = 20; options.confirmRate = 50; options.idleSeconds = 1; options.wrkSeconds = 1
+        }
+        let limit = ProcessStats.raiseFileLimit(to: options.waiting + 4096)
+        print("open-file limit: \(limit)")
+
+        let target: BenchTarget
+        if let url = options.server {
+            target = BenchTarget(base: url, pid: options.serverPID, process: nil)
+        } else {
+            target = try await BenchTarget.spawn()
+        }
+        defer { target.stop() }
+
+        var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: options.waiting + 256)
+        pool.retryConnectionEstablishment = false
+        var config = HTTPClient.Configuration(timeout: .init(connect: .seconds(30), read: .seconds(600)))
+        config.connectionPool = pool
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        let errors: Int
+        do {
+            errors = try await drive(api: BenchAPI(base: target.base, http: http), target: target, options: options)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+        if errors > 0 { throw ExitCode(1) }
+    }
+
+    private func drive(api: BenchAPI, target: BenchTarget, options: BenchCommand) async throws -> Int {
+
+        var report = Report(target: target)
+        print("server: \(target.base) pid \(target.pid.map(String.init) ?? "unknown"); rate limits off; generator on the same machine")
+        if options.wrkSeconds > 0 { report.ceiling = try await Wrk.measure(url: target.base + "/health", seconds: options.wrkSeconds, pid: target.pid) }
+
+        let scenarios = Scenarios(api: api, concurrency: options.concurrency)
+        let selected = options.scenario == .all ? [Scenario.create, .status, .login, .waiting] : [options.scenario]
+        var phones: [BenchAPI.Phone] = []
+        if selected.contains(.login) || selected.contains(.waiting) {
+            for index in 0..<min(options.concurrency, 32) {
+                phones.append(try await api.phone(username: "bench\(index)_\(UInt32.random(in: 0...UInt32.max))"))
+            }
+        }
+        for scenario in selected {
+            switch scenario {
+            case .create:
+                try await report.measure("create", unit: "req") { try await scenarios.create(requests: options.requests) }
+            case .status:
+                try await report.measure("status", unit: "req") { try await scenarios.status(requests: options.requests) }
+            case .login:
+                try await report.measure("login", unit: "login") { try await scenarios.login(count: options.logins, phones: phones) }
+            case .waiting:
+                let waitingScenario = WaitingScenario(api: api, waiting: options.waiting, confirms: options.confirms, confirmRate: options.confirmRate, phones: phones)
+                try await report.measureWaiting(waitingScenario, idleSeconds: options.idleSeconds)
+            case .all:
+                break
+            }
+        }
+        report.printSummary()
+        return report.totalErrors
+    }
+}
+
+/// The server under test.
+final class BenchTarget: Sendable {
+    let base: String
+    let pid: Int32?
+    let process: Process?
+
+    init(base: String, pid: Int32?, process: Process?) {
+        self.base = base
+        self.pid = pid
+        self.process = process
+    }
+
+    /// Starts `qrlogin serve` (this same binary) on a free loopback port with rate limits off
+    /// and a temporary SQLite database, and waits for `/health`.
+    static func spawn() async throws -> BenchTarget {
+        let port = Int.random(in: 20_000...60_000)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-bench-\(port)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["serve", "--port", String(port), "--database", directory.appendingPathComponent("bench.sqlite").path,
+                             "--rate-limits", "off", "--bcrypt-cost", "4", "--log-level", "error"]
+        try process.run()
+        let target = BenchTarget(base: "http://127.0.0.1:\(port)", pid: process.processIdentifier, process: process)
+        for _ in 0..<200 {
+            if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: target.base + "/health"), timeout: .seconds(1)), response.status == .ok {
+                return target
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        target.stop()
+        throw BenchError.unexpected("server did not start")
+    }
+
+    func stop() {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+/// `wrk` on `GET /health`: the ceiling every figure is compared with.
+enum Wrk {
+    struct Ceiling {
+        var requestsPerSecond: Double
+        var perServerCPUSecond: Double?
+    }
+
+    static func measure(url: String, seconds: Int, pid: Int32?) async throws -> Ceiling? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["wrk", "-t2", "-c64", "-d\(seconds)s", url]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        let cpuBefore = pid.flatMap(ProcessStats.cpuSeconds)
+        do { try process.run() } catch {
+            print("wrk: not found; install Debian's wrk for the ceiling (Benchmarks/run-server.sh does)")
+            return nil
+        }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let cpuAfter = pid.flatMap(ProcessStats.cpuSeconds)
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0,
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Requests/sec:") }),
+              let rate = Double(line.split(separator: " ").last ?? "")
+        else {
+            print("wrk: failed to measure")
+            return nil
+        }
+        var perCPU: Double?
+        if let before = cpuBefore, let after = cpuAfter, after > before {
+            perCPU = rate * Double(seconds) / (after - before)
+        }
+        return Ceiling(requestsPerSecond: rate, perServerCPUSecond: perCPU)
+    }
+}

@@ -1,0 +1,214 @@
+import AsyncHTTPClient
+import Foundation
+import QRLoginCore
+import Synchronization
+
+/// The load scenarios. Each runs against a server it does not own, and returns what it saw.
+struct Scenarios {
+    let api: BenchAPI
+    let concurrency: Int
+
+    private func elapsedMS(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    }
+
+    /// PCs creating login requests as fast as they can. Proofs are signed before the clock
+    /// starts, so the generator's signing is not what is measured.
+    func create(requests: Int) async throws -> Measurements {
+        let signers = (0..<concurrency).map { _ in DPoPSigner() }
+        let perWorker = requests / concurrency
+        let proofs = try signers.map { signer in try (0..<perWorker).map { _ in try api.createProof(signer) } }
+        return try await runWorkers { worker in
+            var m = Measurements()
+            for proof in proofs[worker] {
+                let start = ContinuousClock.now
+                let (reply, _) = try await api.create(signer: signers[worker], proof: proof)
+                m.latencies.append(elapsedMS(since: start))
+                if reply.status == 201 { m.completed += 1 } else { m.errors["\(reply.status)", default: 0] += 1 }
+            }
+            return m
+        }
+    }
+
+    /// PCs reading the state of their pending requests (poll secret + proof), proofs pre-signed.
+    func status(requests: Int) async throws -> Measurements {
+        var logins: [BenchAPI.PCLogin] = []
+        for _ in 0..<concurrency {
+            let signer = DPoPSigner()
+            guard let login = try await api.create(signer: signer, proof: try api.createProof(signer)).1 else { throw BenchError.unexpected("create") }
+            logins.append(login)
+        }
+        let perWorker = requests / concurrency
+        let proofs = try logins.map { login in try (0..<perWorker).map { _ in try api.statusProof(login) } }
+        let pcs = logins
+        return try await runWorkers { worker in
+            var m = Measurements()
+            for proof in proofs[worker] {
+                let start = ContinuousClock.now
+                let reply = try await api.status(pcs[worker], proof: proof)
+                m.latencies.append(elapsedMS(since: start))
+                if reply.status == 200 { m.completed += 1 } else { m.errors["\(reply.status)", default: 0] += 1 }
+            }
+            return m
+        }
+    }
+
+    /// Complete logins: create, wait by SSE, scan, confirm with the right number, pickup from
+    /// the stream, then one `GET /api/v1/me` with the new token.
+    func login(count: Int, phones: [BenchAPI.Phone]) async throws -> Measurements {
+        let perWorker = max(1, count / concurrency)
+        return try await runWorkers { worker in
+            var m = Measurements()
+            let phone = phones[worker % phones.count]
+            for _ in 0..<perWorker {
+                let start = ContinuousClock.now
+                do {
+                    try await oneLogin(phone: phone)
+                    m.completed += 1
+                    m.latencies.append(elapsedMS(since: start))
+                } catch {
+                    m.errors["\(error)", default: 0] += 1
+                }
+            }
+            return m
+        }
+    }
+
+    private func oneLogin(phone: BenchAPI.Phone) async throws {
+        let pc = DPoPSigner()
+        guard let login = try await api.create(signer: pc, proof: try api.createProof(pc)).1 else { throw BenchError.unexpected("create") }
+        var events = try await api.events(login)
+        guard try await events.next()?.name == "pending" else { throw BenchError.unexpected("first event") }
+        let scan = try await api.scan(login.id, by: phone)
+        guard scan.status == 200, let ticket = scan.json["ticket"] as? String else { throw BenchError.unexpected("scan \(scan.status)") }
+        guard let scanned = try await events.next(), scanned.name == "scanned", let match = scanned.data["match"] as? Int else { throw BenchError.unexpected("scanned event") }
+        let confirm = try await api.confirm(login.id, ticket: ticket, match: match, by: phone)
+        guard confirm.status == 200 else { throw BenchError.unexpected("confirm \(confirm.status)") }
+        guard let confirmed = try await events.next(), confirmed.name == "confirmed",
+              let token = (confirmed.data["token"] as? [String: Any])?["accessToken"] as? String
+        else { throw BenchError.unexpected("confirmed event") }
+        let me = try await api.me(signer: pc, token: token)
+        guard me.status == 200 else { throw BenchError.unexpected("me \(me.status)") }
+    }
+
+    /// Runs `concurrency` workers and merges what they measured.
+    func runWorkers(_ body: @escaping @Sendable (Int) async throws -> Measurements) async throws -> Measurements {
+        try await withThrowingTaskGroup(of: Measurements.self) { group in
+            for worker in 0..<concurrency { group.addTask { try await body(worker) } }
+            var total = Measurements()
+            for try await part in group { total.merge(part) }
+            return total
+        }
+    }
+}
+
+/// The waiting scenario: many PCs hold an event stream open while phones confirm some of
+/// them at a fixed rate; measures confirm response → PC `confirmed` event.
+struct WaitingScenario {
+    let api: BenchAPI
+    let waiting: Int
+    let confirms: Int
+    let confirmRate: Double
+    let phones: [BenchAPI.Phone]
+
+    static func ms(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    }
+
+    struct Result {
+        var measurements: Measurements
+        var opened: Int
+    }
+
+    /// When each PC saw its `confirmed` event.
+    private final class Arrivals: Sendable {
+        let times = Mutex<[String: ContinuousClock.Instant]>([:])
+        let opened = Atomic<Int>(0)
+    }
+
+    /// Creates the requests, opens every stream and waits until each saw `pending`.
+    /// `onOpen` runs once all streams are open (to measure memory and idle CPU).
+    func run(onOpen: @Sendable () async throws -> Void) async throws -> Result {
+        var logins: [BenchAPI.PCLogin] = []
+        logins.reserveCapacity(waiting)
+        let creator = Scenarios(api: api, concurrency: 32)
+        let created = Mutex<[BenchAPI.PCLogin]>([])
+        _ = try await creator.runWorkers { worker in
+            let signer = DPoPSigner()
+            var mine: [BenchAPI.PCLogin] = []
+            for _ in stride(from: worker, to: waiting, by: 32) {
+                if let login = try await api.create(signer: signer, proof: try api.createProof(signer)).1 { mine.append(login) }
+            }
+            created.withLock { $0 += mine }
+            return Measurements()
+        }
+        logins = created.withLock { $0 }
+        let streams = logins
+        let arrivals = Arrivals()
+        var measurements = Measurements()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for login in streams {
+                group.addTask {
+                    var events = try await api.events(login)
+                    guard try await events.next()?.name == "pending" else { return }
+                    arrivals.opened.add(1, ordering: .relaxed)
+                    while let event = try await events.next() {
+                        if event.name == "confirmed" {
+                            arrivals.times.withLock { $0[login.id] = .now }
+                        }
+                    }
+                }
+            }
+            // Wait for every stream to be open (or give up after a minute).
+            let openDeadline = ContinuousClock.now + .seconds(60)
+            while arrivals.opened.load(ordering: .relaxed) < logins.count, ContinuousClock.now < openDeadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await onOpen()
+
+            // Confirm `confirms` of them at `confirmRate` per second.
+            let interval = Duration.milliseconds(Int64(1000 / confirmRate))
+            var confirmedAt: [String: ContinuousClock.Instant] = [:]
+            var sentAt: [String: ContinuousClock.Instant] = [:]
+            let targets = Array(logins.prefix(confirms))
+            var next = ContinuousClock.now
+            for (index, login) in targets.enumerated() {
+                try await Task.sleep(until: next)
+                next += interval
+                let phone = phones[index % phones.count]
+                let scan = try await api.scan(login.id, by: phone)
+                guard scan.status == 200, let ticket = scan.json["ticket"] as? String else {
+                    measurements.errors["scan \(scan.status)", default: 0] += 1
+                    continue
+                }
+                let state = try await api.status(login, proof: try api.statusProof(login))
+                guard let match = state.json["match"] as? Int else {
+                    measurements.errors["status \(state.status)", default: 0] += 1
+                    continue
+                }
+                let sent = ContinuousClock.now
+                let confirm = try await api.confirm(login.id, ticket: ticket, match: match, by: phone)
+                let at = ContinuousClock.now
+                sentAt[login.id] = sent
+                if confirm.status == 200 { confirmedAt[login.id] = at } else { measurements.errors["confirm \(confirm.status)", default: 0] += 1 }
+            }
+            // Let the last events arrive, then end every stream.
+            try await Task.sleep(for: .seconds(1))
+            let arrived = arrivals.times.withLock { $0 }
+            for (id, sent) in confirmedAt {
+                guard let seen = arrived[id] else {
+                    measurements.errors["no event", default: 0] += 1
+                    continue
+                }
+                // The event can reach the PC before the phone has read its own response: that
+                // counts as no delay.
+                measurements.latencies.append(max(0, Self.ms(seen - sent)))
+                if let request = sentAt[id] { measurements.fromRequest.append(Self.ms(seen - request)) }
+                measurements.completed += 1
+            }
+            group.cancelAll()
+        }
+        return Result(measurements: measurements, opened: arrivals.opened.load(ordering: .relaxed))
+    }
+}
