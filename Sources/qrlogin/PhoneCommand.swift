@@ -164,7 +164,7 @@ struct PhoneApproveCommand: AsyncParsableCommand {
             let who = profile.saved.map { "\(sanitized($0.displayName ?? $0.username ?? $0.accountId))" } ?? "you"
             let requester = scan.requester
             Console.write("""
-            Log in request for \(who):
+            Login request for \(who):
               device      \(requester.type.rawValue) "\(sanitized(requester.name))"
               IP          \(sanitized(requester.ip))
               user agent  \(sanitized(requester.userAgent))
