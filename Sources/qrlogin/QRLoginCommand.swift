@@ -1,11 +1,15 @@
 import ArgumentParser
 
-/// The `qrlogin` command: the server, the QR encoder and (later) the clients.
+/// The `qrlogin` command: the server, the terminal clients (PC and phone stand-in), the QR
+/// encoder and the load generator.
 @main
 struct QRLoginCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qrlogin",
         abstract: "Scan-to-log-in: server, QR encoder and clients.",
-        subcommands: [ServeCommand.self, QRCommand.self, BenchCommand.self]
+        subcommands: [
+            ServeCommand.self, LoginCommand.self, WhoamiCommand.self, DevicesCommand.self, RevokeCommand.self, LogoutCommand.self,
+            PhoneCommand.self, QRCommand.self, BenchCommand.self,
+        ]
     )
 }

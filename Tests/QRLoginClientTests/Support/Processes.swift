@@ -1,0 +1,179 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A child process whose output is collected as it comes.
+final class RunningProcess: @unchecked Sendable {
+    let process: Process
+    private let out = Mutex(Data())
+    private let err = Mutex(Data())
+    private let exited = Mutex<Int32?>(nil)
+
+    init(_ executable: URL, _ arguments: [String], environment: [String: String], stdin: String? = nil) throws {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
+        let outPipe = Pipe(), errPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        if let stdin {
+            let inPipe = Pipe()
+            process.standardInput = inPipe
+            inPipe.fileHandleForWriting.write(Data(stdin.utf8))
+            try inPipe.fileHandleForWriting.close()
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
+        self.process = process
+        outPipe.fileHandleForReading.readabilityHandler = { [self] handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { self.out.withLock { $0.append(data) } }
+        }
+        errPipe.fileHandleForReading.readabilityHandler = { [self] handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { self.err.withLock { $0.append(data) } }
+        }
+        process.terminationHandler = { [self] process in self.exited.withLock { $0 = process.terminationStatus } }
+        try process.run()
+    }
+
+    var stdout: String { out.withLock { String(decoding: $0, as: UTF8.self) } }
+    var stderr: String { err.withLock { String(decoding: $0, as: UTF8.self) } }
+
+    /// The first match of `pattern`'s first capture group (or whole match) in stdout.
+    func waitForOutput(_ pattern: String, timeout: Duration = .seconds(30)) async throws -> String {
+        let regex = try Regex(pattern)
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let text = stdout
+            if let match = text.firstMatch(of: regex) {
+                return String(match.output.count > 1 ? match.output[1].substring ?? match.output[0].substring! : match.output[0].substring!)
+            }
+            if exited.withLock({ $0 }) != nil, stdout == text { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("no \(pattern) in output:\n\(stdout)\nstderr:\n\(stderr)")
+        throw CancellationError()
+    }
+
+    /// Waits for the exit status (and the last output).
+    func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status = exited.withLock({ $0 }) {
+                try await Task.sleep(for: .milliseconds(100))
+                return status
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.terminate()
+        Issue.record("timed out; output:\n\(stdout)\nstderr:\n\(stderr)")
+        throw CancellationError()
+    }
+
+    func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
+    }
+}
+
+/// The built `qrlogin` tool, run with its own `$XDG_CONFIG_HOME`, against a `qrlogin serve`
+/// process it starts.
+struct CLIHarness {
+    let binary: URL
+    let configHome: URL
+    let server: RunningProcess
+    let serverURL: String
+
+    /// The `qrlogin` built next to this test bundle (or `$QRLOGIN_BINARY`).
+    static func locateBinary() throws -> URL {
+        var candidates: [URL] = []
+        if let given = ProcessInfo.processInfo.environment["QRLOGIN_BINARY"] { candidates.append(URL(fileURLWithPath: given)) }
+        for path in [CommandLine.arguments.first, Bundle.main.executablePath].compactMap({ $0 }) {
+            var dir = URL(fileURLWithPath: path).deletingLastPathComponent()
+            for _ in 0..<4 {
+                candidates.append(dir.appendingPathComponent("qrlogin"))
+                dir = dir.deletingLastPathComponent()
+            }
+        }
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) && !candidate.hasDirectoryPath {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue { return candidate }
+        }
+        Issue.record("qrlogin binary not found (build it first, or set QRLOGIN_BINARY); looked at \(candidates.map(\.path))")
+        throw CancellationError()
+    }
+
+    static func start(extraServerArguments: [String] = []) async throws -> CLIHarness {
+        let binary = try locateBinary()
+        let configHome = try temporaryConfigHome()
+        for _ in 0..<10 {
+            let port = Int.random(in: 20_000...60_000)
+            let server = try RunningProcess(binary, ["serve", "--port", "\(port)", "--database", ":memory:", "--rate-limits", "off", "--bcrypt-cost", "4", "--log-level", "warning"] + extraServerArguments, environment: ProcessInfo.processInfo.environment)
+            let url = "http://127.0.0.1:\(port)"
+            for _ in 0..<100 {
+                if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/health"), timeout: .seconds(2)), response.status == .ok {
+                    return CLIHarness(binary: binary, configHome: configHome, server: server, serverURL: url)
+                }
+                if !server.process.isRunning { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            server.process.terminate()
+        }
+        Issue.record("qrlogin serve did not start")
+        throw CancellationError()
+    }
+
+    func stop() {
+        server.signal(SIGTERM)
+        server.process.waitUntilExit()
+        try? FileManager.default.removeItem(at: configHome)
+    }
+
+    var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_CONFIG_HOME"] = configHome.path
+        environment["QRLOGIN_SERVER"] = serverURL
+        environment.removeValue(forKey: "QRLOGIN_PROFILE")
+        return environment
+    }
+
+    /// Starts `qrlogin ARGS` in the background.
+    func start(_ arguments: [String], stdin: String? = nil) throws -> RunningProcess {
+        try RunningProcess(binary, arguments, environment: environment, stdin: stdin)
+    }
+
+    /// Runs `qrlogin ARGS` to the end.
+    func run(_ arguments: [String], stdin: String? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = try start(arguments, stdin: stdin)
+        let status = try await process.waitForExit()
+        return (status, process.stdout, process.stderr)
+    }
+
+    /// Registers and signs in `username` on profile `profile` through the CLI.
+    func signedInPhone(_ username: String, displayName: String, profile: String = "phone") async throws {
+        let registered = try await run(["phone", "register", "--profile", profile, "--username", username, "--display-name", displayName, "--password-stdin"], stdin: "correct horse battery\n")
+        #expect(registered.status == 0, "\(registered.stderr)")
+        let signedIn = try await run(["phone", "signin", "--profile", profile, "--username", username, "--password-stdin"], stdin: "correct horse battery\n")
+        #expect(signedIn.status == 0, "\(signedIn.stderr)")
+    }
+
+    func profileDirectory(_ profile: String) -> URL {
+        configHome.appendingPathComponent("qrlogin").appendingPathComponent(profile)
+    }
+
+    static func with(_ body: (CLIHarness) async throws -> Void) async throws {
+        let harness = try await start()
+        defer { harness.stop() }
+        try await body(harness)
+    }
+}

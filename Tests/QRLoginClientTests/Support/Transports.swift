@@ -1,0 +1,69 @@
+import Foundation
+import QRLoginClient
+import Synchronization
+
+/// Wraps a transport and breaks the first event stream after its first chunk: by throwing
+/// (a reset connection) or by ending it (a proxy or server that closed it).
+final class DroppingTransport: ClientTransport {
+    enum Cut: Sendable, CaseIterable {
+        case error, end
+    }
+
+    struct Reset: Error {}
+
+    let base: any ClientTransport
+    let cut: Cut
+    private let streamsOpened = Mutex(0)
+
+    init(base: any ClientTransport = AsyncHTTPClientTransport(), cut: Cut) {
+        self.base = base
+        self.cut = cut
+    }
+
+    /// How many event streams were opened.
+    var streams: Int { streamsOpened.withLock { $0 } }
+
+    func send(_ request: TransportRequest) async throws -> TransportResponse {
+        var response = try await base.send(request)
+        guard request.header("Accept") == "text/event-stream" else { return response }
+        let number = streamsOpened.withLock { count in
+            count += 1
+            return count
+        }
+        guard number == 1 else { return response }
+        let body = response.body
+        let cut = self.cut
+        response.body = ResponseBody {
+            var iterator = body.makeAsyncIterator()
+            var chunks = 0
+            return {
+                if chunks == 1 {
+                    chunks += 1
+                    if cut == .error { throw Reset() }
+                    return nil
+                }
+                if chunks > 1 { return nil }
+                chunks += 1
+                return try await iterator.next()
+            }
+        }
+        return response
+    }
+}
+
+/// Records every request's method and path.
+final class RecordingTransport: ClientTransport {
+    let base: any ClientTransport
+    private let log = Mutex<[String]>([])
+
+    init(base: any ClientTransport = AsyncHTTPClientTransport()) {
+        self.base = base
+    }
+
+    var requests: [String] { log.withLock { $0 } }
+
+    func send(_ request: TransportRequest) async throws -> TransportResponse {
+        log.withLock { $0.append("\(request.method) \(URL(string: request.url)?.path ?? request.url)") }
+        return try await base.send(request)
+    }
+}
