@@ -40,6 +40,39 @@ struct LiveTests {
         try await server.stop()
     }
 
+    @Test("A stale stream the PC has replaced does not collect: the reconnected stream's token works")
+    func staleStreamDoesNotCollect() async throws {
+        let server = try await LiveServer.start()
+        let phone = try await server.signedInPhone("dora")
+        let login = try await server.newLogin()
+        func open() async throws -> EventReader {
+            let response = try await server.call(.GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer", accept: "text/event-stream")
+            var events = EventReader(response)
+            #expect(try await events.next()?.name == "pending")
+            return events
+        }
+        // The first connection looks alive to the server, but the PC has given up on it.
+        var stale = try await open()
+        var fresh = try await open()
+
+        let scan = try await server.json(try await server.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token))
+        let scanned = try #require(try await fresh.next())
+        let match = try #require(scanned.data["match"] as? Int)
+        _ = try await server.call(.POST, "/api/v1/qr/\(login.id)/confirm", json: ["ticket": scan["ticket"] as? String ?? "", "match": match], device: phone, token: phone.token)
+        let confirmed = try #require(try await fresh.next())
+        let token = try #require((confirmed.data["token"] as? [String: Any])?["accessToken"] as? String)
+
+        // The stale stream may still relay `scanned`, but never a token.
+        while let event = try await stale.next() {
+            #expect(event.data["token"] == nil, "a superseded stream must not collect")
+        }
+        #expect(stale.comments.contains { $0.contains("superseded") })
+        var pc = login.device
+        pc.token = token
+        #expect(try await server.call(.GET, "/api/v1/me", device: pc, token: token).status == .ok)
+        try await server.stop()
+    }
+
     @Test("Long-poll returns as soon as the state changes, and at the timeout otherwise")
     func longPoll() async throws {
         let server = try await LiveServer.start()

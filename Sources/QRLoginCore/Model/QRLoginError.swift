@@ -45,6 +45,8 @@ public enum QRLoginError: Error, Sendable, Equatable {
     case rateLimited(retryAfter: Int)
     /// The request body is larger than allowed.
     case bodyTooLarge
+    /// A newer read by the same PC took over collecting the token (a stale connection).
+    case superseded
 
     /// A stable identifier clients can switch on.
     public var code: String {
@@ -71,6 +73,7 @@ public enum QRLoginError: Error, Sendable, Equatable {
         case .wrongMatch: "wrong_match"
         case .rateLimited: "rate_limited"
         case .bodyTooLarge: "body_too_large"
+        case .superseded: "superseded"
         }
     }
 
@@ -99,6 +102,7 @@ public enum QRLoginError: Error, Sendable, Equatable {
         case .wrongMatch: "The number picked is not the one the PC shows; the login request was denied."
         case .rateLimited(let seconds): "Too many requests. Retry in \(seconds) s."
         case .bodyTooLarge: "The request body is too large."
+        case .superseded: "A newer request from this PC is collecting the login; this one was replaced."
         }
     }
 }

@@ -51,7 +51,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     static func status(for error: QRLoginError) -> HTTPResponse.Status {
         switch error {
         case .invalidInput: .badRequest
-        case .usernameTaken, .phoneTaken, .alreadyScanned, .wrongState: .conflict
+        case .usernameTaken, .phoneTaken, .alreadyScanned, .wrongState, .superseded: .conflict
         case .invalidCredentials, .invalidCode, .tooManyAttempts, .missingCredentials, .invalidToken, .invalidProof, .replayedProof, .invalidPollSecret: .unauthorized
         case .notScanner, .invalidTicket, .wrongMatch: .forbidden
         case .notFound, .deviceNotFound: .notFound

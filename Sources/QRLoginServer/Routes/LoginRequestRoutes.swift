@@ -83,7 +83,7 @@ struct LoginRequestRoutes {
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             let encoder = JSONEncoder.qrlogin
             do {
-                try await service.withWakeups(for: login.id) { subscription in
+                try await service.withWakeups(for: login.id) { subscription, pickup in
                     var current = login
                     var sent: LoginState?
                     while true {
@@ -91,7 +91,11 @@ struct LoginRequestRoutes {
                         if state != sent {
                             let status: LoginStatus
                             do {
-                                status = try await service.status(of: current)
+                                status = try await service.status(of: current, pickup: pickup)
+                            } catch QRLoginError.superseded {
+                                // A newer read by the PC took over; this connection is stale.
+                                try await writer.write(ByteBuffer(string: ": superseded by a newer request from this PC\n\n"))
+                                return
                             } catch let error as QRLoginError {
                                 // e.g. the pickup window closed: tell the client and end.
                                 var event = ByteBuffer(string: "event: error\ndata: ")

@@ -38,6 +38,18 @@ extension LoginService {
     /// PC's key, and revokes the one collected before, so at most one collected token works.
     /// - Throws: ``QRLoginError/expired`` when a confirmed request's pickup window has passed.
     public func status(of request: LoginRequest) async throws -> LoginStatus {
+        let pickup = pickups.begin(request.id)
+        defer { pickups.end(request.id, pickup) }
+        return try await status(of: request, pickup: pickup)
+    }
+
+    /// The PC's view, collecting only while `pickup` is the PC's newest read of the request.
+    /// A wait whose client has gone (a dropped stream the PC has since replaced) must not
+    /// collect: its token would never arrive, and collecting it would revoke the one the
+    /// reconnected PC holds. The check runs inside the store's atomic step, so a newer read
+    /// either comes after this collect (and revokes its token) or makes it fail.
+    /// - Throws: ``QRLoginError/superseded`` when a newer read of the PC took over.
+    func status(of request: LoginRequest, pickup: UInt64) async throws -> LoginStatus {
         let now = clock.now
         let state = request.effectiveState(at: now)
         guard state == .confirmed else { return LoginStatus(request: request, state: state, token: nil) }
@@ -48,7 +60,9 @@ extension LoginService {
             accountId: accountId, deviceId: request.pcKeyThumbprint, deviceType: request.requester.type,
             origin: .qr, approvedBy: request.scannerDeviceId, now: now
         )
+        let pickups = self.pickups
         let updated = try await store.transitionLoginRequest(id: request.id) { stored in
+            guard pickups.isCurrent(pickup, of: stored.id) else { throw QRLoginError.superseded }
             let previous = try stored.collect(tokenId: record.id, at: now)
             return LoginSideEffects(insertToken: record, revokeTokenId: previous, revokedAt: now)
         }
@@ -66,12 +80,12 @@ extension LoginService {
     public func waitForChange(of request: LoginRequest, from known: LoginState, timeout: TimeInterval) async throws -> LoginStatus {
         // The wait is measured on the monotonic clock; the request's deadline on the service's clock.
         let giveUp = ContinuousClock.now + .milliseconds(Int64(max(0, timeout) * 1000))
-        return try await withWakeups(for: request.id) { subscription in
+        return try await withWakeups(for: request.id) { subscription, pickup in
             var current = request
             while true {
                 let left = giveUp - ContinuousClock.now
                 if current.effectiveState(at: clock.now) != known || left <= .zero || subscription.isClosed {
-                    return try await status(of: current)
+                    return try await status(of: current, pickup: pickup)
                 }
                 let untilDeadline = Duration.milliseconds(Int64(current.deadline.timeIntervalSince(clock.now) * 1000) + 2)
                 _ = await subscription.wait(timeout: min(left, untilDeadline))
@@ -82,13 +96,15 @@ extension LoginService {
         }
     }
 
-    /// Runs `body` with a subscription to request `id`'s changes. On graceful shutdown the
-    /// subscription is closed, so every wait ends at once and streams finish cleanly instead of
-    /// being reset.
-    func withWakeups<T: Sendable>(for id: String, _ body: (LoginEventSubscription) async throws -> T) async throws -> T {
-        try await notifier.withSubscription(to: id) { subscription in
+    /// Runs `body` with a subscription to request `id`'s changes and a pickup number that makes
+    /// this wait the PC's newest read. On graceful shutdown the subscription is closed, so every
+    /// wait ends at once and streams finish cleanly instead of being reset.
+    func withWakeups<T: Sendable>(for id: String, _ body: (LoginEventSubscription, UInt64) async throws -> T) async throws -> T {
+        let pickup = pickups.begin(id)
+        defer { pickups.end(id, pickup) }
+        return try await notifier.withSubscription(to: id) { subscription in
             try await withGracefulShutdownHandler {
-                try await body(subscription)
+                try await body(subscription, pickup)
             } onGracefulShutdown: {
                 subscription.close()
             }

@@ -78,6 +78,8 @@ public struct LoginService: Sendable {
     /// Key for hashing one-time codes: a six-digit code's plain SHA-256 would fall to a
     /// million guesses, so codes are stored as HMAC under a key that never touches storage.
     let codeKey: SymmetricKey
+    /// Which read of each login request may collect its token (the newest).
+    let pickups = PickupGenerations()
 
     /// Creates the service over its dependencies.
     public init(store: any Store, verifier: DPoPVerifier, notifier: any LoginEventNotifier, clock: any NowClock, settings: FlowSettings, codeSender: any OneTimeCodeSender) {
