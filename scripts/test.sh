@@ -2,6 +2,8 @@
 # The whole test suite: Swift unit, HTTP and live-server tests, then end-to-end checks that
 # need tools from outside Swift (a Python venv, Debian packages). Installs what is missing.
 # Usage: scripts/test.sh
+# Each part also runs on its own: scripts/qr-crosscheck/run.sh, Benchmarks/run.sh --quick,
+# scripts/browser-tests/run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,10 +55,13 @@ if grep -q 'qrl_at_\|qrl_ps_\|qrl_st_' "$workdir/serve.log"; then echo "a secret
 log "load harness smoke run (the full run is in BENCHMARKS.md)"
 .build/debug/qrlogin bench --smoke | tail -n 7
 
-# The QR encoder's independent cross-check (decoders and a reference encoder).
-if [ -x scripts/qr-crosscheck/run.sh ]; then
-  log "QR cross-check"
-  scripts/qr-crosscheck/run.sh
-fi
+log "QR encoder: cross-check against zxing-cpp, zbar and Nayuki's qrcodegen"
+scripts/qr-crosscheck/run.sh
+
+log "QR encoder: benchmark smoke run against libqrencode (figures in BENCHMARKS.md)"
+Benchmarks/run.sh --quick
+
+log "web pages in headless Chromium"
+QRLOGIN_BIN="$(swift build --show-bin-path)/qrlogin" scripts/browser-tests/run.sh
 
 log "all checks passed"
