@@ -57,6 +57,9 @@ struct LiveTests {
 
         let scan = try await server.json(try await server.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token))
         let scanned = try #require(try await fresh.next())
+        // A plain read that cannot collect (the request is only scanned) does not take over.
+        let peek = try await server.json(try await server.call(.GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer"))
+        #expect(peek["state"] as? String == "scanned")
         let match = try #require(scanned.data["match"] as? Int)
         _ = try await server.call(.POST, "/api/v1/qr/\(login.id)/confirm", json: ["ticket": scan["ticket"] as? String ?? "", "match": match], device: phone, token: phone.token)
         let confirmed = try #require(try await fresh.next())

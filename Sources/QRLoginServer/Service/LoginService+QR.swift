@@ -38,6 +38,11 @@ extension LoginService {
     /// PC's key, and revokes the one collected before, so at most one collected token works.
     /// - Throws: ``QRLoginError/expired`` when a confirmed request's pickup window has passed.
     public func status(of request: LoginRequest) async throws -> LoginStatus {
+        // Only a read that may collect takes over from earlier waits: a plain read of a pending
+        // or scanned request leaves the PC's open stream in charge.
+        guard request.effectiveState(at: clock.now) == .confirmed else {
+            return LoginStatus(request: request, state: request.effectiveState(at: clock.now), token: nil)
+        }
         let pickup = pickups.begin(request.id)
         defer { pickups.end(request.id, pickup) }
         return try await status(of: request, pickup: pickup)
