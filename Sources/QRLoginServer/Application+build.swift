@@ -29,6 +29,9 @@ public func buildApplication(
     dependencies: ServerDependencies = ServerDependencies(),
     logger: Logger = Logger(label: "qrlogin")
 ) async throws -> some ApplicationProtocol {
+    // The web UI's files come from the package resources; without them, fail before opening
+    // anything, with the reason.
+    let assets = try WebAssets.load()
     let store: any Store
     var services: [any Service] = []
     if let given = dependencies.store {
@@ -47,7 +50,7 @@ public func buildApplication(
         store: store, verifier: verifier, notifier: notifier, clock: dependencies.clock, settings: configuration.flow,
         codeSender: dependencies.codeSender ?? LogCodeSender(logger: logger)
     )
-    let router = buildRouter(service: service, configuration: configuration, clock: dependencies.clock)
+    let router = buildRouter(service: service, configuration: configuration, clock: dependencies.clock, assets: assets)
     services.append(CleanupService(store: store, clock: dependencies.clock, interval: configuration.cleanupInterval, retention: configuration.flow.retention, logger: logger))
 
     return Application(
@@ -59,7 +62,7 @@ public func buildApplication(
 }
 
 /// The router with every route of the v1 contract.
-func buildRouter(service: LoginService, configuration: ServerConfiguration, clock: any NowClock) -> Router<AppRequestContext> {
+func buildRouter(service: LoginService, configuration: ServerConfiguration, clock: any NowClock, assets: WebAssets) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: LogRequestsMiddleware(.info))
@@ -71,6 +74,6 @@ func buildRouter(service: LoginService, configuration: ServerConfiguration, cloc
     }
     AccountRoutes(service: service, clients: clients, limiter: limiter).addRoutes(to: router)
     LoginRequestRoutes(service: service, clients: clients, limiter: limiter, publicBaseURL: configuration.publicBaseURL).addRoutes(to: router)
-    WebRoutes(service: service, publicBaseURL: configuration.publicBaseURL).addRoutes(to: router)
+    WebRoutes(service: service, publicBaseURL: configuration.publicBaseURL, assets: assets).addRoutes(to: router)
     return router
 }

@@ -14,18 +14,6 @@ struct WebRoutes {
     let publicBaseURL: String
     let assets: WebAssets
 
-    /// Loads the assets. A server built without its resources stops at startup with the reason,
-    /// rather than serving broken pages.
-    init(service: LoginService, publicBaseURL: String) {
-        self.service = service
-        self.publicBaseURL = publicBaseURL
-        do {
-            self.assets = try WebAssets.load()
-        } catch {
-            preconditionFailure("the web UI's resources cannot be read: \(error)")
-        }
-    }
-
     func addRoutes(to router: Router<AppRequestContext>) {
         let web = router.group().add(middleware: SecurityHeadersMiddleware())
         web.get("/") { _, _ in try page("index.html") }
