@@ -114,6 +114,7 @@ let package = Package(
             name: "QRLoginClientTests",
             dependencies: [
                 "QRLoginClient",
+                "QRCode",
                 "QRLoginServer",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),

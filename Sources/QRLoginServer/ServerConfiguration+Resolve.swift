@@ -23,7 +23,7 @@ extension ServerConfiguration {
             config.rateLimits = [:]
         }
         config.trustedProxies = try input.proxies(options.trustedProxies)
-        if let value = try input.int(options.requestTTL, "--request-ttl", "QRLOGIN_REQUEST_TTL", 10...3600) { config.flow.requestTTL = TimeInterval(value) }
+        if let value = try input.int(options.requestTTL, "--request-ttl", "QRLOGIN_REQUEST_TTL", 1...3600) { config.flow.requestTTL = TimeInterval(value) }
         if let value = try input.int(options.ticketTTL, "--ticket-ttl", "QRLOGIN_TICKET_TTL", 10...3600) { config.flow.ticketTTL = TimeInterval(value) }
         if let value = try input.int(options.tokenTTL, "--token-ttl", "QRLOGIN_TOKEN_TTL", 60...(366 * 24 * 3600)) { config.flow.tokenTTL = TimeInterval(value) }
         if let value = try input.int(options.proofSkew, "--proof-skew", "QRLOGIN_PROOF_SKEW", 1...600) { config.flow.proofSkew = TimeInterval(value) }

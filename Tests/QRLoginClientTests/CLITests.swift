@@ -9,6 +9,30 @@ import Darwin
 
 private let urlPattern = #"(https?://\S+/q/[A-Za-z0-9_-]+)"#
 
+/// The url of the `number`-th code (from 1) that `login` printed, read from the printed QR
+/// code: its half blocks must give exactly the modules of the url's QR code.
+private func scannedURL(_ login: RunningProcess, number: Int = 1) async throws -> String {
+    let deadline = ContinuousClock.now + .seconds(30)
+    let url = try Regex(urlPattern)
+    while ContinuousClock.now < deadline {
+        let codes = PrintedQR.all(in: login.stdout)
+        if codes.count >= number, codes[number - 1].urlLine.firstMatch(of: url) != nil {
+            let code = codes[number - 1]
+            try #require(code.encodes(code.urlLine), "the printed QR code does not carry \(code.urlLine)")
+            return code.urlLine
+        }
+        if !login.process.isRunning, PrintedQR.all(in: login.stdout).count < number { break }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("no QR code number \(number) in output:\n\(login.stdout)\nstderr:\n\(login.stderr)")
+    throw CancellationError()
+}
+
+/// JSON output parsed as an object.
+private func object(_ text: String) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not a JSON object: \(text)")
+}
+
 @Suite("The qrlogin binary against qrlogin serve", .serialized)
 struct CLITests {
     @Test("phone register and sign-in, login, approve with the number, whoami, revoke")
@@ -17,7 +41,7 @@ struct CLITests {
             try await cli.signedInPhone("alice", displayName: "Alice")
 
             let login = try cli.start(["login", "--profile", "pc", "--name", "CI box"])
-            let url = try await login.waitForOutput(urlPattern)
+            let url = try await scannedURL(login)
 
             // First the scan: it shows who is asking and, with no answer on stdin, keeps the
             // ticket for the --match step.
@@ -121,6 +145,118 @@ struct CLITests {
             let noPhone = try await cli.run(["phone", "approve", "abc", "--profile", "nobody"])
             #expect(noPhone.status == 1)
             #expect(noPhone.stderr.contains("qrlogin phone signin"))
+        }
+    }
+
+    @Test("an expired code is replaced by a new one, 5 times by default, then login exits 1")
+    func renewals() async throws {
+        try await CLIHarness.with(serverArguments: ["--request-ttl", "1"]) { cli in
+            try await cli.signedInPhone("ivy", displayName: "Ivy")
+            let login = try cli.start(["login", "--profile", "pc"])
+            let short = try cli.start(["login", "--profile", "pc2", "--renewals", "1"])
+
+            #expect(try await short.waitForExit(timeout: .seconds(20)) == 1)
+            let shortCodes = PrintedQR.all(in: short.stdout)
+            #expect(shortCodes.count == 2, "\(short.stdout)")
+            #expect(short.stdout.contains("here is a new one (2 of 2)"))
+            #expect(short.stderr.contains("expired: nobody approved the login in time; run `qrlogin login` again"), "\(short.stderr)")
+
+            #expect(try await login.waitForExit(timeout: .seconds(30)) == 1)
+            let codes = PrintedQR.all(in: login.stdout)
+            #expect(codes.count == 6, "\(login.stdout)")
+            let url = try Regex(urlPattern)
+            for code in codes {
+                #expect(code.urlLine.firstMatch(of: url) != nil)
+                #expect(code.encodes(code.urlLine), "the printed QR code does not carry \(code.urlLine)")
+            }
+            #expect(Set(codes.map(\.urlLine)).count == codes.count, "each renewal shows a new url")
+            #expect(!codes[0].encodes(codes[1].urlLine), "another url gives another matrix")
+            for number in 2...6 { #expect(login.stdout.contains("here is a new one (\(number) of 6)")) }
+            #expect(login.stdout.components(separatedBy: "The code expired.").count - 1 == 6)
+            #expect(login.stderr.contains("expired: nobody approved the login in time; run `qrlogin login` again"), "\(login.stderr)")
+            #expect(!login.stderr.contains("Fatal"))
+            #expect(!FileManager.default.fileExists(atPath: cli.profileDirectory("pc").appendingPathComponent("session.json").path))
+
+            // The replaced codes are over on the server: a late scan is refused.
+            let late = try await cli.run(["phone", "approve", try #require(codes.first?.urlLine), "--profile", "phone"])
+            #expect(late.status == 1)
+            #expect(late.stderr.contains("expired"), "\(late.stderr)")
+        }
+    }
+
+    @Test("--json of whoami, devices and revoke; logout revokes the token and forgets it")
+    func jsonAndLogout() async throws {
+        try await CLIHarness.with { cli in
+            try await cli.signedInPhone("judy", displayName: "Judy")
+            let login = try cli.start(["login", "--profile", "pc", "--name", "build box"])
+            let url = try await scannedURL(login)
+            _ = try await cli.run(["phone", "approve", url, "--profile", "phone"])
+            let match = try await login.waitForOutput(#"Scanned by Judy — pick (\d+) on your phone"#)
+            let approved = try await cli.run(["phone", "approve", url, "--match", match, "--yes", "--profile", "phone"])
+            #expect(approved.status == 0, "\(approved.stderr)")
+            #expect(try await login.waitForExit() == 0, "\(login.stderr)")
+
+            let phoneMe = try await cli.run(["whoami", "--profile", "phone", "--json"])
+            #expect(phoneMe.status == 0, "\(phoneMe.stderr)")
+            let phoneId = try #require((try object(phoneMe.stdout)["device"] as? [String: Any])?["id"] as? String)
+
+            let whoami = try await cli.run(["whoami", "--profile", "pc", "--json"])
+            #expect(whoami.status == 0, "\(whoami.stderr)")
+            let me = try object(whoami.stdout)
+            let account = try #require(me["account"] as? [String: Any])
+            let device = try #require(me["device"] as? [String: Any])
+            let token = try #require(me["token"] as? [String: Any])
+            #expect(account["username"] as? String == "judy")
+            #expect(account["displayName"] as? String == "Judy")
+            #expect(device["type"] as? String == "cli")
+            #expect(device["name"] as? String == "build box")
+            #expect(device["current"] as? Bool == true)
+            #expect(token["origin"] as? String == "qr")
+            #expect(token["approvedBy"] as? String == phoneId)
+            #expect(token["deviceType"] as? String == "cli")
+            #expect((token["expiresAt"] as? String)?.contains("T") == true, "ISO 8601 dates")
+            #expect(me["accessToken"] == nil && !whoami.stdout.contains("qrl_at_"), "whoami never prints the token")
+            let pcId = try #require(device["id"] as? String)
+
+            let listed = try await cli.run(["devices", "--profile", "phone", "--json"])
+            #expect(listed.status == 0, "\(listed.stderr)")
+            let devices = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+            #expect(Set(devices.compactMap { $0["id"] as? String }) == [phoneId, pcId])
+            let pcEntry = try #require(devices.first { $0["id"] as? String == pcId })
+            #expect(pcEntry["type"] as? String == "cli")
+            #expect(pcEntry["name"] as? String == "build box")
+            #expect(pcEntry["approvedBy"] as? String == phoneId)
+            #expect(pcEntry["current"] as? Bool == false)
+            #expect(devices.first { $0["id"] as? String == phoneId }?["current"] as? Bool == true)
+
+            // logout: the token is revoked on the server, not only forgotten. Keep a copy of
+            // the session file to try the old token after.
+            let session = cli.profileDirectory("pc").appendingPathComponent("session.json")
+            let saved = try Data(contentsOf: session)
+            let loggedOut = try await cli.run(["logout", "--profile", "pc"])
+            #expect(loggedOut.status == 0, "\(loggedOut.stderr)")
+            #expect(loggedOut.stdout.contains("Logged out of profile \"pc\""))
+            #expect(!FileManager.default.fileExists(atPath: session.path))
+            let forgotten = try await cli.run(["whoami", "--profile", "pc"])
+            #expect(forgotten.status == 1)
+            #expect(forgotten.stderr.contains("not logged in on profile \"pc\""), "\(forgotten.stderr)")
+            try saved.write(to: session)
+            let refused = try await cli.run(["whoami", "--profile", "pc"])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("no longer works"), "\(refused.stderr)")
+            #expect(refused.stderr.contains("qrlogin login --profile pc"))
+            #expect(!refused.stderr.contains("Fatal"))
+            let again = try await cli.run(["logout", "--profile", "pc", "--json"])
+            #expect(again.status == 0, "\(again.stderr)")
+            #expect(try object(again.stdout)["loggedOut"] as? String == "pc")
+
+            // revoke --json, from the phone: the PC is unlinked.
+            let revoked = try await cli.run(["revoke", pcId, "--profile", "phone", "--json"])
+            #expect(revoked.status == 0, "\(revoked.stderr)")
+            #expect(try object(revoked.stdout)["revoked"] as? String == pcId)
+            let after = try await cli.run(["devices", "--profile", "phone", "--json"])
+            let remaining = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [[String: Any]])
+            #expect(remaining.compactMap { $0["id"] as? String } == [phoneId])
         }
     }
 }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import QRLoginClient
 import QRLoginCore
+import Synchronization
 import Testing
 
 /// The PC side's view of a login that the phone answers with `answer` on `scanned`.
@@ -144,6 +145,54 @@ struct FlowTests {
             #expect(seen.last?.token != nil)
             #expect(transport.streams >= 2)
             _ = try await pc.me()
+        }
+    }
+
+    @Test("a server that answers the event stream with plain JSON: long-poll takes over and no change is lost")
+    func plainJSONFallback() async throws {
+        try await InProcessServer.with { server in
+            let phone = try await server.signedInPhone("kate", displayName: "Kate")
+            let transport = PlainJSONTransport()
+            let pc = try server.client(transport: transport)
+            let login = try await pc.createLogin(device: DeviceDescription(type: .cli, name: "behind a proxy"))
+            // The phone scans after the server answered `pending` and before the PC reads it,
+            // so `scanned` only reaches the PC through the long-poll that takes over.
+            let scan = Mutex<ScanResult?>(nil)
+            transport.afterFirstAnswer {
+                let result = try await phone.scan(url: login.url)
+                scan.withLock { $0 = result }
+            }
+            var seen: [LoginStatus] = []
+            for try await status in pc.waitForLogin(login) {
+                seen.append(status)
+                if status.state == .scanned {
+                    try await phone.confirm(try #require(scan.withLock { $0 }), match: try #require(status.match))
+                }
+            }
+            #expect(seen.map(\.state) == [.pending, .scanned, .confirmed])
+            #expect(seen[1].scanner?.displayName == "Kate")
+            #expect(seen.last?.token?.deviceId == pc.deviceId)
+            #expect(transport.streams == 1, "after a plain JSON answer it does not ask for a stream again")
+            #expect(transport.longPolls >= 2)
+            #expect(try await pc.me().account.username == "kate")
+        }
+    }
+
+    @Test("in SSE-only mode, plain JSON answers are retried with backoff, then fail clearly")
+    func plainJSONWithoutFallback() async throws {
+        try await InProcessServer.with { server in
+            let transport = PlainJSONTransport()
+            let pc = try server.client(transport: transport)
+            let login = try await pc.createLogin(device: DeviceDescription(type: .cli, name: "x"))
+            let started = ContinuousClock.now
+            let error = await #expect(throws: QRLoginClientError.self) {
+                for try await _ in pc.waitForLogin(login, transport: .serverSentEvents) {}
+            }
+            #expect(error?.description.contains("not an event stream") == true, "\(String(describing: error))")
+            // 6 attempts with 0.25 + 0.5 + 1 + 2 + 4 s between them, not a busy loop.
+            #expect(transport.streams == 6)
+            #expect(ContinuousClock.now - started >= .seconds(7))
+            #expect(transport.longPolls == 0)
         }
     }
 

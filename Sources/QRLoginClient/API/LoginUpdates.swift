@@ -181,8 +181,9 @@ final class LoginWaiter {
         }
     }
 
-    /// Opens the event stream. Returns a status when the server answered with plain JSON
-    /// instead (then long-poll takes over in `.automatic` mode).
+    /// Opens the event stream. In `.automatic` mode, returns the status when the server
+    /// answered with plain JSON instead, and long-poll takes over; in `.serverSentEvents` mode
+    /// that answer is an error.
     private func openStream() async throws -> LoginStatus? {
         let request = try client.makeRequest("GET", "/api/v1/qr/\(login.id)", auth: .pollSecret(login.pollSecret), token: nil, accept: "text/event-stream")
         let response: TransportResponse
@@ -205,13 +206,18 @@ final class LoginWaiter {
             return nil
         }
         let data = try await QRLoginClient.readBody(response)
+        guard mode == .automatic else {
+            // Asking again at once would get the same answer: fail like a broken stream, so
+            // the reconnect backoff paces the retries and the limit ends them.
+            throw QRLoginClientError.invalidResponse("the server answered with plain JSON, not an event stream (wait with .automatic to fall back to long-poll)")
+        }
         let status: LoginStatus
         do {
             status = try JSONDecoder.qrlogin.decode(LoginStatus.self, from: data)
         } catch {
             throw QRLoginClientError.invalidResponse("expected an event stream or a login status")
         }
-        if mode == .automatic { mode = .longPoll }
+        mode = .longPoll
         return status
     }
 }

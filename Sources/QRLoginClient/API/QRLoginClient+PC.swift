@@ -56,7 +56,8 @@ public enum WaitTransport: Sendable {
     /// Server-Sent Events; long-poll when the event stream does not work (e.g. a proxy that
     /// buffers it).
     case automatic
-    /// Server-Sent Events only.
+    /// Server-Sent Events only: a plain JSON answer to the stream request counts as a broken
+    /// stream (retried with backoff, then thrown as ``QRLoginClientError/invalidResponse(_:)``).
     case serverSentEvents
     /// Long-poll only.
     case longPoll

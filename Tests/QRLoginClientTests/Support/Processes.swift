@@ -93,6 +93,12 @@ struct CLIHarness {
     let configHome: URL
     let server: RunningProcess
     let serverURL: String
+    /// Every client process started, so none outlives the test.
+    private let children = Children()
+
+    private final class Children: Sendable {
+        let list = Mutex<[RunningProcess]>([])
+    }
 
     /// The `qrlogin` built next to this test bundle (or `$QRLOGIN_BINARY`).
     static func locateBinary() throws -> URL {
@@ -134,6 +140,10 @@ struct CLIHarness {
     }
 
     func stop() {
+        for child in children.list.withLock({ $0 }) where child.process.isRunning {
+            child.process.terminate()
+            child.process.waitUntilExit()
+        }
         server.signal(SIGTERM)
         server.process.waitUntilExit()
         try? FileManager.default.removeItem(at: configHome)
@@ -149,7 +159,9 @@ struct CLIHarness {
 
     /// Starts `qrlogin ARGS` in the background.
     func start(_ arguments: [String], stdin: String? = nil) throws -> RunningProcess {
-        try RunningProcess(binary, arguments, environment: environment, stdin: stdin)
+        let process = try RunningProcess(binary, arguments, environment: environment, stdin: stdin)
+        children.list.withLock { $0.append(process) }
+        return process
     }
 
     /// Runs `qrlogin ARGS` to the end.
@@ -171,8 +183,8 @@ struct CLIHarness {
         configHome.appendingPathComponent("qrlogin").appendingPathComponent(profile)
     }
 
-    static func with(_ body: (CLIHarness) async throws -> Void) async throws {
-        let harness = try await start()
+    static func with(serverArguments: [String] = [], _ body: (CLIHarness) async throws -> Void) async throws {
+        let harness = try await start(extraServerArguments: serverArguments)
         defer { harness.stop() }
         try await body(harness)
     }

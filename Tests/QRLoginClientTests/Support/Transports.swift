@@ -67,3 +67,37 @@ final class RecordingTransport: ClientTransport {
         return try await base.send(request)
     }
 }
+
+/// Stands for a server or proxy that does not stream: asked for an event stream, it answers
+/// with the plain JSON status. Runs `afterFirstAnswer` once that answer is in, before the
+/// client reads it (to change the state behind the client's back).
+final class PlainJSONTransport: ClientTransport {
+    let base: any ClientTransport
+    private let counts = Mutex((streams: 0, longPolls: 0))
+    private let hook = Mutex<(@Sendable () async throws -> Void)?>(nil)
+
+    init(base: any ClientTransport = AsyncHTTPClientTransport()) {
+        self.base = base
+    }
+
+    /// How many event streams were asked for.
+    var streams: Int { counts.withLock { $0.streams } }
+    /// How many long-polls (`?wait=`) were sent.
+    var longPolls: Int { counts.withLock { $0.longPolls } }
+
+    func afterFirstAnswer(_ body: @escaping @Sendable () async throws -> Void) {
+        hook.withLock { $0 = body }
+    }
+
+    func send(_ request: TransportRequest) async throws -> TransportResponse {
+        if request.url.contains("wait=") { counts.withLock { $0.longPolls += 1 } }
+        guard request.header("Accept") == "text/event-stream" else { return try await base.send(request) }
+        counts.withLock { $0.streams += 1 }
+        var plain = request
+        plain.headers.removeAll { $0.name.lowercased() == "accept" }
+        plain.headers.append((name: "Accept", value: "application/json"))
+        let response = try await base.send(plain)
+        if let body = hook.withLock({ hook in defer { hook = nil }; return hook }) { try await body() }
+        return response
+    }
+}
