@@ -51,6 +51,7 @@ public func buildApplication(
         codeSender: dependencies.codeSender ?? LogCodeSender(logger: logger)
     )
     let router = buildRouter(service: service, configuration: configuration, clock: dependencies.clock, assets: assets)
+    services.append(WaitTimerService(timer: service.waitTimer))
     services.append(CleanupService(store: store, clock: dependencies.clock, interval: configuration.cleanupInterval, retention: configuration.flow.retention, logger: logger))
 
     return Application(
@@ -64,6 +65,7 @@ public func buildApplication(
 /// The router with every route of the v1 contract.
 func buildRouter(service: LoginService, configuration: ServerConfiguration, clock: any NowClock, assets: WebAssets) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: EventStreamStackMiddleware())
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: LogRequestsMiddleware(.info))
     let clients = ClientResolver(trustedProxies: configuration.trustedProxies)

@@ -42,3 +42,14 @@ struct SQLiteCloser: Service {
         try await store.close()
     }
 }
+
+/// Stops the shared wait timer on graceful shutdown. It is listed before the server, so it stops
+/// after the server has (services stop in reverse order): by then every stream has ended.
+struct WaitTimerService: Service {
+    let timer: WaitTimer
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        timer.shutdown()
+    }
+}

@@ -14,9 +14,10 @@ public protocol LoginEventNotifier: Sendable {
 }
 
 extension LoginEventNotifier {
-    /// Runs `body` with a subscription to `requestId`, removing it afterwards.
-    public func withSubscription<T: Sendable>(to requestId: String, _ body: (LoginEventSubscription) async throws -> T) async throws -> T {
-        let subscription = LoginEventSubscription()
+    /// Runs `body` with a subscription to `requestId` whose timeouts run on `timer`, removing it
+    /// afterwards.
+    public func withSubscription<T: Sendable>(to requestId: String, timer: WaitTimer, _ body: (LoginEventSubscription) async throws -> T) async throws -> T {
+        let subscription = LoginEventSubscription(timer: timer)
         subscribe(subscription, to: requestId)
         defer { unsubscribe(subscription, from: requestId) }
         return try await body(subscription)
@@ -24,8 +25,9 @@ extension LoginEventNotifier {
 }
 
 /// One waiter's mailbox for change signals. Signals that arrive while nobody waits are kept
-/// (coalesced into one), so none is lost between a state read and the next wait.
-public final class LoginEventSubscription: Sendable {
+/// (coalesced into one), so none is lost between a state read and the next wait. Timeouts run
+/// on a shared ``WaitTimer``, not on a task per wait.
+public final class LoginEventSubscription: WaitTimerTarget {
     private struct State {
         var signalled = false
         var closed = false
@@ -35,9 +37,12 @@ public final class LoginEventSubscription: Sendable {
     }
 
     private let state = Mutex(State())
+    private let timer: WaitTimer
 
-    /// Creates an idle subscription.
-    public init() {}
+    /// Creates an idle subscription whose waits time out on `timer`.
+    public init(timer: WaitTimer) {
+        self.timer = timer
+    }
 
     /// Delivers a change signal: wakes the waiter, or is kept for the next wait.
     public func signal() {
@@ -79,11 +84,9 @@ public final class LoginEventSubscription: Sendable {
         }
         guard let id else { return true }
         if isClosed || timeout <= .zero { return false }
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            self.resume(id, with: false)
-        }
-        defer { timer.cancel() }
+        // A timer that fires before the continuation is in place marks the wait as timed out.
+        let entry = timer.schedule(after: timeout, self, tag: id)
+        defer { timer.cancel(entry) }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let immediate: Bool? = state.withLock { state in
@@ -100,6 +103,11 @@ public final class LoginEventSubscription: Sendable {
         } onCancel: {
             self.resume(id, with: false)
         }
+    }
+
+    /// The shared timer's call: wait `tag` timed out.
+    public func timerFired(_ tag: UInt64) {
+        resume(tag, with: false)
     }
 
     private func resume(_ id: UInt64, with value: Bool) {

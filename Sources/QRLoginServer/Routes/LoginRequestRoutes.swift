@@ -76,12 +76,15 @@ struct LoginRequestRoutes {
 
     /// Server-Sent Events: the current state at once, then one event per change, a comment
     /// heartbeat while idle, and the end of the stream after a final state or on shutdown.
+    ///
+    /// The stream holds its connection's task while it waits, so the loop keeps a shallow call
+    /// stack: reads and JSON run in short-lived child tasks (``onFreshStack(_:)``), timeouts on
+    /// the service's shared ``WaitTimer``.
     private func eventStream(for login: LoginRequest, context: AppRequestContext) -> Response {
         let service = self.service
         let logger = context.logger
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store", .init("X-Accel-Buffering")!: "no"]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            let encoder = JSONEncoder.qrlogin
             do {
                 try await service.withWakeups(for: login.id) { subscription, pickup in
                     var current = login
@@ -89,40 +92,24 @@ struct LoginRequestRoutes {
                     while true {
                         let state = current.effectiveState(at: service.clock.now)
                         if state != sent {
-                            let status: LoginStatus
-                            do {
-                                status = try await service.status(of: current, pickup: pickup)
-                            } catch QRLoginError.superseded {
-                                // A newer read by the PC took over; this connection is stale.
-                                try await writer.write(ByteBuffer(string: ": superseded by a newer request from this PC\n\n"))
-                                return
-                            } catch let error as QRLoginError {
-                                // e.g. the pickup window closed: tell the client and end.
-                                var event = ByteBuffer(string: "event: error\ndata: ")
-                                event.writeBytes(try encoder.encode(Problem(type: "about:blank", title: "Login request ended", status: ProblemMiddleware<AppRequestContext>.status(for: error).code, detail: error.detail, code: error.code)))
-                                event.writeString("\n\n")
-                                try await writer.write(event)
-                                return
-                            }
-                            var event = ByteBuffer(string: "event: \(state.rawValue)\ndata: ")
-                            event.writeBytes(try encoder.encode(LoginStatusView(status, interval: service.settings.pollInterval)))
-                            event.writeString("\n\n")
-                            try await writer.write(event)
+                            let snapshot = current
+                            let event = try await onFreshStack { try await Self.event(for: snapshot, in: state, pickup: pickup, service: service) }
+                            try await writer.write(event.bytes)
+                            if event.ends { return }
                             sent = state
-                            if state.isFinal { return }
                         }
                         let untilDeadline = current.deadline.timeIntervalSince(service.clock.now)
                         let wait = min(service.settings.heartbeat, max(0, untilDeadline))
                         let woken = await subscription.wait(timeout: .milliseconds(Int64(wait * 1000) + 2))
                         if subscription.isClosed {
-                            try await writer.write(ByteBuffer(string: ": server shutting down; reconnect to continue\n\n"))
+                            try await writer.write(Self.shuttingDown)
                             return
                         }
                         if woken {
-                            guard let fresh = try await service.store.loginRequest(id: login.id) else { return }
+                            guard let fresh = try await onFreshStack({ try await service.store.loginRequest(id: login.id) }) else { return }
                             current = fresh
                         } else if current.deadline > service.clock.now {
-                            try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                            try await writer.write(Self.heartbeat)
                         }
                     }
                 }
@@ -131,6 +118,31 @@ struct LoginRequestRoutes {
             }
             try await writer.finish(nil)
         })
+    }
+
+    private static let heartbeat = ByteBuffer(string: ": heartbeat\n\n")
+    private static let shuttingDown = ByteBuffer(string: ": server shutting down; reconnect to continue\n\n")
+
+    /// The bytes to send for `state` of `login`, and whether the stream ends after them.
+    private static func event(for login: LoginRequest, in state: LoginState, pickup: UInt64, service: LoginService) async throws -> (bytes: ByteBuffer, ends: Bool) {
+        let encoder = JSONEncoder.qrlogin
+        let status: LoginStatus
+        do {
+            status = try await service.status(of: login, pickup: pickup)
+        } catch QRLoginError.superseded {
+            // A newer read by the PC took over; this connection is stale.
+            return (ByteBuffer(string: ": superseded by a newer request from this PC\n\n"), true)
+        } catch let error as QRLoginError {
+            // e.g. the pickup window closed: tell the client and end.
+            var event = ByteBuffer(string: "event: error\ndata: ")
+            event.writeBytes(try encoder.encode(Problem(type: "about:blank", title: "Login request ended", status: ProblemMiddleware<AppRequestContext>.status(for: error).code, detail: error.detail, code: error.code)))
+            event.writeString("\n\n")
+            return (event, true)
+        }
+        var event = ByteBuffer(string: "event: \(state.rawValue)\ndata: ")
+        event.writeBytes(try encoder.encode(LoginStatusView(status, interval: service.settings.pollInterval)))
+        event.writeString("\n\n")
+        return (event, state.isFinal)
     }
 
     @Sendable func cancel(_ request: Request, context: AppRequestContext) async throws -> StateView {

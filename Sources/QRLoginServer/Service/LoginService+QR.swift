@@ -107,7 +107,7 @@ extension LoginService {
     func withWakeups<T: Sendable>(for id: String, _ body: (LoginEventSubscription, UInt64) async throws -> T) async throws -> T {
         let pickup = pickups.begin(id)
         defer { pickups.end(id, pickup) }
-        return try await notifier.withSubscription(to: id) { subscription in
+        return try await notifier.withSubscription(to: id, timer: waitTimer) { subscription in
             try await withGracefulShutdownHandler {
                 try await body(subscription, pickup)
             } onGracefulShutdown: {

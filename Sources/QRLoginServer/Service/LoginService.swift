@@ -80,10 +80,16 @@ public struct LoginService: Sendable {
     let codeKey: SymmetricKey
     /// Which read of each login request may collect its token (the newest).
     let pickups = PickupGenerations()
+    /// The one timer behind every wait's timeout (SSE heartbeats, long-poll limits, deadlines).
+    let waitTimer: WaitTimer
 
     /// Creates the service over its dependencies.
-    public init(store: any Store, verifier: DPoPVerifier, notifier: any LoginEventNotifier, clock: any NowClock, settings: FlowSettings, codeSender: any OneTimeCodeSender) {
+    public init(
+        store: any Store, verifier: DPoPVerifier, notifier: any LoginEventNotifier, clock: any NowClock, settings: FlowSettings,
+        codeSender: any OneTimeCodeSender, waitTimer: WaitTimer = WaitTimer()
+    ) {
         self.store = store
+        self.waitTimer = waitTimer
         self.verifier = verifier
         self.notifier = notifier
         self.clock = clock

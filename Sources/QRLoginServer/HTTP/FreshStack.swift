@@ -1,0 +1,31 @@
+import Hummingbird
+
+/// Runs `body` in a short-lived child task and returns its result.
+///
+/// Why: a Swift task keeps the memory its deepest call ever needed (its allocator's slabs are
+/// reused, never given back) until the task ends. An SSE stream runs on its connection's task
+/// for minutes, so one deep call at the start (routing, proof checks, a store read, JSON) would
+/// otherwise stay allocated for every waiting PC. Deep work done here is freed when it returns.
+func onFreshStack<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask(operation: body)
+        return try await group.next()!
+    }
+}
+
+/// Routes event-stream requests (which hold their connection's task for minutes) in a child
+/// task, so the routing and handler call stack is freed before the stream starts waiting.
+/// Other requests pass straight through.
+struct EventStreamStackMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.headers[.accept]?.contains("text/event-stream") == true else {
+            return try await next(request, context)
+        }
+        return try await withoutActuallyEscaping(next) { next in
+            // The child task ends before this returns (structured), so `next` never outlives
+            // the call that lent it.
+            nonisolated(unsafe) let next = next
+            return try await onFreshStack { try await next(request, context) }
+        }
+    }
+}
