@@ -44,7 +44,7 @@ public final class WaitTimer: Sendable {
     private let state: Mutex<State>
 
     /// Creates an idle timer; its ticker starts with the first entry.
-    public init(resolution: Duration = .milliseconds(100)) {
+    public init(resolution: Duration = .milliseconds(250)) {
         precondition(resolution > .zero, "resolution must be positive")
         self.resolution = resolution
         self.epoch = .now

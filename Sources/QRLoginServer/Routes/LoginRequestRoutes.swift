@@ -92,8 +92,7 @@ struct LoginRequestRoutes {
                     while true {
                         let state = current.effectiveState(at: service.clock.now)
                         if state != sent {
-                            let snapshot = current
-                            let event = try await onFreshStack { try await Self.event(for: snapshot, in: state, pickup: pickup, service: service) }
+                            let event = try await Self.event(for: current, in: state, pickup: pickup, service: service)
                             try await writer.write(event.bytes)
                             if event.ends { return }
                             sent = state
@@ -106,7 +105,7 @@ struct LoginRequestRoutes {
                             return
                         }
                         if woken {
-                            guard let fresh = try await onFreshStack({ try await service.store.loginRequest(id: login.id) }) else { return }
+                            guard let fresh = try await Self.read(login.id, service: service) else { return }
                             current = fresh
                         } else if current.deadline > service.clock.now {
                             try await writer.write(Self.heartbeat)
@@ -123,8 +122,20 @@ struct LoginRequestRoutes {
     private static let heartbeat = ByteBuffer(string: ": heartbeat\n\n")
     private static let shuttingDown = ByteBuffer(string: ": server shutting down; reconnect to continue\n\n")
 
-    /// The bytes to send for `state` of `login`, and whether the stream ends after them.
+    /// Reads request `id` on a fresh stack.
+    @inline(never)
+    private static func read(_ id: String, service: LoginService) async throws -> LoginRequest? {
+        try await onFreshStack { try await service.store.loginRequest(id: id) }
+    }
+
+    /// The bytes to send for `state` of `login`, and whether the stream ends after them,
+    /// worked out on a fresh stack.
+    @inline(never)
     private static func event(for login: LoginRequest, in state: LoginState, pickup: UInt64, service: LoginService) async throws -> (bytes: ByteBuffer, ends: Bool) {
+        try await onFreshStack { try await makeEvent(for: login, in: state, pickup: pickup, service: service) }
+    }
+
+    private static func makeEvent(for login: LoginRequest, in state: LoginState, pickup: UInt64, service: LoginService) async throws -> (bytes: ByteBuffer, ends: Bool) {
         let encoder = JSONEncoder.qrlogin
         let status: LoginStatus
         do {
