@@ -17,16 +17,18 @@ import QRLoginCore
 /// with `synchronous=NORMAL` writes the log without an fsync). Each operation here takes one
 /// lock and runs all its statements on the calling task's thread, so it **blocks that thread**
 /// for its duration: typically tens of microseconds, longer only when another process holds the
-/// database's write lock (up to the busy timeout) or when the WAL is checkpointed. Callers
-/// that must never block a cooperative thread should not hold this store on a latency-critical
-/// executor.
+/// database's write lock (up to the busy timeout) or when a commit triggers the automatic WAL
+/// checkpoint (an `fsync`, every few hundred commits). That is cheaper than the hand-offs it
+/// replaces, but it is blocking: do not call the store from an executor that must never block.
 ///
 /// **Atomicity.** One connection serves the store and one lock guards it, held for a whole
-/// operation, so no two operations interleave; multi-statement operations run inside
-/// `BEGIN IMMEDIATE … COMMIT` under that lock and roll back if anything throws. Login-request
-/// writes are also conditional on the version that was read, as a second line of defence
-/// against writers outside this store (another process on the same file). Every value is a
-/// bound parameter; prepared statements are kept per SQL string for the connection's life.
+/// operation, so no two operations interleave (an operation that finds the lock taken waits on
+/// the mutex, blocking its thread meanwhile; waiters are not served in FIFO order).
+/// Multi-statement operations run inside `BEGIN IMMEDIATE … COMMIT` under that lock and roll
+/// back if anything throws. Login-request writes are also conditional on the version that was
+/// read, as a second line of defence against writers outside this store (another process on
+/// the same file). Every value is a bound parameter; prepared statements are kept per SQL
+/// string for the connection's life.
 public final class SQLiteStore: Store, @unchecked Sendable {
     /// Guards `connection`; held for the whole of every operation.
     private let lock = NIOLock()
