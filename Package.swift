@@ -49,7 +49,10 @@ let package = Package(
             name: "QRLoginSQLite",
             dependencies: [
                 "QRLoginCore",
+                // SQLiteNIO is the source of the SQLite library (its VaporCSQLite module),
+                // which the store calls directly; see SQLiteStore.
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

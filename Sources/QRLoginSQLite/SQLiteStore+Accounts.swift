@@ -1,6 +1,5 @@
 import Foundation
 import QRLoginCore
-import SQLiteNIO
 
 extension SQLiteStore {
     /// Inserts a new account.
@@ -8,9 +7,9 @@ extension SQLiteStore {
     ///   nothing is written then.
     public func createAccount(_ account: Account) async throws {
         let key = Self.usernameKey(account.username)
-        try await exclusively { connection in
+        try exclusively { connection in
             do {
-                try await connection.execute(
+                try connection.execute(
                     """
                     INSERT INTO accounts (id, username, username_key, password_hash, phone, display_name, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -18,12 +17,12 @@ extension SQLiteStore {
                     [.text(account.id), .text(account.username), .text(key), .text(account.passwordHash),
                      account.phone.sqlite, .text(account.displayName), account.createdAt.sqlite]
                 )
-            } catch let error as SQLiteError where error.isUniqueViolation {
+            } catch let error as SQLiteStoreError where error.isUniqueViolation {
                 // SQLite names whichever index it checked first; when both clash, the username
                 // is reported, as MemoryStore does. Still under the lock, so the answer is current.
-                let sameName = try await connection.rows("SELECT 1 AS taken FROM accounts WHERE username_key = ?", [.text(key)])
-                if !sameName.isEmpty { throw QRLoginError.usernameTaken }
-                if error.message.contains("accounts.phone") { throw QRLoginError.phoneTaken }
+                let sameName = try connection.queryFirst("SELECT 1 AS taken FROM accounts WHERE username_key = ?", [.text(key)]) { _ in true }
+                if sameName != nil { throw QRLoginError.usernameTaken }
+                if case .sqlite(_, let message) = error, message.contains("accounts.phone") { throw QRLoginError.phoneTaken }
                 throw error
             }
         }
@@ -31,17 +30,17 @@ extension SQLiteStore {
 
     /// The account with `id`, if any.
     public func account(id: String) async throws -> Account? {
-        try await accountWhere("id = ?", .text(id))
+        try accountWhere("SELECT * FROM accounts WHERE id = ?", .text(id))
     }
 
     /// The account whose username equals `username` case-insensitively, if any.
     public func account(username: String) async throws -> Account? {
-        try await accountWhere("username_key = ?", .text(Self.usernameKey(username)))
+        try accountWhere("SELECT * FROM accounts WHERE username_key = ?", .text(Self.usernameKey(username)))
     }
 
     /// The account with `phone`, if any.
     public func account(phone: String) async throws -> Account? {
-        try await accountWhere("phone = ?", .text(phone))
+        try accountWhere("SELECT * FROM accounts WHERE phone = ?", .text(phone))
     }
 
     /// Usernames compare as MemoryStore compares them: Swift's Unicode lowercasing.
@@ -49,25 +48,15 @@ extension SQLiteStore {
         username.lowercased()
     }
 
-    /// `condition` is always a literal of this file; the value is bound.
-    private func accountWhere(_ condition: StaticString, _ value: SQLiteData) async throws -> Account? {
-        let rows = try await exclusively { connection in
-            try await connection.rows("SELECT * FROM accounts WHERE \(condition)", [value])
-        }
-        return try rows.first.map { row in
-            Account(
-                id: try row.text("id"), username: try row.text("username"), passwordHash: try row.text("password_hash"),
-                phone: try row.optionalText("phone"), displayName: try row.text("display_name"), createdAt: try row.date("created_at")
-            )
-        }
-    }
-}
-
-extension SQLiteError {
-    var isUniqueViolation: Bool {
-        switch reason {
-        case .constraint, .constraintUniqueFailed, .constraintPrimaryKeyFailed: true
-        default: false
+    /// `sql` is always a literal of this file; the value is bound.
+    private func accountWhere(_ sql: StaticString, _ value: SQLiteValue) throws -> Account? {
+        try exclusively { connection in
+            try connection.queryFirst("\(sql)", [value]) { row in
+                Account(
+                    id: try row.text("id"), username: try row.text("username"), passwordHash: try row.text("password_hash"),
+                    phone: try row.optionalText("phone"), displayName: try row.text("display_name"), createdAt: try row.date("created_at")
+                )
+            }
         }
     }
 }

@@ -1,18 +1,17 @@
 import Foundation
 import QRLoginCore
-import SQLiteNIO
 
 extension SQLiteStore {
     /// Creates the device or updates its type, name, key, last-seen, last IP and approver.
     public func upsertDevice(_ device: Device) async throws {
-        try await exclusively { connection in
-            try await Self.upsert(device, on: connection)
+        try exclusively { connection in
+            try Self.upsert(device, on: connection)
         }
     }
 
     /// Shared with login-request transitions, which upsert inside their own transaction.
-    static func upsert(_ device: Device, on connection: SQLiteConnection) async throws {
-        try await connection.execute(
+    static func upsert(_ device: Device, on connection: SQLiteConnection) throws {
+        try connection.execute(
             """
             INSERT INTO devices (account_id, id, type, name, public_key_jwk, created_at, last_seen_at, last_ip, approved_by)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -28,24 +27,22 @@ extension SQLiteStore {
 
     /// The device `id` of `accountId`, if linked.
     public func device(id: String, accountId: String) async throws -> Device? {
-        let rows = try await exclusively { connection in
-            try await connection.rows("SELECT * FROM devices WHERE account_id = ? AND id = ?", [.text(accountId), .text(id)])
+        try exclusively { connection in
+            try connection.queryFirst("SELECT * FROM devices WHERE account_id = ? AND id = ?", [.text(accountId), .text(id)], Self.device(from:))
         }
-        return try rows.first.map(Self.device(from:))
     }
 
     /// All devices of `accountId`, oldest first.
     public func devices(accountId: String) async throws -> [Device] {
-        let rows = try await exclusively { connection in
-            try await connection.rows("SELECT * FROM devices WHERE account_id = ? ORDER BY created_at, id", [.text(accountId)])
+        try exclusively { connection in
+            try connection.query("SELECT * FROM devices WHERE account_id = ? ORDER BY created_at, id", [.text(accountId)], Self.device(from:))
         }
-        return try rows.map(Self.device(from:))
     }
 
     /// Records a use of the device.
     public func touchDevice(id: String, accountId: String, at date: Date, ip: String) async throws {
-        try await exclusively { connection in
-            try await connection.execute(
+        try exclusively { connection in
+            try connection.execute(
                 "UPDATE devices SET last_seen_at = ?, last_ip = ? WHERE account_id = ? AND id = ?",
                 [date.sqlite, .text(ip), .text(accountId), .text(id)]
             )
@@ -55,15 +52,15 @@ extension SQLiteStore {
     /// Unlinks a device and revokes all of its tokens for that account, in one transaction.
     /// Returns whether it existed.
     public func removeDevice(id: String, accountId: String, at date: Date) async throws -> Bool {
-        try await transaction { connection in
-            try await connection.execute(
+        try transaction { connection in
+            try connection.execute(
                 "UPDATE tokens SET revoked_at = ? WHERE account_id = ? AND device_id = ? AND revoked_at IS NULL",
                 [date.sqlite, .text(accountId), .text(id)]
             )
-            let removed = try await connection.rows(
+            let removed = try connection.query(
                 "DELETE FROM devices WHERE account_id = ? AND id = ? RETURNING id",
                 [.text(accountId), .text(id)]
-            )
+            ) { _ in true }
             return !removed.isEmpty
         }
     }

@@ -1,6 +1,5 @@
 import Foundation
 import QRLoginCore
-import SQLiteNIO
 
 extension SQLiteStore {
     private static let requestColumns = """
@@ -16,18 +15,15 @@ extension SQLiteStore {
 
     /// Inserts a new login request.
     public func insertLoginRequest(_ request: LoginRequest) async throws {
-        try await exclusively { connection in
-            try await connection.execute(
-                "INSERT INTO login_requests (\(Self.requestColumns), id) VALUES (\(Self.placeholders(21)))",
-                Self.binds(request) + [.text(request.id)]
-            )
+        try exclusively { connection in
+            try connection.execute(Self.insertSQL, Self.binds(request) + [.text(request.id)])
         }
     }
 
     /// The login request `id`, if any.
     public func loginRequest(id: String) async throws -> LoginRequest? {
-        try await exclusively { connection in
-            try await Self.loginRequest(id: id, on: connection)
+        try exclusively { connection in
+            try Self.loginRequest(id: id, on: connection)
         }
     }
 
@@ -37,19 +33,18 @@ extension SQLiteStore {
     /// - Returns: the request as written.
     /// - Throws: ``QRLoginError/notFound`` if there is no such request.
     public func transitionLoginRequest(id: String, _ transition: @Sendable (inout LoginRequest) throws -> LoginSideEffects) async throws -> LoginRequest {
-        try await transaction { connection in
-            guard var request = try await Self.loginRequest(id: id, on: connection) else { throw QRLoginError.notFound }
+        try transaction { connection in
+            guard var request = try Self.loginRequest(id: id, on: connection) else { throw QRLoginError.notFound }
             let readVersion = request.version
             let effects = try transition(&request)
-            let updated = try await connection.rows(
-                "UPDATE login_requests SET \(Self.requestAssignments) WHERE id = ? AND version = ? RETURNING id",
-                Self.binds(request) + [.text(id), .integer(SQLiteInt64(readVersion))]
-            )
+            let updated = try connection.query(
+                Self.updateSQL, Self.binds(request) + [.text(id), readVersion.sqlite]
+            ) { _ in true }
             guard !updated.isEmpty else { throw SQLiteStoreError.concurrentModification(requestId: id) }
-            if let device = effects.upsertDevice { try await Self.upsert(device, on: connection) }
-            if let token = effects.insertToken { try await Self.insert(token, on: connection) }
+            if let device = effects.upsertDevice { try Self.upsert(device, on: connection) }
+            if let token = effects.insertToken { try Self.insert(token, on: connection) }
             if let revoke = effects.revokeTokenId {
-                _ = try await Self.revokeToken(id: revoke, at: effects.revokedAt ?? Date(), on: connection)
+                _ = try Self.revokeToken(id: revoke, at: effects.revokedAt ?? Date(), on: connection)
             }
             return request
         }
@@ -57,31 +52,32 @@ extension SQLiteStore {
 
     /// Deletes requests whose `expiresAt` is before `cutoff`. Returns how many.
     public func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int {
-        try await exclusively { connection in
-            try await connection.execute("DELETE FROM login_requests WHERE expires_at < ?", [cutoff.sqlite])
-            return try await connection.rows("SELECT changes() AS count").first?.int("count") ?? 0
+        try exclusively { connection in
+            try connection.execute("DELETE FROM login_requests WHERE expires_at < ?", [cutoff.sqlite])
+            return connection.changes
         }
     }
 
-    private static func loginRequest(id: String, on connection: SQLiteConnection) async throws -> LoginRequest? {
-        let rows = try await connection.rows("SELECT * FROM login_requests WHERE id = ?", [.text(id)])
-        return try rows.first.map(loginRequest(from:))
+    private static func loginRequest(id: String, on connection: SQLiteConnection) throws -> LoginRequest? {
+        try connection.queryFirst("SELECT * FROM login_requests WHERE id = ?", [.text(id)], loginRequest(from:))
     }
 
-    private static func placeholders(_ count: Int) -> String {
-        Array(repeating: "?", count: count).joined(separator: ", ")
-    }
+    /// Built once, so the statement cache sees the very same SQL on every call.
+    private static let insertSQL =
+        "INSERT INTO login_requests (\(requestColumns), id) VALUES (\(Array(repeating: "?", count: 21).joined(separator: ", ")))"
+
+    private static let updateSQL = "UPDATE login_requests SET \(requestAssignments) WHERE id = ? AND version = ? RETURNING id"
 
     /// The values of ``requestColumns``, in that order.
-    private static func binds(_ request: LoginRequest) -> [SQLiteData] {
+    private static func binds(_ request: LoginRequest) -> [SQLiteValue] {
         [
             .text(request.pollSecretHash), .text(request.pcKeyThumbprint), .text(request.pcPublicKeyJWK),
             .text(request.requester.type.rawValue), .text(request.requester.name), .text(request.requester.ip),
             .text(request.requester.userAgent), .text(request.state.rawValue), request.accountId.sqlite,
             request.scannerDisplayName.sqlite, request.scannerDeviceId.sqlite, request.ticketHash.sqlite,
-            request.ticketExpiresAt.sqlite, request.match.map { .integer(SQLiteInt64($0)) } ?? .null,
+            request.ticketExpiresAt.sqlite, request.match?.sqlite ?? .null,
             .text(request.matchChoices.map(String.init).joined(separator: ",")), request.denyReason.map { .text($0.rawValue) } ?? .null,
-            request.tokenId.sqlite, request.createdAt.sqlite, request.expiresAt.sqlite, .integer(SQLiteInt64(request.version)),
+            request.tokenId.sqlite, request.createdAt.sqlite, request.expiresAt.sqlite, request.version.sqlite,
         ]
     }
 

@@ -1,5 +1,4 @@
 import Logging
-import SQLiteNIO
 
 /// The schema as ordered steps. Step N (1-based) brings `PRAGMA user_version` from N-1 to N.
 /// Steps are append-only: a shipped step is never edited, a change is a new step.
@@ -91,25 +90,25 @@ enum SQLiteMigrations {
     /// Applies every step the database lacks, each in its own transaction together with the
     /// version bump, so a crash leaves the database at a whole step. Reading the version inside
     /// the write transaction makes two processes opening the same file apply each step once.
-    static func migrate(_ connection: SQLiteConnection, logger: Logger) async throws {
+    static func migrate(_ connection: SQLiteConnection, logger: Logger) throws {
         while true {
-            try await connection.execute("BEGIN IMMEDIATE")
+            try connection.execute("BEGIN IMMEDIATE", cached: false)
             do {
-                let current = try await connection.rows("PRAGMA user_version").first?.int("user_version") ?? 0
+                let current = try connection.queryFirst("PRAGMA user_version") { try $0.int("user_version") } ?? 0
                 if current > steps.count { throw SQLiteStoreError.schemaTooNew(version: current) }
                 guard current < steps.count else {
-                    try await connection.execute("COMMIT")
+                    try connection.execute("COMMIT", cached: false)
                     return
                 }
                 for statement in steps[current] {
-                    try await connection.execute(statement)
+                    try connection.execute(statement, cached: false)
                 }
                 // PRAGMA takes no bound parameters; the value is a constant of this build.
-                try await connection.execute("PRAGMA user_version = \(current + 1)")
-                try await connection.execute("COMMIT")
+                try connection.execute("PRAGMA user_version = \(current + 1)", cached: false)
+                try connection.execute("COMMIT", cached: false)
                 logger.info("Migrated SQLite schema", metadata: ["qrlogin.sqlite.version": "\(current + 1)"])
             } catch {
-                try? await connection.execute("ROLLBACK")
+                try? connection.execute("ROLLBACK", cached: false)
                 throw error
             }
         }

@@ -1,18 +1,17 @@
 import Foundation
 import QRLoginCore
-import SQLiteNIO
 
 extension SQLiteStore {
     /// Inserts a token record.
     public func insertToken(_ token: TokenRecord) async throws {
-        try await exclusively { connection in
-            try await Self.insert(token, on: connection)
+        try exclusively { connection in
+            try Self.insert(token, on: connection)
         }
     }
 
     /// Shared with login-request transitions, which insert inside their own transaction.
-    static func insert(_ token: TokenRecord, on connection: SQLiteConnection) async throws {
-        try await connection.execute(
+    static func insert(_ token: TokenRecord, on connection: SQLiteConnection) throws {
+        try connection.execute(
             """
             INSERT INTO tokens (id, hash, account_id, device_id, device_type, origin, approved_by, created_at, expires_at, revoked_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -24,44 +23,43 @@ extension SQLiteStore {
 
     /// The token whose hash is `hash`, revoked or not.
     public func token(hash: String) async throws -> TokenRecord? {
-        let rows = try await exclusively { connection in
-            try await connection.rows("SELECT * FROM tokens WHERE hash = ?", [.text(hash)])
-        }
-        return try rows.first.map { row in
-            TokenRecord(
-                id: try row.text("id"), hash: try row.text("hash"), accountId: try row.text("account_id"),
-                deviceId: try row.text("device_id"), deviceType: try row.enumValue("device_type"), origin: try row.enumValue("origin"),
-                approvedBy: try row.optionalText("approved_by"), createdAt: try row.date("created_at"),
-                expiresAt: try row.date("expires_at"), revokedAt: try row.optionalDate("revoked_at")
-            )
+        try exclusively { connection in
+            try connection.queryFirst("SELECT * FROM tokens WHERE hash = ?", [.text(hash)]) { row in
+                TokenRecord(
+                    id: try row.text("id"), hash: try row.text("hash"), accountId: try row.text("account_id"),
+                    deviceId: try row.text("device_id"), deviceType: try row.enumValue("device_type"), origin: try row.enumValue("origin"),
+                    approvedBy: try row.optionalText("approved_by"), createdAt: try row.date("created_at"),
+                    expiresAt: try row.date("expires_at"), revokedAt: try row.optionalDate("revoked_at")
+                )
+            }
         }
     }
 
     /// Revokes one token; returns whether it was active.
     public func revokeToken(id: String, at date: Date) async throws -> Bool {
-        try await exclusively { connection in
-            try await Self.revokeToken(id: id, at: date, on: connection)
+        try exclusively { connection in
+            try Self.revokeToken(id: id, at: date, on: connection)
         }
     }
 
-    static func revokeToken(id: String, at date: Date, on connection: SQLiteConnection) async throws -> Bool {
-        let revoked = try await connection.rows(
+    static func revokeToken(id: String, at date: Date, on connection: SQLiteConnection) throws -> Bool {
+        let revoked = try connection.query(
             "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING id",
             [date.sqlite, .text(id)]
-        )
+        ) { _ in true }
         return !revoked.isEmpty
     }
 
     /// Stores a code for `code.phone`, replacing any earlier one.
     public func putOneTimeCode(_ code: OneTimeCode) async throws {
-        try await exclusively { connection in
-            try await connection.execute(
+        try exclusively { connection in
+            try connection.execute(
                 """
                 INSERT INTO one_time_codes (phone, code_hash, expires_at, attempts) VALUES (?, ?, ?, ?)
                 ON CONFLICT (phone) DO UPDATE SET
                     code_hash = excluded.code_hash, expires_at = excluded.expires_at, attempts = excluded.attempts
                 """,
-                [.text(code.phone), .text(code.codeHash), code.expiresAt.sqlite, .integer(SQLiteInt64(code.attempts))]
+                [.text(code.phone), .text(code.codeHash), code.expiresAt.sqlite, code.attempts.sqlite]
             )
         }
     }
@@ -69,24 +67,26 @@ extension SQLiteStore {
     /// Checks a code in one transaction: counts the attempt, consumes the code on success, and
     /// deletes it once `maxAttempts` wrong attempts are used.
     public func checkOneTimeCode(phone: String, codeHash: String, maxAttempts: Int, at date: Date) async throws -> OneTimeCodeCheck {
-        try await transaction { connection in
-            let rows = try await connection.rows("SELECT code_hash, expires_at, attempts FROM one_time_codes WHERE phone = ?", [.text(phone)])
-            let delete = { try await connection.execute("DELETE FROM one_time_codes WHERE phone = ?", [.text(phone)]) }
-            guard let row = rows.first else { return .missing }
-            let attempts = try row.int("attempts")
-            guard date < (try row.date("expires_at")), attempts < maxAttempts else {
-                try await delete()
+        try transaction { connection in
+            let stored = try connection.queryFirst("SELECT code_hash, expires_at, attempts FROM one_time_codes WHERE phone = ?", [.text(phone)]) { row in
+                (hash: try row.text("code_hash"), expiresAt: try row.date("expires_at"), attempts: try row.int("attempts"))
+            }
+            let delete = { try connection.execute("DELETE FROM one_time_codes WHERE phone = ?", [.text(phone)]) }
+            guard let stored else { return .missing }
+            let attempts = stored.attempts
+            guard date < stored.expiresAt, attempts < maxAttempts else {
+                try delete()
                 return .missing
             }
-            if Secrets.constantTimeEquals(try row.text("code_hash"), codeHash) {
-                try await delete()
+            if Secrets.constantTimeEquals(stored.hash, codeHash) {
+                try delete()
                 return .accepted
             }
             guard attempts + 1 < maxAttempts else {
-                try await delete()
+                try delete()
                 return .tooManyAttempts
             }
-            try await connection.execute("UPDATE one_time_codes SET attempts = ? WHERE phone = ?", [.integer(SQLiteInt64(attempts + 1)), .text(phone)])
+            try connection.execute("UPDATE one_time_codes SET attempts = ? WHERE phone = ?", [(attempts + 1).sqlite, .text(phone)])
             return .rejected(remaining: maxAttempts - attempts - 1)
         }
     }

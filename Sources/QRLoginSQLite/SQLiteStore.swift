@@ -1,27 +1,39 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import QRLoginCore
-import SQLiteNIO
 
-/// A ``Store`` on SQLite through SQLiteNIO, which compiles SQLite into the package: users
-/// install nothing, and every platform runs the same SQLite version.
+/// A ``Store`` on SQLite. The SQLite library is the one SQLiteNIO compiles into the package, so
+/// users install nothing and every platform runs the same SQLite version.
 ///
 /// The database runs in WAL mode with `synchronous=NORMAL` (durable across application crashes;
 /// a power cut may lose the last transactions but never corrupts), with foreign keys on and a
 /// busy timeout for other processes that open the same file.
 ///
-/// One connection serves the store. SQLiteNIO runs each statement on its own, with no notion of
-/// which task a transaction belongs to, and an actor is reentrant at every `await`; so the store
-/// holds a FIFO lock around every operation, and multi-statement operations run inside
-/// `BEGIN IMMEDIATE … COMMIT` under that lock. Login-request writes are also conditional on the
-/// version that was read, as a second line of defence against writers outside this store.
-/// Every value is a bound parameter. SQLiteNIO prepares each statement per call and exposes no
-/// statement cache, so none is kept here.
-public actor SQLiteStore: Store {
+/// **Synchronous, on the caller's thread.** The store calls SQLite's C API (SQLiteNIO's
+/// `VaporCSQLite` module) directly instead of SQLiteNIO's `SQLiteConnection`, which runs every
+/// statement on NIO's thread pool: one hop there and one back per statement, a futex wake-up and
+/// a context switch each, cost far more than the statement (a few microseconds; a WAL commit
+/// with `synchronous=NORMAL` writes the log without an fsync). Each operation here takes one
+/// lock and runs all its statements on the calling task's thread, so it **blocks that thread**
+/// for its duration: typically tens of microseconds, longer only when another process holds the
+/// database's write lock (up to the busy timeout) or when a commit triggers the automatic WAL
+/// checkpoint (an `fsync`, every few hundred commits). That is cheaper than the hand-offs it
+/// replaces, but it is blocking: do not call the store from an executor that must never block.
+///
+/// **Atomicity.** One connection serves the store and one lock guards it, held for a whole
+/// operation, so no two operations interleave (an operation that finds the lock taken waits on
+/// the mutex, blocking its thread meanwhile; waiters are not served in FIFO order).
+/// Multi-statement operations run inside `BEGIN IMMEDIATE … COMMIT` under that lock and roll
+/// back if anything throws. Login-request writes are also conditional on the version that was
+/// read, as a second line of defence against writers outside this store (another process on
+/// the same file). Every value is a bound parameter; prepared statements are kept per SQL
+/// string for the connection's life.
+public final class SQLiteStore: Store, @unchecked Sendable {
+    /// Guards `connection`; held for the whole of every operation.
+    private let lock = NIOLock()
     private var connection: SQLiteConnection?
     private let logger: Logger
-    private var locked = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
 
     private init(connection: SQLiteConnection, logger: Logger) {
         self.connection = connection
@@ -30,44 +42,40 @@ public actor SQLiteStore: Store {
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     /// `nil` or `":memory:"` opens a private in-memory database that lives until ``close()``.
-    /// - Throws: `SQLiteError` if the file cannot be opened or migrated,
-    ///   ``SQLiteStoreError/schemaTooNew(version:)`` for a database from a newer build.
+    /// - Throws: ``SQLiteStoreError/sqlite(code:message:)`` if the file cannot be opened or
+    ///   migrated, ``SQLiteStoreError/schemaTooNew(version:)`` for a database from a newer build.
     public static func open(path: String?, logger: Logger = Logger(label: "qrlogin.sqlite")) async throws -> SQLiteStore {
-        let storage: SQLiteConnection.Storage = switch path {
-        case nil, ":memory:": .memory
-        case let path?: .file(path: path)
-        }
-        let connection = try await SQLiteConnection.open(storage: storage, logger: logger)
+        let connection = try SQLiteConnection.open(path: path ?? ":memory:")
         do {
             // journal_mode answers with a row; on an in-memory database it stays "memory".
-            _ = try await connection.rows("PRAGMA journal_mode = WAL")
-            try await connection.execute("PRAGMA synchronous = NORMAL")
-            try await connection.execute("PRAGMA foreign_keys = ON")
-            try await connection.execute("PRAGMA busy_timeout = 5000")
-            try await SQLiteMigrations.migrate(connection, logger: logger)
+            try connection.execute("PRAGMA journal_mode = WAL", cached: false)
+            try connection.execute("PRAGMA synchronous = NORMAL", cached: false)
+            try connection.execute("PRAGMA foreign_keys = ON", cached: false)
+            try connection.execute("PRAGMA busy_timeout = 5000", cached: false)
+            try SQLiteMigrations.migrate(connection, logger: logger)
         } catch {
-            try? await connection.close()
+            try? connection.close()
             throw error
         }
         return SQLiteStore(connection: connection, logger: logger)
     }
 
-    /// Waits for running operations to finish, then closes the database. Later operations throw
-    /// ``SQLiteStoreError/closed``; closing again does nothing.
-    /// - Throws: `SQLiteError` if closing fails.
+    /// Waits for a running operation to finish, then closes the database. Later operations
+    /// throw ``SQLiteStoreError/closed``; closing again does nothing.
+    /// - Throws: ``SQLiteStoreError/sqlite(code:message:)`` if closing fails.
     public func close() async throws {
-        await acquire()
-        defer { release() }
-        guard let connection else { return }
-        self.connection = nil
-        try await connection.close()
+        try lock.withLock {
+            guard let connection else { return }
+            self.connection = nil
+            try connection.close()
+        }
     }
 
     /// The schema version the database is at (`PRAGMA user_version`), for health checks.
-    /// - Throws: ``SQLiteStoreError/closed`` after ``close()``, or an `SQLiteError`.
+    /// - Throws: ``SQLiteStoreError/closed`` after ``close()``, or a storage fault.
     public func schemaVersion() async throws -> Int {
-        try await exclusively { connection in
-            try await connection.rows("PRAGMA user_version").first?.int("user_version") ?? 0
+        try exclusively { connection in
+            try connection.queryFirst("PRAGMA user_version") { try $0.int("user_version") } ?? 0
         }
     }
 
@@ -75,46 +83,29 @@ public actor SQLiteStore: Store {
     public static var latestSchemaVersion: Int { SQLiteMigrations.steps.count }
 
     /// Runs `body` with the connection while no other operation of this store runs.
-    func exclusively<T>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
-        await acquire()
-        defer { release() }
-        guard let connection else { throw SQLiteStoreError.closed }
-        return try await body(connection)
+    func exclusively<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        try lock.withLock {
+            guard let connection else { throw SQLiteStoreError.closed }
+            return try body(connection)
+        }
     }
 
     /// Runs `body` in one write transaction: committed if it returns, rolled back if it throws.
-    func transaction<T>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
-        try await exclusively { connection in
-            try await connection.execute("BEGIN IMMEDIATE")
+    func transaction<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        try exclusively { connection in
+            try connection.execute("BEGIN IMMEDIATE")
             do {
-                let result = try await body(connection)
-                try await connection.execute("COMMIT")
+                let result = try body(connection)
+                try connection.execute("COMMIT")
                 return result
             } catch {
                 do {
-                    try await connection.execute("ROLLBACK")
+                    try connection.execute("ROLLBACK")
                 } catch let rollbackError {
                     logger.error("SQLite rollback failed", metadata: ["qrlogin.sqlite.error": "\(rollbackError)"])
                 }
                 throw error
             }
-        }
-    }
-
-    private func acquire() async {
-        guard locked else {
-            locked = true
-            return
-        }
-        await withCheckedContinuation { waiters.append($0) }
-    }
-
-    /// Hands the lock straight to the longest waiter, so no newcomer can barge in between.
-    private func release() {
-        if waiters.isEmpty {
-            locked = false
-        } else {
-            waiters.removeFirst().resume()
         }
     }
 }

@@ -9,4 +9,6 @@ public enum SQLiteStoreError: Error, Sendable, Equatable {
     /// A login request changed between its read and its write, which the write lock rules out;
     /// seeing this means another writer bypassed it.
     case concurrentModification(requestId: String)
+    /// SQLite refused a call: its (extended) result `code` and its message.
+    case sqlite(code: Int, message: String)
 }
