@@ -65,7 +65,6 @@ public func buildApplication(
 /// The router with every route of the v1 contract.
 func buildRouter(service: LoginService, configuration: ServerConfiguration, clock: any NowClock, assets: WebAssets) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: EventStreamStackMiddleware())
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: LogRequestsMiddleware(.info))
     let clients = ClientResolver(trustedProxies: configuration.trustedProxies)

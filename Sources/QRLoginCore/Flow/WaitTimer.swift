@@ -128,7 +128,7 @@ public final class WaitTimer: Sendable {
                             if let bucket = state.buckets.removeValue(forKey: tick) { due += bucket.values }
                         }
                     } else {
-                        for tick in state.buckets.keys where tick <= now {
+                        for tick in state.buckets.keys.filter({ $0 <= now }).sorted() {
                             due += state.buckets.removeValue(forKey: tick)!.values
                         }
                     }

@@ -13,20 +13,3 @@ func onFreshStack<T: Sendable>(_ body: @escaping @Sendable () async throws -> T)
         return try await group.next()!
     }
 }
-
-/// Routes event-stream requests (which hold their connection's task for minutes) in a child
-/// task, so the routing and handler call stack is freed before the stream starts waiting.
-/// Other requests pass straight through.
-struct EventStreamStackMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.headers[.accept]?.contains("text/event-stream") == true else {
-            return try await next(request, context)
-        }
-        return try await withoutActuallyEscaping(next) { next in
-            // The child task ends before this returns (structured), so `next` never outlives
-            // the call that lent it.
-            nonisolated(unsafe) let next = next
-            return try await onFreshStack { try await next(request, context) }
-        }
-    }
-}

@@ -51,8 +51,13 @@ struct LoginRequestRoutes {
     }
 
     @Sendable func status(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let login = try await authorizePC(request, context: context)
-        if request.headers[.accept]?.contains("text/event-stream") == true {
+        let wantsStream = request.headers[.accept]?.contains("text/event-stream") == true
+        // A stream holds its connection's task for minutes: check the proof on a fresh stack
+        // (see onFreshStack), so that call's depth is not kept for the stream's lifetime.
+        let login = wantsStream
+            ? try await onFreshStack { try await self.authorizePC(request, context: context) }
+            : try await authorizePC(request, context: context)
+        if wantsStream {
             return eventStream(for: login, context: context)
         }
         let status: LoginStatus
