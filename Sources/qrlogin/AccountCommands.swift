@@ -69,8 +69,16 @@ struct RevokeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Log a device of the account out (all of its tokens stop working).")
 
     @OptionGroup var options: ClientOptions
-    @Argument(help: "The device id, as `qrlogin devices` shows it.") var deviceId: String
+    // Device ids are base64url and may begin with '-', which would otherwise read as an option.
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("The device id, as `qrlogin devices` shows it.", valueName: "device-id"))
+    var deviceIds: [String] = []
     @Flag(help: "Print JSON.") var json = false
+
+    var deviceId: String { deviceIds[0] }
+
+    func validate() throws {
+        guard deviceIds.count == 1 else { throw ValidationError("give exactly one device id, as `qrlogin devices` shows it") }
+    }
 
     func run() async throws {
         try await withSavedLogin(options) { profile in

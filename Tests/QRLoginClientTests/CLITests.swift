@@ -77,6 +77,9 @@ struct CLITests {
             #expect(devices.stdout.contains(pcDevice))
             #expect(devices.stdout.contains("CI box"))
 
+            // An id that begins with '-' is an id, not an option.
+            let dashed = try await cli.run(["revoke", "-" + String(repeating: "A", count: 42), "--profile", "phone"])
+            #expect(dashed.status == 1, "\(dashed.stderr)")
             let revoked = try await cli.run(["revoke", pcDevice, "--profile", "phone"])
             #expect(revoked.status == 0, "\(revoked.stderr)")
             let refused = try await cli.run(["whoami", "--profile", "pc"])
