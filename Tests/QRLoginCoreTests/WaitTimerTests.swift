@@ -32,9 +32,10 @@ struct WaitTimerTests {
         #expect(fired.map(\.tag) == [7])
         let elapsed = fired[0].at - start
         #expect(elapsed >= .milliseconds(100))
-        // One tick late at most, plus scheduling slack: generous, since tests run in parallel on
-        // a busy machine and the ticker shares the cooperative pool with them.
-        #expect(elapsed < .seconds(3))
+        // One tick late at most, plus scheduling slack. Only a bound that catches "never fires":
+        // tests run in parallel on a busy machine and other suites can hold the cooperative
+        // pool for seconds, so a tight wall-clock bound here would be a timed test.
+        #expect(elapsed < .seconds(30))
         #expect(timer.pendingCount == 0)
     }
 

@@ -30,7 +30,9 @@ struct LiveTests {
         let confirmed = try #require(try await events.next())
         let latency = ContinuousClock.now - confirmedAt
         #expect(confirmed.name == "confirmed")
-        #expect(latency < .milliseconds(250), "push took \(latency)")
+        // Woken by the confirm itself: without push the event would wait for the 15 s heartbeat.
+        // The bound leaves room for a busy machine; the millisecond figures are in BENCHMARKS.md.
+        #expect(latency < .seconds(2), "push took \(latency)")
         let token = try #require((confirmed.data["token"] as? [String: Any])?["accessToken"] as? String)
         #expect(try await events.next() == nil, "the stream ends after a final state")
 
@@ -92,7 +94,8 @@ struct LiveTests {
         _ = try await server.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token)
         let scannedAt = ContinuousClock.now
         let result = try await server.json(try await waited)
-        #expect(ContinuousClock.now - scannedAt < .milliseconds(250))
+        // Woken by the scan, not by the 30 s timeout (see the SSE test for the bound's slack).
+        #expect(ContinuousClock.now - scannedAt < .seconds(2))
         #expect(result["state"] as? String == "scanned")
         #expect(result["match"] as? Int != nil)
 
