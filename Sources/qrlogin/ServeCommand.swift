@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
+import NIOPosix
 import QRLoginServer
 
 /// `qrlogin serve`: runs the login server. Every option has an environment variable; an
@@ -86,6 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try resolvedConfiguration()
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         var logger = Logger(label: "qrlogin")
         logger.logLevel = config.logLevel
         logger.info("starting", metadata: [
