@@ -1,6 +1,9 @@
 import QRLoginCore
 import VaporCSQLite
 
+/// SQLite's WAL hook: context, connection, database name, frames in the WAL.
+typealias WALHook = @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<CChar>?, Int32) -> Int32
+
 /// A value bound to a statement parameter. Every value reaches SQLite as a bound parameter,
 /// never as SQL text.
 enum SQLiteValue {
@@ -117,6 +120,29 @@ final class SQLiteConnection {
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     var changes: Int {
         Int(sqlite_nio_sqlite3_changes64(handle))
+    }
+
+    /// Registers `hook`, called after every commit with the number of frames in the WAL, with
+    /// `context`; nil removes it. A hook replaces SQLite's automatic checkpoint.
+    func setWALHook(_ hook: WALHook?, context: UnsafeMutableRawPointer?) {
+        _ = sqlite_nio_sqlite3_wal_hook(handle, hook, context)
+    }
+
+    /// A passive checkpoint of the main database: copies what it can from the WAL into the
+    /// database file without waiting for readers or writers. Returns the frames in the log and
+    /// how many of them are now checkpointed; SQLITE_BUSY (another checkpoint running) counts
+    /// as none done. Throws if the connection is not in WAL mode.
+    func checkpointPassive() throws -> (logFrames: Int, checkpointed: Int) {
+        guard let handle else { throw SQLiteStoreError.closed }
+        var log: Int32 = 0
+        var done: Int32 = 0
+        let result = sqlite_nio_sqlite3_wal_checkpoint_v2(handle, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done)
+        if result == SQLITE_BUSY { return (Int(log), 0) }
+        guard result == SQLITE_OK else { throw error(result, on: handle) }
+        guard log >= 0 else {
+            throw SQLiteStoreError.sqlite(code: Int(SQLITE_MISUSE), message: "checkpoint on a connection that is not in WAL mode")
+        }
+        return (Int(log), Int(done))
     }
 
     private func run(_ sql: String, _ binds: [SQLiteValue], cached: Bool, firstRowOnly: Bool = false, _ onRow: (SQLiteRow) throws -> Void) throws {
