@@ -51,7 +51,7 @@ struct DenyBody: Decodable {
     var ticket: String
 }
 
-struct AccountView: ResponseEncodable {
+struct AccountView: ResponseGenerator, JSONWritable {
     var id: String
     var username: String
     var displayName: String
@@ -65,9 +65,19 @@ struct AccountView: ResponseEncodable {
         phone = account.phone
         createdAt = account.createdAt
     }
+
+    func write(to writer: inout JSONWriter) {
+        writer.object {
+            $0.field("createdAt", createdAt)
+            $0.field("displayName", displayName)
+            $0.field("id", id)
+            $0.field("phone", phone)
+            $0.field("username", username)
+        }
+    }
 }
 
-struct DeviceView: ResponseEncodable {
+struct DeviceView: Encodable, JSONWritable {
     var id: String
     var type: DeviceType
     var name: String
@@ -87,6 +97,19 @@ struct DeviceView: ResponseEncodable {
         approvedBy = device.approvedBy
         current = device.id == currentId
     }
+
+    func write(to writer: inout JSONWriter) {
+        writer.object {
+            $0.field("approvedBy", approvedBy)
+            $0.field("createdAt", createdAt)
+            $0.field("current", current)
+            $0.field("id", id)
+            $0.field("lastIP", lastIP)
+            $0.field("lastSeenAt", lastSeenAt)
+            $0.field("name", name)
+            $0.field("type", type)
+        }
+    }
 }
 
 struct SessionView: ResponseEncodable {
@@ -104,15 +127,25 @@ struct SessionView: ResponseEncodable {
     }
 }
 
-struct CreatedLoginView: ResponseEncodable {
+struct CreatedLoginView: ResponseGenerator, JSONWritable {
     var id: String
     var url: String
     var pollSecret: String
     var expiresAt: Date
     var interval: Int
+
+    func write(to writer: inout JSONWriter) {
+        writer.object {
+            $0.field("expiresAt", expiresAt)
+            $0.field("id", id)
+            $0.field("interval", interval)
+            $0.field("pollSecret", pollSecret)
+            $0.field("url", url)
+        }
+    }
 }
 
-struct LoginStatusView: ResponseEncodable {
+struct LoginStatusView: ResponseGenerator, JSONWritable {
     struct Scanner: Encodable {
         var displayName: String
     }
@@ -150,9 +183,33 @@ struct LoginStatusView: ResponseEncodable {
             Token(accessToken: $0.accessToken, expiresAt: $0.record.expiresAt, accountId: $0.record.accountId, deviceId: $0.record.deviceId, deviceType: $0.record.deviceType)
         }
     }
+
+    func write(to writer: inout JSONWriter) {
+        writer.object {
+            $0.field("expiresAt", expiresAt)
+            $0.field("id", id)
+            $0.field("interval", interval)
+            $0.field("match", match)
+            $0.field("reason", reason)
+            if let scanner {
+                $0.field("scanner") { $0.field("displayName", scanner.displayName) }
+            }
+            $0.field("state", state)
+            if let token {
+                $0.field("token") {
+                    $0.field("accessToken", token.accessToken)
+                    $0.field("accountId", token.accountId)
+                    $0.field("deviceId", token.deviceId)
+                    $0.field("deviceType", token.deviceType)
+                    $0.field("expiresAt", token.expiresAt)
+                    $0.field("tokenType", token.tokenType)
+                }
+            }
+        }
+    }
 }
 
-struct ScanView: ResponseEncodable {
+struct ScanView: ResponseGenerator, JSONWritable {
     struct Requester: Encodable {
         var type: DeviceType
         var name: String
@@ -175,14 +232,37 @@ struct ScanView: ResponseEncodable {
         requester = Requester(type: request.requester.type, name: request.requester.name, ip: request.requester.ip, userAgent: request.requester.userAgent, createdAt: request.createdAt)
         matchChoices = request.matchChoices
     }
+
+    func write(to writer: inout JSONWriter) {
+        writer.object {
+            $0.field("id", id)
+            $0.field("matchChoices", matchChoices)
+            $0.field("requester") {
+                $0.field("createdAt", requester.createdAt)
+                $0.field("ip", requester.ip)
+                $0.field("name", requester.name)
+                $0.field("type", requester.type)
+                $0.field("userAgent", requester.userAgent)
+            }
+            $0.field("ticket", ticket)
+            $0.field("ticketExpiresAt", ticketExpiresAt)
+        }
+    }
 }
 
-struct StateView: ResponseEncodable {
+struct StateView: ResponseGenerator, JSONWritable {
     var id: String
     var state: LoginState
+
+    func write(to writer: inout JSONWriter) {
+        writer.object {
+            $0.field("id", id)
+            $0.field("state", state)
+        }
+    }
 }
 
-struct MeView: ResponseEncodable {
+struct MeView: ResponseGenerator, JSONWritable {
     struct TokenFacts: Encodable {
         var id: String
         var origin: TokenOrigin
@@ -201,6 +281,21 @@ struct MeView: ResponseEncodable {
         device = DeviceView(identity.device, currentId: identity.device.id)
         let token = identity.token
         self.token = TokenFacts(id: token.id, origin: token.origin, deviceType: token.deviceType, approvedBy: token.approvedBy, createdAt: token.createdAt, expiresAt: token.expiresAt)
+    }
+
+    func write(to writer: inout JSONWriter) {
+        writer.object {
+            $0.field("account", account)
+            $0.field("device", device)
+            $0.field("token") {
+                $0.field("approvedBy", token.approvedBy)
+                $0.field("createdAt", token.createdAt)
+                $0.field("deviceType", token.deviceType)
+                $0.field("expiresAt", token.expiresAt)
+                $0.field("id", token.id)
+                $0.field("origin", token.origin)
+            }
+        }
     }
 }
 

@@ -76,7 +76,7 @@ struct LoginRequestRoutes {
         } else {
             status = try await service.status(of: login)
         }
-        return try jsonResponse(LoginStatusView(status, interval: service.settings.pollInterval), context: context)
+        return try LoginStatusView(status, interval: service.settings.pollInterval).response(from: request, context: context)
     }
 
     /// Server-Sent Events: the current state at once, then one event per change, a comment
@@ -156,7 +156,8 @@ struct LoginRequestRoutes {
             return (event, true)
         }
         var event = ByteBuffer(string: "event: \(state.rawValue)\ndata: ")
-        event.writeBytes(try encoder.encode(LoginStatusView(status, interval: service.settings.pollInterval)))
+        var json = LoginStatusView(status, interval: service.settings.pollInterval).json
+        event.writeBuffer(&json)
         event.writeString("\n\n")
         return (event, state.isFinal)
     }
@@ -191,13 +192,5 @@ struct LoginRequestRoutes {
         let login = try await service.deny(id: id, ticket: body.ticket, by: context.identity)
         context.logger.info("login request denied", metadata: ["qrlogin.request.id": "\(id)"])
         return StateView(id: login.id, state: login.state)
-    }
-
-    private func jsonResponse(_ value: some Encodable, context: AppRequestContext) throws -> Response {
-        let encoder = JSONEncoder.qrlogin
-        return Response(
-            status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value)))
-        )
     }
 }
