@@ -49,6 +49,7 @@ struct AccountTests {
             #expect(session.status == .created)
             #expect((session["device"] as? [String: Any])?["id"] as? String == device.id)
             #expect(session["tokenType"] as? String == "DPoP")
+            #expect(session.headers[.cacheControl] == "no-store")
         }
     }
 

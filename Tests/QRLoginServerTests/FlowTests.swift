@@ -54,6 +54,11 @@ struct FlowTests {
             pc.token = accessToken
             let me = try await api.call(.get, "/api/v1/me", device: pc, token: accessToken)
             #expect(me.status == .ok)
+            // Poll secrets, tickets, tokens and account facts are never for a cache to keep.
+            for reply in [scanned, pcSees, confirmed, done, me] {
+                #expect(reply.headers[.cacheControl] == "no-store")
+                #expect(reply.headers[.contentType] == "application/json; charset=utf-8")
+            }
             #expect((me["account"] as? [String: Any])?["username"] as? String == "alice")
             #expect((me["device"] as? [String: Any])?["id"] as? String == pc.id)
             let facts = try #require(me["token"] as? [String: Any])

@@ -39,7 +39,7 @@ struct AccountRoutes {
         let proof = try await service.verifier.verify(proof: request.headers[.dpop], method: "POST", path: request.uri.path, accessToken: nil)
         let issued = try await service.signIn(username: body.username, password: body.password, device: device, proof: proof, client: client)
         context.logger.info("signed in", metadata: ["qrlogin.account.id": "\(issued.account.id)", "qrlogin.origin": "password"])
-        return EditedResponse(status: .created, response: SessionView(issued))
+        return EditedResponse(status: .created, headers: [.cacheControl: "no-store"], response: SessionView(issued))
     }
 
     @Sendable func startCode(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<StatusOnly> {
@@ -57,7 +57,7 @@ struct AccountRoutes {
         let proof = try await service.verifier.verify(proof: request.headers[.dpop], method: "POST", path: request.uri.path, accessToken: nil)
         let issued = try await service.verifyCodeSignIn(phone: body.phone, code: body.code, device: device, proof: proof, client: client)
         context.logger.info("signed in", metadata: ["qrlogin.account.id": "\(issued.account.id)", "qrlogin.origin": "sms"])
-        return EditedResponse(status: .created, response: SessionView(issued))
+        return EditedResponse(status: .created, headers: [.cacheControl: "no-store"], response: SessionView(issued))
     }
 
     @Sendable func logout(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
