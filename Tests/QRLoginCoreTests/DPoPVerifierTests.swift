@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import QRLoginCore
+@testable import QRLoginCore
 import Testing
 
 /// A verifier on a manual clock, a signer, and helpers to craft hostile proofs.
@@ -357,6 +357,43 @@ struct DPoPVerifierTests {
         let parts = try f.proof(method: "GET").split(separator: ".")
         let forged = try Base64URL.encode(JSONSerialization.data(withJSONObject: f.claims.merging(["htm": "DELETE"]) { $1 }))
         await #expect(throws: invalid("bad signature")) { try await f.verify("\(parts[0]).\(forged).\(parts[2])", method: "DELETE") }
+    }
+
+    /// A header seen before is looked up instead of parsed again; every check after it still
+    /// runs, on every proof.
+    @Test func knownHeaderStillNeedsItsOwnSignatureAndClaims() async throws {
+        let f = Fixture()
+        let other = DPoPSigner()
+        try await f.verify(f.proof())
+        try await f.verifier.verify(proof: other.proof(method: "GET", url: Fixture.url, issuedAt: f.clock.now), method: "GET", path: Fixture.path, accessToken: nil)
+        #expect(f.verifier.checkedHeaderCount == 2)
+
+        let parts = try f.proof().split(separator: ".")
+        let theirs = try other.proof(method: "GET", url: Fixture.url, issuedAt: f.clock.now).split(separator: ".")
+        await #expect(throws: invalid("bad signature")) { try await f.verify("\(parts[0]).\(parts[1]).\(theirs[2])") }
+        await #expect(throws: invalid("bad signature")) { try await f.verify("\(theirs[0]).\(parts[1]).\(parts[2])") }
+        let forged = try Base64URL.encode(JSONSerialization.data(withJSONObject: f.claims.merging(["htm": "DELETE"]) { $1 }))
+        await #expect(throws: invalid("bad signature")) { try await f.verify("\(parts[0]).\(forged).\(parts[2])", method: "DELETE") }
+        await #expect(throws: invalid("htm mismatch")) { try await f.verify(f.proof(), method: "POST") }
+        await #expect(throws: invalid("missing ath")) { try await f.verify(f.proof(), accessToken: "token") }
+        let once = try f.proof()
+        try await f.verify(once)
+        await #expect(throws: QRLoginError.replayedProof) { try await f.verify(once) }
+        #expect(try await f.verify(f.proof()).thumbprint == f.signer.thumbprint)
+    }
+
+    /// A refused header is never remembered, and the cache does not grow past its bound however
+    /// many keys a client makes up.
+    @Test func headerCacheHoldsOnlyCheckedHeadersAndIsBounded() async throws {
+        let f = Fixture()
+        await #expect(throws: invalid("typ must be dpop+jwt")) { try await f.verify(f.hostileHeader { $0["typ"] = "JWT" }) }
+        #expect(f.verifier.checkedHeaderCount == 0)
+        for _ in 0..<(CheckedHeaders.capacity + 10) {
+            let signer = DPoPSigner()
+            try await f.verifier.verify(proof: signer.proof(method: "GET", url: Fixture.url, issuedAt: f.clock.now), method: "GET", path: Fixture.path, accessToken: nil)
+        }
+        #expect(f.verifier.checkedHeaderCount <= CheckedHeaders.capacity)
+        #expect(f.verifier.checkedHeaderCount > 0)
     }
 
     @Test func tamperedHeaderKey() async throws {

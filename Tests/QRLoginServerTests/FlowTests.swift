@@ -91,6 +91,12 @@ struct FlowTests {
             #expect(replay.status == .unauthorized)
             #expect(replay.code == "dpop_proof_replayed")
 
+            // Spaces and tabs around the credential are not part of it; anything else is.
+            let padded = try pc.signer.proof(method: "GET", url: testBaseURL + "/api/v1/me", accessToken: token, issuedAt: clock.now)
+            #expect(try await api.call(.get, "/api/v1/me", headers: [.authorization: "DPoP  \(token) \t"], proof: padded).status == .ok)
+            let otherToken = try pc.signer.proof(method: "GET", url: testBaseURL + "/api/v1/me", accessToken: token + "x", issuedAt: clock.now)
+            #expect(try await api.call(.get, "/api/v1/me", headers: [.authorization: "DPoP \(token)x"], proof: otherToken).status == .unauthorized)
+
             let asBearer = try await api.call(.get, "/api/v1/me", device: pc, token: token, scheme: "Bearer")
             #expect(asBearer.status == .unauthorized)
 

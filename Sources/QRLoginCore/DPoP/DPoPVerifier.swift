@@ -42,6 +42,7 @@ public struct DPoPVerifier: Sendable {
     private let maxClockSkew: TimeInterval
     private let replayCache: any ReplayCache
     private let clock: any NowClock
+    private let headers = CheckedHeaders()
 
     /// Creates a verifier. `publicBaseURL` is the server's configured public URL (for `htu`).
     public init(publicBaseURL: String, maxClockSkew: TimeInterval = 60, replayCache: any ReplayCache, clock: any NowClock) {
@@ -65,11 +66,7 @@ public struct DPoPVerifier: Sendable {
         let parts = bytes.split(separator: UInt8(ascii: "."), maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .invalidProof("malformed") }
 
-        let header = try DPoPHeader(json: decodeBase64(parts[0]))
-        guard header.alg == "ES256" else { throw .invalidProof("alg must be ES256") }
-        guard header.typ == "dpop+jwt" else { throw .invalidProof("typ must be dpop+jwt") }
-        guard !header.hasCrit else { throw .invalidProof("unsupported crit header") }
-        let (key, jwk) = try publicKey(header.jwk)
+        let (key, jwk, thumbprint) = try checkedHeader(parts[0])
 
         guard let signatureBytes = Base64URL.decodeBytes(parts[2]), signatureBytes.count == 64,
               let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureBytes)
@@ -92,7 +89,6 @@ public struct DPoPVerifier: Sendable {
             guard ath == Self.ath(for: accessToken) else { throw .invalidProof("ath mismatch") }
         }
 
-        let thumbprint = Self.thumbprint(ofCanonicalJWK: jwk)
         let issuedAt = Date(timeIntervalSince1970: iat)
         // The proof stays acceptable until iat + skew; a future-dated one also until now + skew.
         let expiry = max(issuedAt, now).addingTimeInterval(maxClockSkew)
@@ -102,6 +98,9 @@ public struct DPoPVerifier: Sendable {
         return DPoPProof(thumbprint: thumbprint, publicKeyJWK: jwk, jti: jti, issuedAt: issuedAt)
     }
 
+    /// Headers held by the checked-header cache (for tests).
+    var checkedHeaderCount: Int { headers.count }
+
     /// The `ath` value for `accessToken`: base64url SHA-256 of its ASCII bytes.
     public static func ath(for accessToken: String) -> String {
         Base64URL.encode(SHA256.hash(data: Array(accessToken.utf8)))
@@ -110,6 +109,22 @@ public struct DPoPVerifier: Sendable {
     /// Computes the RFC 7638 thumbprint of a canonical JWK string.
     public static func thumbprint(ofCanonicalJWK jwk: String) -> String {
         Base64URL.encode(SHA256.hash(data: Array(jwk.utf8)))
+    }
+
+    /// The key, canonical JWK and thumbprint of a header that passes every header check. A PC
+    /// or phone sends the same header with every proof, so a header already checked is looked
+    /// up by its exact text instead of being decoded, parsed and its key imported again.
+    private func checkedHeader(_ part: Substring.UTF8View) throws(QRLoginError) -> (P256.Signing.PublicKey, String, String) {
+        let text = String(Substring(part))
+        if let known = headers.entry(for: text) { return (known.key, known.jwk, known.thumbprint) }
+        let header = try DPoPHeader(json: decodeBase64(part))
+        guard header.alg == "ES256" else { throw .invalidProof("alg must be ES256") }
+        guard header.typ == "dpop+jwt" else { throw .invalidProof("typ must be dpop+jwt") }
+        guard !header.hasCrit else { throw .invalidProof("unsupported crit header") }
+        let (key, jwk) = try publicKey(header.jwk)
+        let thumbprint = Self.thumbprint(ofCanonicalJWK: jwk)
+        headers.remember(CheckedHeaders.Entry(key: key, jwk: jwk, thumbprint: thumbprint), for: text)
+        return (key, jwk, thumbprint)
     }
 
     private func decodeBase64(_ part: Substring.UTF8View) throws(QRLoginError) -> Data {
@@ -147,4 +162,36 @@ public struct DPoPVerifier: Sendable {
         guard claimed.count == base.count + requestPath.count else { return false }
         return claimed.prefix(base.count).elementsEqual(base) && claimed.dropFirst(base.count).elementsEqual(requestPath)
     }
+}
+
+
+/// Proof headers that passed every check, by their exact base64url text. What is cached is a
+/// pure function of that text (the key it carries, its canonical JWK and thumbprint), so a hit
+/// decides nothing differently; the signature is still checked on every proof. Bounded: when
+/// full it starts again empty, so a client sending ever new headers costs at most the
+/// uncached work.
+final class CheckedHeaders: @unchecked Sendable {
+    struct Entry: Sendable {
+        let key: P256.Signing.PublicKey
+        let jwk: String
+        let thumbprint: String
+    }
+
+    static let capacity = 1024
+    /// Guards `entries`.
+    private let lock = NSLock()
+    private var entries: [String: Entry] = [:]
+
+    func entry(for text: String) -> Entry? {
+        lock.withLock { entries[text] }
+    }
+
+    func remember(_ entry: Entry, for text: String) {
+        lock.withLock {
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[text] = entry
+        }
+    }
+
+    var count: Int { lock.withLock { entries.count } }
 }

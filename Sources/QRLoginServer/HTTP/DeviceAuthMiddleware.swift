@@ -32,6 +32,12 @@ enum Credentials {
         guard parts.count == 2, parts[0].lowercased() == scheme.lowercased() else {
             throw .invalidToken
         }
-        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+        // Spaces and tabs around the credential are not part of it (Foundation's trimming
+        // bridged through NSString on every authenticated request).
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        var credential = parts[1]
+        while let first = credential.first, isBlank(first) { credential.removeFirst() }
+        while let last = credential.last, isBlank(last) { credential.removeLast() }
+        return String(credential)
     }
 }
