@@ -94,6 +94,20 @@ struct BenchCommand: AsyncParsableCommand {
         print("server: \(target.base) pid \(target.pid.map(String.init) ?? "unknown"); rate limits off; generator on the same machine")
         if options.wrkSeconds > 0 { report.ceiling = try await Wrk.measure(url: target.base + "/health", seconds: options.wrkSeconds, pid: target.pid) }
 
+        report.proofCost = try await Floors.proofCost()
+        if options.scenario == .all || options.scenario == .waiting {
+            if options.server == nil {
+                // A server of its own, so that nothing served before has grown its heap.
+                let fresh = try await BenchTarget.spawn()
+                defer { fresh.stop() }
+                if let pid = fresh.pid, let port = URLComponents(string: fresh.base)?.port {
+                    report.connectionCost = try Floors.connectionCost(host: "127.0.0.1", port: UInt16(port), pid: pid, count: options.waiting)
+                }
+            } else {
+                print("connection floor: skipped (needs a server the harness starts)")
+            }
+        }
+
         let scenarios = Scenarios(api: api, concurrency: options.concurrency)
         let selected = options.scenario == .all ? [Scenario.create, .status, .login, .waiting] : [options.scenario]
         var phones: [BenchAPI.Phone] = []

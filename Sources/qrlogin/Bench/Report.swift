@@ -6,6 +6,12 @@ struct Report {
     var ceiling: Wrk.Ceiling?
     var lines: [String] = []
     var totalErrors = 0
+    /// Floors measured in the same run (see ``Floors``).
+    var proofCost: Floors.ProofCost?
+    var connectionCost: Floors.ConnectionCost?
+    /// Per scenario: completed per server CPU-second, and the generator's CPU seconds per completed.
+    var perServerCPU: [String: Double] = [:]
+    var generatorCPU: [String: Double] = [:]
 
     private func cpu() -> Double? { target.pid.flatMap(ProcessStats.cpuSeconds) }
     private func rss() -> Int? { target.pid.flatMap(ProcessStats.rssBytes) }
@@ -35,6 +41,8 @@ struct Report {
         let rate = Double(m.completed) / seconds
         let perCPU = Double(m.completed) / serverCPU
         totalErrors += m.errorCount
+        perServerCPU[name] = perCPU
+        generatorCPU[name] = ownCPU / Double(m.completed)
         let line = "\(name): \(Self.f(rate)) \(unit)/s (\(ratio(rate, to: ceiling?.requestsPerSecond)) of wrk /health), "
             + "\(Self.f(perCPU)) per server CPU-second (\(ratio(perCPU, to: ceiling?.perServerCPUSecond)) of wrk /health), "
             + "p50 \(Self.f(m.percentile(50), 2)) ms, p99 \(Self.f(m.percentile(99), 2)) ms, max \(Self.f(m.percentile(100), 2)) ms, "
@@ -78,7 +86,42 @@ struct Report {
             print("ceiling: wrk GET /health \(Self.f(ceiling.requestsPerSecond)) req/s, \(ceiling.perServerCPUSecond.map { Self.f($0) } ?? "n/a") per server CPU-second")
         }
         for line in lines { print(line) }
+        for line in floorLines() { print(line) }
         print("errors in all scenarios: \(totalErrors)")
+    }
+
+    /// The floors, and every throughput figure as a ratio to its floor: the most a scenario
+    /// could reach on this machine if our code cost nothing beyond one HTTP request as cheap as
+    /// `GET /health` (its server CPU under wrk) and one DPoP proof check per request.
+    func floorLines() -> [String] {
+        var lines: [String] = []
+        if let proofCost {
+            lines.append("floor: one P-256 signature check \(Self.f(proofCost.signatureCheck, 1)) µs of CPU, one whole DPoP proof check \(Self.f(proofCost.proofCheck, 1)) µs (the server's code, timed in this process)")
+        }
+        if let proofCost, let perCPU = ceiling?.perServerCPUSecond {
+            let request = 1e6 / perCPU
+            let oneRequest = request + proofCost.proofCheck
+            lines.append("floor: one HTTP request \(Self.f(request, 1)) µs of server CPU (wrk /health); a request with one proof check \(Self.f(oneRequest, 1)) µs, so at most \(Self.f(1e6 / oneRequest)) per server CPU-second")
+            for name in ["create", "status"] {
+                if let measured = perServerCPU[name] {
+                    lines.append("floor: \(name) at most \(Self.f(1e6 / oneRequest)) per server CPU-second (1 request, 1 proof check); measured \(Self.f(measured)) = \(ratio(measured, to: 1e6 / oneRequest)) of it")
+                }
+            }
+            if let measured = perServerCPU["login"] {
+                // create, event stream, scan, confirm, me: five requests, five proof checks.
+                let serverPerLogin = 5 * oneRequest
+                var line = "floor: login at most \(Self.f(1e6 / serverPerLogin)) per server CPU-second (5 requests, 5 proof checks); measured \(Self.f(measured)) = \(ratio(measured, to: 1e6 / serverPerLogin)) of it"
+                if let generator = generatorCPU["login"], generator.isFinite {
+                    let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+                    line += "; with the generator on the same \(Self.f(cores)) cores (\(Self.f(generator * 1e6)) µs of its CPU per login) at most \(Self.f(cores / (serverPerLogin / 1e6 + generator))) login/s"
+                }
+                lines.append(line)
+            }
+        }
+        if let connectionCost {
+            lines.append("floor: Hummingbird holds \(Self.f(connectionCost.connectedKB, 2)) KB of server RSS per open connection that has sent nothing, \(Self.f(connectionCost.servedKB, 2)) KB once it has served one GET /health (\(connectionCost.connections) keep-alive connections to a fresh server)")
+        }
+        return lines
     }
 }
 

@@ -1,0 +1,124 @@
+import Crypto
+import Foundation
+import QRLoginCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What no change to our request handling can go below, measured in the same run on the same
+/// machine: the CPU of one P-256 signature check and of a whole DPoP proof check, and the memory
+/// Hummingbird holds per open connection before any route of ours runs.
+enum Floors {
+    /// CPU time of the calling thread, in seconds.
+    private static func threadCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    /// Microseconds of CPU per call of `body`, the best of five rounds of `count` calls.
+    private static func microseconds(count: Int, _ body: () throws -> Void) rethrows -> Double {
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let start = threadCPUSeconds()
+            for _ in 0..<count { try body() }
+            best = min(best, (threadCPUSeconds() - start) / Double(count) * 1e6)
+        }
+        return best
+    }
+
+    struct ProofCost {
+        /// One ECDSA P-256 signature check (swift-crypto, as the server links it).
+        var signatureCheck: Double
+        /// One whole proof check by the server's `DPoPVerifier`: parsing, key, signature, claims,
+        /// replay cache.
+        var proofCheck: Double
+    }
+
+    /// Times signature checks and whole proof checks in this process, with the server's code.
+    static func proofCost() async throws -> ProofCost {
+        let signer = DPoPSigner()
+        let message = Array("eyJ0eXAiOiJkcG9wK2p3dCJ9.eyJqdGkiOiJ4In0".utf8)
+        let signature = try signer.privateKey.signature(for: message)
+        let key = signer.privateKey.publicKey
+        var valid = true
+        let signatureCheck = microseconds(count: 2_000) { valid = valid && key.isValidSignature(signature, for: message) }
+        guard valid else { throw BenchError.unexpected("signature check failed") }
+
+        // Proofs signed beforehand, each with its own jti, as clients send them.
+        let base = "http://127.0.0.1:8080"
+        let verifier = DPoPVerifier(publicBaseURL: base, maxClockSkew: 300, replayCache: MemoryReplayCache(), clock: SystemClock())
+        let count = 2_000
+        let proofs = try (0..<(count * 5)).map { _ in try signer.proof(method: "GET", url: base + "/api/v1/qr/x") }
+        var best = Double.infinity
+        for round in 0..<5 {
+            let start = threadCPUSeconds()
+            for proof in proofs[(round * count)..<((round + 1) * count)] {
+                _ = try await verifier.verify(proof: proof, method: "GET", path: "/api/v1/qr/x", accessToken: nil)
+            }
+            best = min(best, (threadCPUSeconds() - start) / Double(count) * 1e6)
+        }
+        return ProofCost(signatureCheck: signatureCheck, proofCheck: best)
+    }
+
+    struct ConnectionCost {
+        var connections: Int
+        /// Server RSS per connection that is open but has sent nothing.
+        var connectedKB: Double
+        /// Server RSS per connection after it served one `GET /health`, kept alive.
+        var servedKB: Double
+    }
+
+    /// Opens `count` keep-alive connections to a server that has served nothing else, reads the
+    /// server's RSS, has each send `GET /health` and read the answer, reads it again, and closes
+    /// them.
+    static func connectionCost(host: String, port: UInt16, pid: Int32, count: Int) throws -> ConnectionCost {
+        guard let rssStart = ProcessStats.rssBytes(pid: pid) else { throw BenchError.unexpected("cannot read server RSS") }
+        var sockets: [Int32] = []
+        sockets.reserveCapacity(count)
+        defer { for socket in sockets { close(socket) } }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw BenchError.unexpected("bad host \(host)") }
+        for _ in 0..<count {
+            let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard socket >= 0 else { throw BenchError.unexpected("socket: errno \(errno)") }
+            sockets.append(socket)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw BenchError.unexpected("connect: errno \(errno)") }
+        }
+        try waitForRSSToSettle(pid: pid)
+        let rssConnected = ProcessStats.rssBytes(pid: pid) ?? rssStart
+
+        let request = Array("GET /health HTTP/1.1\r\nHost: \(host)\r\n\r\n".utf8)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        for socket in sockets {
+            guard write(socket, request, request.count) == request.count else { throw BenchError.unexpected("write: errno \(errno)") }
+            // The answer is small and comes in one read; it must be a 200.
+            let read = Glibc.read(socket, &buffer, buffer.count)
+            guard read > 12, String(decoding: buffer[9..<12], as: UTF8.self) == "200" else { throw BenchError.unexpected("GET /health failed") }
+        }
+        try waitForRSSToSettle(pid: pid)
+        let rssServed = ProcessStats.rssBytes(pid: pid) ?? rssConnected
+        return ConnectionCost(
+            connections: count,
+            connectedKB: Double(rssConnected - rssStart) / Double(count) / 1024,
+            servedKB: Double(rssServed - rssStart) / Double(count) / 1024
+        )
+    }
+
+    /// The server accepts and sets up connections on its own time: wait until its RSS stops
+    /// growing (at most 10 s).
+    private static func waitForRSSToSettle(pid: Int32) throws {
+        var last = ProcessStats.rssBytes(pid: pid) ?? 0
+        for _ in 0..<40 {
+            usleep(250_000)
+            let now = ProcessStats.rssBytes(pid: pid) ?? 0
+            if now == last { return }
+            last = now
+        }
+    }
+}
