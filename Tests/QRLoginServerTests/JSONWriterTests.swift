@@ -44,6 +44,7 @@ struct JSONWriterTests {
             for date in Self.dates {
                 try expectSame(CreatedLoginView(id: text, url: "https://login.example.com/q/\(text)", pollSecret: text, expiresAt: date, interval: 5))
                 try expectSame(StateView(id: text, state: .confirmed))
+                try expectSame(HealthView(status: text, storage: text))
                 try expectSame(AccountView(account(text, date, phone: text)))
                 try expectSame(AccountView(account(text, date, phone: nil)))
                 try expectSame(DeviceView(device(text, date, approvedBy: text), currentId: text))

@@ -303,7 +303,14 @@ struct DevicesView: ResponseEncodable {
     var devices: [DeviceView]
 }
 
-struct HealthView: ResponseEncodable {
+struct HealthView: ResponseGenerator, JSONWritable {
     var status: String
     var storage: String
+
+    func write(to writer: inout JSONWriter) {
+        writer.object {
+            $0.field("status", status)
+            $0.field("storage", storage)
+        }
+    }
 }
