@@ -73,6 +73,10 @@ func buildRouter(service: LoginService, configuration: ServerConfiguration, cloc
         _ = try await service.store.loginRequest(id: "health-check")
         return HealthView(status: "ok", storage: "ok")
     }
+    router.head("health") { request, context -> Response in
+        _ = try await service.store.loginRequest(id: "health-check")
+        return try headOnly(HealthView(status: "ok", storage: "ok").response(from: request, context: context))
+    }
     AccountRoutes(service: service, clients: clients, limiter: limiter).addRoutes(to: router)
     LoginRequestRoutes(service: service, clients: clients, limiter: limiter, publicBaseURL: configuration.publicBaseURL).addRoutes(to: router)
     WebRoutes(service: service, publicBaseURL: configuration.publicBaseURL, assets: assets).addRoutes(to: router)

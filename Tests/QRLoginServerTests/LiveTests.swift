@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import NIOCore
 import NIOHTTP1
 import QRLoginCore
 import QRLoginServer
@@ -39,6 +40,20 @@ struct LiveTests {
         var pc = login.device
         pc.token = token
         #expect(try await server.call(.GET, "/api/v1/me", device: pc, token: token).status == .ok)
+        try await server.stop()
+    }
+
+    @Test("HEAD on the wire: the page's headers and length, no body, and the connection stays usable")
+    func headOnTheWire() async throws {
+        let server = try await LiveServer.start()
+        let get = try await server.call(.GET, "/")
+        let page = try await get.body.collect(upTo: 1 << 20)
+        let head = try await server.call(.HEAD, "/")
+        #expect(head.status == .ok)
+        #expect(head.headers["Content-Length"].first == String(page.readableBytes))
+        #expect(head.headers["Content-Type"].first == "text/html; charset=utf-8")
+        #expect(try await head.body.collect(upTo: 1 << 20).readableBytes == 0)
+        #expect(try await server.call(.GET, "/health").status == .ok)
         try await server.stop()
     }
 

@@ -34,6 +34,21 @@ struct WebTests {
         }
     }
 
+    @Test("HEAD answers like GET without the body: pages, assets and /health", arguments: pages + ["/assets/pc.js", "/health"])
+    func head(path: String) async throws {
+        try await withAPI { api, _ in
+            let get = try await api.call(.get, path)
+            let head = try await api.call(.head, path)
+            #expect(head.status == .ok)
+            #expect(head.body.readableBytes == 0)
+            #expect(head.headers[.contentType] == get.headers[.contentType])
+            #expect(head.headers[.cacheControl] == get.headers[.cacheControl])
+            #expect(head.headers[.contentSecurityPolicy] == get.headers[.contentSecurityPolicy])
+            #expect(head.headers[.contentLength] == String(get.body.readableBytes))
+            #expect(try await api.call(.head, "/assets/nope.js").status == .notFound)
+        }
+    }
+
     @Test("Assets are served with their types; unknown names and pages under /assets are 404")
     func assets() async throws {
         try await withAPI { api, _ in
