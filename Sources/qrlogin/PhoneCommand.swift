@@ -176,7 +176,8 @@ struct PhoneApproveCommand: AsyncParsableCommand {
             if pick == nil {
                 FileHandle.standardOutput.write(Data("Number: ".utf8))
                 guard let line = readLine(), !line.trimmingCharacters(in: .whitespaces).isEmpty else {
-                    Console.write("\nScanned. To approve, run: qrlogin phone approve \(scan.id) --match N --profile \(options.profileName)   (N = the number the PC shows)\n")
+                    // The id goes after `--`: request ids are base64url and may begin with '-'.
+                    Console.write("\nScanned. To approve, run: qrlogin phone approve --match N --profile \(options.profileName) -- \(scan.id)   (N = the number the PC shows)\n")
                     return
                 }
                 guard let number = Int(line.trimmingCharacters(in: .whitespaces)) else { throw CLIError.usage("not a number: \(line)") }

@@ -52,7 +52,13 @@ struct CLITests {
             #expect(scanned.stdout.contains("127.0.0.1"))
 
             let match = try await login.waitForOutput(#"Scanned by Alice — pick (\d+) on your phone"#)
-            let approved = try await cli.run(["phone", "approve", url, "--match", match, "--yes", "--profile", "phone"])
+            // Finish with the command the scan printed, as a user would copy it.
+            let start = try #require(scanned.stdout.range(of: "To approve, run: qrlogin "))
+            let end = try #require(scanned.stdout.range(of: "   (N = ", range: start.upperBound..<scanned.stdout.endIndex))
+            var arguments = scanned.stdout[start.upperBound..<end.lowerBound].split(separator: " ").map { $0 == "N" ? match : String($0) }
+            let separator = try #require(arguments.firstIndex(of: "--"), "the id goes after --, since ids may begin with '-'")
+            arguments.insert("--yes", at: separator)
+            let approved = try await cli.run(arguments)
             #expect(approved.status == 0, "\(approved.stderr)")
             #expect(try await login.waitForExit() == 0, "\(login.stderr)")
             #expect(login.stdout.contains("Logged in as Alice (alice)"))
