@@ -164,7 +164,6 @@ public struct DPoPVerifier: Sendable {
     }
 }
 
-
 /// Proof headers that passed every check, by their exact base64url text. What is cached is a
 /// pure function of that text (the key it carries, its canonical JWK and thumbprint), so a hit
 /// decides nothing differently; the signature is still checked on every proof. Bounded: when
