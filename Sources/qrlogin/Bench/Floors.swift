@@ -7,7 +7,7 @@ import Glibc
 
 /// What no change to our request handling can go below, measured in the same run on the same
 /// machine: the CPU of one P-256 signature check and of a whole DPoP proof check, and the memory
-/// Hummingbird holds per open connection before any route of ours runs.
+/// Hummingbird holds per open connection when no route of ours has run.
 enum Floors {
     /// CPU time of the calling thread, in seconds.
     private static func threadCPUSeconds() -> Double {
@@ -65,13 +65,14 @@ enum Floors {
         var connections: Int
         /// Server RSS per connection that is open but has sent nothing.
         var connectedKB: Double
-        /// Server RSS per connection after it served one `GET /health`, kept alive.
+        /// Server RSS per connection after it was answered one request for which no route of
+        /// ours runs (a 404), kept alive.
         var servedKB: Double
     }
 
     /// Opens `count` keep-alive connections to a server that has served nothing else, reads the
-    /// server's RSS, has each send `GET /health` and read the answer, reads it again, and closes
-    /// them.
+    /// server's RSS, has each send one `GET` of a path no route matches and read the 404, reads
+    /// it again, and closes them.
     static func connectionCost(host: String, port: UInt16, pid: Int32, count: Int) throws -> ConnectionCost {
         guard let rssStart = ProcessStats.rssBytes(pid: pid) else { throw BenchError.unexpected("cannot read server RSS") }
         var sockets: [Int32] = []
@@ -93,13 +94,13 @@ enum Floors {
         try waitForRSSToSettle(pid: pid)
         let rssConnected = ProcessStats.rssBytes(pid: pid) ?? rssStart
 
-        let request = Array("GET /health HTTP/1.1\r\nHost: \(host)\r\n\r\n".utf8)
+        let request = Array("GET /no-such-page HTTP/1.1\r\nHost: \(host)\r\n\r\n".utf8)
         var buffer = [UInt8](repeating: 0, count: 4096)
         for socket in sockets {
             guard write(socket, request, request.count) == request.count else { throw BenchError.unexpected("write: errno \(errno)") }
-            // The answer is small and comes in one read; it must be a 200.
+            // The answer is small and comes in one read; it must be the 404.
             let read = Glibc.read(socket, &buffer, buffer.count)
-            guard read > 12, String(decoding: buffer[9..<12], as: UTF8.self) == "200" else { throw BenchError.unexpected("GET /health failed") }
+            guard read > 12, String(decoding: buffer[9..<12], as: UTF8.self) == "404" else { throw BenchError.unexpected("GET /no-such-page: no 404") }
         }
         try waitForRSSToSettle(pid: pid)
         let rssServed = ProcessStats.rssBytes(pid: pid) ?? rssConnected

@@ -121,7 +121,7 @@ struct Report {
             }
         }
         if let connectionCost {
-            lines.append("floor: Hummingbird holds \(Self.f(connectionCost.connectedKB, 2)) KB of server RSS per open connection that has sent nothing, \(Self.f(connectionCost.servedKB, 2)) KB once it has served one GET /health (\(connectionCost.connections) keep-alive connections to a fresh server)")
+            lines.append("floor: Hummingbird holds \(Self.f(connectionCost.connectedKB, 2)) KB of server RSS per open connection that has sent nothing, \(Self.f(connectionCost.servedKB, 2)) KB once it has been answered one request that no route of ours handled (a 404; \(connectionCost.connections) keep-alive connections to a fresh server)")
         }
         return lines
     }
