@@ -149,24 +149,28 @@ final class BenchTarget: Sendable {
     }
 
     /// Starts `qrlogin serve` (this same binary) on a free loopback port with rate limits off
-    /// and a temporary SQLite database, and waits for `/health`.
+    /// and a temporary SQLite database, and waits for `/health`. Ports are picked below the
+    /// kernel's ephemeral range, where the generator's own thousands of connections take theirs,
+    /// and a server that exits at once (the port was taken after all) is tried again on another.
     static func spawn() async throws -> BenchTarget {
-        let port = Int.random(in: 20_000...60_000)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-bench-\(port)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["serve", "--port", String(port), "--database", directory.appendingPathComponent("bench.sqlite").path,
-                             "--rate-limits", "off", "--bcrypt-cost", "4", "--log-level", "error"]
-        try process.run()
-        let target = BenchTarget(base: "http://127.0.0.1:\(port)", pid: process.processIdentifier, process: process)
-        for _ in 0..<200 {
-            if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: target.base + "/health"), timeout: .seconds(1)), response.status == .ok {
-                return target
+        for _ in 0..<5 {
+            let port = Int.random(in: 20_000...32_000)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-bench-\(port)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            process.arguments = ["serve", "--port", String(port), "--database", directory.appendingPathComponent("bench.sqlite").path,
+                                 "--rate-limits", "off", "--bcrypt-cost", "4", "--log-level", "error"]
+            try process.run()
+            let target = BenchTarget(base: "http://127.0.0.1:\(port)", pid: process.processIdentifier, process: process)
+            for _ in 0..<200 where process.isRunning {
+                if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: target.base + "/health"), timeout: .seconds(1)), response.status == .ok {
+                    return target
+                }
+                try await Task.sleep(for: .milliseconds(50))
             }
-            try await Task.sleep(for: .milliseconds(50))
+            target.stop()
         }
-        target.stop()
         throw BenchError.unexpected("server did not start")
     }
 
