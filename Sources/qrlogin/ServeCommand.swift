@@ -88,6 +88,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try resolvedConfiguration()
+        // Swift concurrency runs on NIO's event loops (the group Hummingbird serves on), so a
+        // request's handler runs on its connection's loop instead of hopping to the cooperative
+        // pool and back (BENCHMARKS.md). The SQLite store blocks its caller for tens of
+        // microseconds, which a loop can afford; WAL checkpoints, which fsync, have their own
+        // thread. Installed before anything else runs; a no-op if it cannot be.
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         var logger = Logger(label: "qrlogin")
         logger.logLevel = config.logLevel
