@@ -129,20 +129,20 @@ final class SQLiteConnection {
     }
 
     /// A passive checkpoint of the main database: copies what it can from the WAL into the
-    /// database file without waiting for readers or writers. Returns the frames in the log and
-    /// how many of them are now checkpointed; SQLITE_BUSY (another checkpoint running) counts
-    /// as none done. Throws if the connection is not in WAL mode.
-    func checkpointPassive() throws -> (logFrames: Int, checkpointed: Int) {
+    /// database file without waiting for readers or writers. Returns how many frames of the log
+    /// are now checkpointed; SQLITE_BUSY (another checkpoint running) counts as none. Throws if
+    /// the connection is not in WAL mode.
+    func checkpointPassive() throws -> Int {
         guard let handle else { throw SQLiteStoreError.closed }
         var log: Int32 = 0
         var done: Int32 = 0
         let result = sqlite_nio_sqlite3_wal_checkpoint_v2(handle, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done)
-        if result == SQLITE_BUSY { return (Int(log), 0) }
+        if result == SQLITE_BUSY { return 0 }
         guard result == SQLITE_OK else { throw error(result, on: handle) }
         guard log >= 0 else {
             throw SQLiteStoreError.sqlite(code: Int(SQLITE_MISUSE), message: "checkpoint on a connection that is not in WAL mode")
         }
-        return (Int(log), Int(done))
+        return Int(done)
     }
 
     private func run(_ sql: String, _ binds: [SQLiteValue], cached: Bool, firstRowOnly: Bool = false, _ onRow: (SQLiteRow) throws -> Void) throws {

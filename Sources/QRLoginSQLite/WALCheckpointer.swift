@@ -116,7 +116,7 @@ final class WALCheckpointer: @unchecked Sendable {
             }
             condition.unlock()
             do {
-                let (_, copied) = try connection.checkpointPassive()
+                let copied = try connection.checkpointPassive()
                 condition.lock()
                 checkpointedFrames = Int32(clamping: copied)
                 if copied > 0 { backgroundPasses += 1 }

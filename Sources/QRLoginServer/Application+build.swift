@@ -69,13 +69,9 @@ func buildRouter(service: LoginService, configuration: ServerConfiguration, cloc
     router.add(middleware: ProblemMiddleware())
     let clients = ClientResolver(trustedProxies: configuration.trustedProxies)
     let limiter = RateLimiter(limits: configuration.rateLimits, clock: clock)
-    router.get("health") { _, _ -> HealthView in
+    router.getAndHead("health") { request, context in
         _ = try await service.store.loginRequest(id: "health-check")
-        return HealthView(status: "ok", storage: "ok")
-    }
-    router.head("health") { request, context -> Response in
-        _ = try await service.store.loginRequest(id: "health-check")
-        return try headOnly(HealthView(status: "ok", storage: "ok").response(from: request, context: context))
+        return try HealthView(status: "ok", storage: "ok").response(from: request, context: context)
     }
     AccountRoutes(service: service, clients: clients, limiter: limiter).addRoutes(to: router)
     LoginRequestRoutes(service: service, clients: clients, limiter: limiter, publicBaseURL: configuration.publicBaseURL).addRoutes(to: router)

@@ -16,15 +16,10 @@ struct WebRoutes {
 
     func addRoutes(to router: Router<AppRequestContext>) {
         let web = router.group().add(middleware: SecurityHeadersMiddleware())
-        web.get("/") { _, _ in try page("index.html") }
-        web.get("q/:id") { _, _ in try page("phone.html") }
-        web.get("devices") { _, _ in try page("devices.html") }
-        web.get("assets/:name") { _, context in try asset(context.parameters.require("name")) }
-        // HEAD, as link checkers, monitors and `curl -I` send it: the GET's status and headers.
-        web.head("/") { _, _ in try headOnly(page("index.html")) }
-        web.head("q/:id") { _, _ in try headOnly(page("phone.html")) }
-        web.head("devices") { _, _ in try headOnly(page("devices.html")) }
-        web.head("assets/:name") { _, context in try headOnly(asset(context.parameters.require("name"))) }
+        web.getAndHead("/") { _, _ in try page("index.html") }
+        web.getAndHead("q/:id") { _, _ in try page("phone.html") }
+        web.getAndHead("devices") { _, _ in try page("devices.html") }
+        web.getAndHead("assets/:name") { _, context in try asset(context.parameters.require("name")) }
         web.get("api/v1/qr/:id/qr.svg") { _, context in
             let svg = try await code(for: context.parameters.require("id")).svg(quietZone: 4)
             return image(Array(svg.utf8), contentType: "image/svg+xml")
@@ -69,10 +64,18 @@ struct WebRoutes {
     }
 }
 
-/// The answer to HEAD for a GET's `response`: its status and headers with the length its body
-/// has, and no body.
-func headOnly(_ response: Response) -> Response {
-    var headers = response.headers
-    if let length = response.body.contentLength { headers[.contentLength] = String(length) }
-    return Response(status: response.status, headers: headers, body: .init())
+extension RouterMethods {
+    /// Routes GET `path` to `handler`, and HEAD `path` to the same handler with the body taken
+    /// off: its status and headers, and the length the body has. Link checkers, monitors and
+    /// `curl -I` send HEAD.
+    @discardableResult
+    func getAndHead(_ path: RouterPath, use handler: @escaping @Sendable (Request, Context) async throws -> Response) -> Self {
+        get(path, use: handler)
+        return head(path) { request, context in
+            let response = try await handler(request, context)
+            var headers = response.headers
+            if let length = response.body.contentLength { headers[.contentLength] = String(length) }
+            return Response(status: response.status, headers: headers, body: .init())
+        }
+    }
 }
