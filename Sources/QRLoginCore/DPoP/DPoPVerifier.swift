@@ -59,25 +59,47 @@ public struct DPoPVerifier: Sendable {
     /// - Throws: ``QRLoginError/invalidProof(_:)`` naming the failed check, or
     ///   ``QRLoginError/replayedProof``.
     public func verify(proof: String?, method: String, path: String, accessToken: String?) async throws(QRLoginError) -> DPoPProof {
-        guard let proof, !proof.isEmpty else { throw .invalidProof("missing DPoP header") }
-        let bytes = proof.utf8
-        guard bytes.count <= Self.maxProofLength else { throw .invalidProof("proof too large") }
+        guard var proof, !proof.isEmpty else { throw .invalidProof("missing DPoP header") }
+        guard proof.utf8.count <= Self.maxProofLength else { throw .invalidProof("proof too large") }
+        let now = clock.now
+        // Every check but the replay cache's runs over the proof's UTF-8 bytes in place.
+        let checked = proof.withUTF8 { bytes in
+            Result { () throws(QRLoginError) in try check(bytes, method: method, path: path, accessToken: accessToken, now: now) }
+        }
+        let verified = try checked.get()
+        // The proof stays acceptable until iat + skew; a future-dated one also until now + skew.
+        let expiry = max(verified.issuedAt, now).addingTimeInterval(maxClockSkew)
+        guard await replayCache.insert(verified.thumbprint + ":" + verified.jti, expiresAt: expiry, now: now) else {
+            throw .replayedProof
+        }
+        return verified
+    }
 
-        let parts = bytes.split(separator: UInt8(ascii: "."), maxSplits: 3, omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw .invalidProof("malformed") }
+    /// Every check of `verify` except the replay cache's, on the proof's bytes.
+    private func check(_ bytes: UnsafeBufferPointer<UInt8>, method: String, path: String, accessToken: String?, now: Date) throws(QRLoginError) -> DPoPProof {
+        // Exactly three parts: header.claims.signature.
+        var dots: [Int] = []
+        dots.reserveCapacity(2)
+        for index in bytes.indices where bytes[index] == UInt8(ascii: ".") {
+            guard dots.count < 2 else { throw .invalidProof("malformed") }
+            dots.append(index)
+        }
+        guard dots.count == 2 else { throw .invalidProof("malformed") }
+        let header = UnsafeBufferPointer(rebasing: bytes[..<dots[0]])
+        let claimsPart = UnsafeBufferPointer(rebasing: bytes[(dots[0] + 1)..<dots[1]])
+        let signaturePart = UnsafeBufferPointer(rebasing: bytes[(dots[1] + 1)...])
 
-        let (key, jwk, thumbprint) = try checkedHeader(parts[0])
+        let (key, jwk, thumbprint) = try checkedHeader(header)
 
-        guard let signatureBytes = Base64URL.decodeBytes(parts[2]), signatureBytes.count == 64,
+        guard let signatureBytes = Base64URL.decodeBytes(signaturePart), signatureBytes.count == 64,
               let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureBytes)
         else { throw .invalidProof("bad signature") }
-        let signingInput = bytes[bytes.startIndex..<parts[1].endIndex]
-        guard Self.isValid(signature, of: signingInput, key: key) else { throw .invalidProof("bad signature") }
+        let digest = SHA256.hash(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[..<dots[1]])))
+        guard key.isValidSignature(signature, for: digest) else { throw .invalidProof("bad signature") }
 
-        let claims = try DPoPClaims(json: decodeBase64(parts[1]))
+        let claims = try DPoPClaims(json: decodeBase64(claimsPart))
         guard let htm = claims.htm, htm == method else { throw .invalidProof("htm mismatch") }
         guard let htu = claims.htu, htuMatches(htu, path: path) else { throw .invalidProof("htu mismatch") }
-        let now = clock.now
         guard let iat = claims.iat, abs(iat - now.timeIntervalSince1970) <= maxClockSkew else {
             throw .invalidProof("iat outside the accepted window")
         }
@@ -88,14 +110,7 @@ public struct DPoPVerifier: Sendable {
             guard let ath = claims.ath else { throw .invalidProof("missing ath") }
             guard ath == Self.ath(for: accessToken) else { throw .invalidProof("ath mismatch") }
         }
-
-        let issuedAt = Date(timeIntervalSince1970: iat)
-        // The proof stays acceptable until iat + skew; a future-dated one also until now + skew.
-        let expiry = max(issuedAt, now).addingTimeInterval(maxClockSkew)
-        guard await replayCache.insert(thumbprint + ":" + jti, expiresAt: expiry, now: now) else {
-            throw .replayedProof
-        }
-        return DPoPProof(thumbprint: thumbprint, publicKeyJWK: jwk, jti: jti, issuedAt: issuedAt)
+        return DPoPProof(thumbprint: thumbprint, publicKeyJWK: jwk, jti: jti, issuedAt: Date(timeIntervalSince1970: iat))
     }
 
     /// Headers held by the checked-header cache (for tests).
@@ -114,8 +129,8 @@ public struct DPoPVerifier: Sendable {
     /// The key, canonical JWK and thumbprint of a header that passes every header check. A PC
     /// or phone sends the same header with every proof, so a header already checked is looked
     /// up by its exact text instead of being decoded, parsed and its key imported again.
-    private func checkedHeader(_ part: Substring.UTF8View) throws(QRLoginError) -> (P256.Signing.PublicKey, String, String) {
-        let text = String(Substring(part))
+    private func checkedHeader(_ part: UnsafeBufferPointer<UInt8>) throws(QRLoginError) -> (P256.Signing.PublicKey, String, String) {
+        let text = String(decoding: part, as: UTF8.self)
         if let known = headers.entry(for: text) { return (known.key, known.jwk, known.thumbprint) }
         let header = try DPoPHeader(json: decodeBase64(part))
         guard header.alg == "ES256" else { throw .invalidProof("alg must be ES256") }
@@ -127,9 +142,9 @@ public struct DPoPVerifier: Sendable {
         return (key, jwk, thumbprint)
     }
 
-    private func decodeBase64(_ part: Substring.UTF8View) throws(QRLoginError) -> Data {
+    private func decodeBase64(_ part: UnsafeBufferPointer<UInt8>) throws(QRLoginError) -> [UInt8] {
         guard let bytes = Base64URL.decodeBytes(part) else { throw .invalidProof("malformed") }
-        return Data(bytes)
+        return bytes
     }
 
     private func publicKey(_ jwk: DPoPJWK?) throws(QRLoginError) -> (P256.Signing.PublicKey, String) {
@@ -144,13 +159,6 @@ public struct DPoPVerifier: Sendable {
             throw .invalidProof(reason)
         }
         return (key, canonicalP256JWK(x: x, y: y))
-    }
-
-    private static func isValid(_ signature: P256.Signing.ECDSASignature, of input: Substring.UTF8View.SubSequence, key: P256.Signing.PublicKey) -> Bool {
-        // Hash straight from the string's storage; only non-contiguous strings pay for a copy.
-        let digest = input.withContiguousStorageIfAvailable { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-            ?? SHA256.hash(data: Array(input))
-        return key.isValidSignature(signature, for: digest)
     }
 
     /// `htu` without query and fragment must be exactly the public base URL plus the path:
