@@ -103,6 +103,15 @@ struct BenchCommand: AsyncParsableCommand {
                 if let pid = fresh.pid, let port = URLComponents(string: fresh.base)?.port {
                     report.connectionCost = try Floors.connectionCost(host: "127.0.0.1", port: UInt16(port), pid: pid, count: options.waiting)
                 }
+                // And what a waiting PC would cost without Hummingbird: a bare NIO stream.
+                let plain = try await BenchTarget.spawn(plainStream: true)
+                defer { plain.stop() }
+                if let pid = plain.pid, let port = URLComponents(string: plain.base)?.port {
+                    report.plainStreamCost = try Floors.connectionCost(
+                        host: "127.0.0.1", port: UInt16(port), pid: pid, count: options.waiting,
+                        path: "/api/v1/login-requests/x/status", expecting: "200"
+                    )
+                }
             } else {
                 print("connection floor: skipped (needs a server the harness starts)")
             }
@@ -152,15 +161,19 @@ final class BenchTarget: Sendable {
     /// and a temporary SQLite database, and waits for `/health`. Ports are picked below the
     /// kernel's ephemeral range, where the generator's own thousands of connections take theirs,
     /// and a server that exits at once (the port was taken after all) is tried again on another.
-    static func spawn() async throws -> BenchTarget {
+    /// With `plainStream`, starts the bare NIO stream server of the memory floor instead
+    /// (``PlainStreamServerCommand``).
+    static func spawn(plainStream: Bool = false) async throws -> BenchTarget {
         for _ in 0..<5 {
             let port = Int.random(in: 20_000...32_000)
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-bench-\(port)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            process.arguments = ["serve", "--port", String(port), "--database", directory.appendingPathComponent("bench.sqlite").path,
-                                 "--rate-limits", "off", "--bcrypt-cost", "4", "--log-level", "error"]
+            process.arguments = plainStream
+                ? ["plain-stream-server", "--port", String(port)]
+                : ["serve", "--port", String(port), "--database", directory.appendingPathComponent("bench.sqlite").path,
+                   "--rate-limits", "off", "--bcrypt-cost", "4", "--log-level", "error"]
             try process.run()
             let target = BenchTarget(base: "http://127.0.0.1:\(port)", pid: process.processIdentifier, process: process)
             for _ in 0..<200 where process.isRunning {

@@ -73,7 +73,11 @@ enum Floors {
     /// Opens `count` keep-alive connections to a server that has served nothing else, reads the
     /// server's RSS, has each send one `GET` of a path no route matches and read the 404, reads
     /// it again, and closes them.
-    static func connectionCost(host: String, port: UInt16, pid: Int32, count: Int) throws -> ConnectionCost {
+    /// With `path` and `expecting`, each connection asks for `path` (as an event stream) and
+    /// must get that status instead.
+    static func connectionCost(
+        host: String, port: UInt16, pid: Int32, count: Int, path: String = "/no-such-page", expecting status: String = "404"
+    ) throws -> ConnectionCost {
         guard let rssStart = ProcessStats.rssBytes(pid: pid) else { throw BenchError.unexpected("cannot read server RSS") }
         var sockets: [Int32] = []
         sockets.reserveCapacity(count)
@@ -94,13 +98,16 @@ enum Floors {
         try waitForRSSToSettle(pid: pid)
         let rssConnected = ProcessStats.rssBytes(pid: pid) ?? rssStart
 
-        let request = Array("GET /no-such-page HTTP/1.1\r\nHost: \(host)\r\n\r\n".utf8)
+        let accept = status == "404" ? "" : "Accept: text/event-stream\r\n"
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\n\(accept)\r\n".utf8)
         var buffer = [UInt8](repeating: 0, count: 4096)
         for socket in sockets {
             guard write(socket, request, request.count) == request.count else { throw BenchError.unexpected("write: errno \(errno)") }
-            // The answer is small and comes in one read; it must be the 404.
+            // The answer (or the stream's head) is small and its status line comes in the first read.
             let read = Glibc.read(socket, &buffer, buffer.count)
-            guard read > 12, String(decoding: buffer[9..<12], as: UTF8.self) == "404" else { throw BenchError.unexpected("GET /no-such-page: no 404") }
+            guard read > 12, String(decoding: buffer[9..<12], as: UTF8.self) == status else {
+                throw BenchError.unexpected("GET \(path): no \(status)")
+            }
         }
         try waitForRSSToSettle(pid: pid)
         let rssServed = ProcessStats.rssBytes(pid: pid) ?? rssConnected

@@ -9,6 +9,8 @@ struct Report {
     /// Floors measured in the same run (see ``Floors``).
     var proofCost: Floors.ProofCost?
     var connectionCost: Floors.ConnectionCost?
+    /// The same for a bare NIO server that streams (``PlainStreamServerCommand``).
+    var plainStreamCost: Floors.ConnectionCost?
     /// Per scenario: completed per server CPU-second, and the generator's CPU seconds per completed.
     var perServerCPU: [String: Double] = [:]
     var generatorCPU: [String: Double] = [:]
@@ -122,6 +124,9 @@ struct Report {
         }
         if let connectionCost {
             lines.append("floor: Hummingbird holds \(Self.f(connectionCost.connectedKB, 2)) KB of server RSS per open connection that has sent nothing, \(Self.f(connectionCost.servedKB, 2)) KB once it has been answered one request that no route of ours handled (a 404; \(connectionCost.connections) keep-alive connections to a fresh server)")
+        }
+        if let plainStreamCost {
+            lines.append("floor: without Hummingbird, a bare NIO HTTP/1 server holds \(Self.f(plainStreamCost.connectedKB, 2)) KB per open connection that has sent nothing, \(Self.f(plainStreamCost.servedKB, 2)) KB per connection streaming events (its request decoder removed; \(plainStreamCost.connections) connections)")
         }
         return lines
     }
