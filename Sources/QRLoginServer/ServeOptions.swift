@@ -25,12 +25,14 @@ public struct ServeOptions: Sendable, Equatable {
     public var bcryptCost: Int?
     /// `--log-level`.
     public var logLevel: String?
+    /// `--idle-timeout`, seconds.
+    public var idleTimeout: Int?
 
     /// Options as given; everything not given by default.
     public init(
         host: String? = nil, port: Int? = nil, database: String? = nil, publicURL: String? = nil,
         rateLimits: Bool? = nil, trustedProxies: [String] = [], requestTTL: Int? = nil, ticketTTL: Int? = nil,
-        tokenTTL: Int? = nil, proofSkew: Int? = nil, bcryptCost: Int? = nil, logLevel: String? = nil
+        tokenTTL: Int? = nil, proofSkew: Int? = nil, bcryptCost: Int? = nil, logLevel: String? = nil, idleTimeout: Int? = nil
     ) {
         self.host = host
         self.port = port
@@ -44,6 +46,7 @@ public struct ServeOptions: Sendable, Equatable {
         self.proofSkew = proofSkew
         self.bcryptCost = bcryptCost
         self.logLevel = logLevel
+        self.idleTimeout = idleTimeout
     }
 }
 

@@ -28,6 +28,7 @@ extension ServerConfiguration {
         if let value = try input.int(options.tokenTTL, "--token-ttl", "QRLOGIN_TOKEN_TTL", 60...(366 * 24 * 3600)) { config.flow.tokenTTL = TimeInterval(value) }
         if let value = try input.int(options.proofSkew, "--proof-skew", "QRLOGIN_PROOF_SKEW", 1...600) { config.flow.proofSkew = TimeInterval(value) }
         if let value = try input.int(options.bcryptCost, "--bcrypt-cost", "QRLOGIN_BCRYPT_COST", 4...31) { config.flow.bcryptCost = UInt8(value) }
+        if let value = try input.int(options.idleTimeout, "--idle-timeout", "QRLOGIN_IDLE_TIMEOUT", 1...3600) { config.idleTimeout = TimeInterval(value) }
         if let (value, source) = input.pick(options.logLevel, "--log-level", "QRLOGIN_LOG_LEVEL") {
             guard let level = Logger.Level(rawValue: value.lowercased()) else {
                 throw input.error(source, "QRLOGIN_LOG_LEVEL", value, "must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")

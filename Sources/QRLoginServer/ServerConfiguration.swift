@@ -23,6 +23,10 @@ public struct ServerConfiguration: Sendable {
     public var cleanupInterval: TimeInterval = 300
     /// The least severe log level written.
     public var logLevel: Logger.Level = .info
+    /// Seconds a connection may stay open between requests, or before its first one, before
+    /// the server closes it; a connection whose response is still being written (an event
+    /// stream, a long poll) is never closed for being idle.
+    public var idleTimeout: TimeInterval = 75
 
     /// The defaults.
     public init() {}

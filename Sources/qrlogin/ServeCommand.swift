@@ -18,7 +18,7 @@ struct ServeCommand: AsyncParsableCommand {
         Environment variables: QRLOGIN_HOST, QRLOGIN_PORT, QRLOGIN_DATABASE, QRLOGIN_PUBLIC_URL,
         QRLOGIN_RATE_LIMITS (on|off), QRLOGIN_TRUSTED_PROXIES (comma-separated IPs),
         QRLOGIN_REQUEST_TTL, QRLOGIN_TICKET_TTL, QRLOGIN_TOKEN_TTL, QRLOGIN_PROOF_SKEW (seconds),
-        QRLOGIN_BCRYPT_COST, QRLOGIN_LOG_LEVEL.
+        QRLOGIN_BCRYPT_COST, QRLOGIN_LOG_LEVEL, QRLOGIN_IDLE_TIMEOUT (seconds).
         """
     )
 
@@ -58,6 +58,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [env: QRLOGIN_LOG_LEVEL] (default: info)")
     var logLevel: String?
 
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait between requests before it is closed; streams are never closed for it. [env: QRLOGIN_IDLE_TIMEOUT] (default: 75)")
+    var idleTimeout: Int?
+
     enum Switch: String, ExpressibleByArgument {
         case on, off
     }
@@ -67,7 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         ServeOptions(
             host: host, port: port, database: database, publicURL: publicURL, rateLimits: rateLimits.map { $0 == .on },
             trustedProxies: trustedProxies, requestTTL: requestTTL, ticketTTL: ticketTTL, tokenTTL: tokenTTL,
-            proofSkew: proofSkew, bcryptCost: bcryptCost, logLevel: logLevel
+            proofSkew: proofSkew, bcryptCost: bcryptCost, logLevel: logLevel, idleTimeout: idleTimeout
         )
     }
 

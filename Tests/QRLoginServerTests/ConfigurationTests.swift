@@ -51,6 +51,7 @@ struct ConfigurationTests {
             "QRLOGIN_PROOF_SKEW": "5",
             "QRLOGIN_BCRYPT_COST": "4",
             "QRLOGIN_LOG_LEVEL": "DEBUG",
+            "QRLOGIN_IDLE_TIMEOUT": "15",
         ])
         #expect(config.host == "0.0.0.0")
         #expect(config.port == 9090)
@@ -64,6 +65,7 @@ struct ConfigurationTests {
         #expect(config.flow.proofSkew == 5)
         #expect(config.flow.bcryptCost == 4)
         #expect(config.logLevel == .debug)
+        #expect(config.idleTimeout == 15)
     }
 
     @Test(arguments: ["on", "ON", "On"])
@@ -78,25 +80,28 @@ struct ConfigurationTests {
 
     @Test func emptyVariablesCountAsUnset() throws {
         let names = ["QRLOGIN_HOST", "QRLOGIN_PORT", "QRLOGIN_DATABASE", "QRLOGIN_PUBLIC_URL", "QRLOGIN_RATE_LIMITS", "QRLOGIN_TRUSTED_PROXIES",
-                     "QRLOGIN_REQUEST_TTL", "QRLOGIN_TICKET_TTL", "QRLOGIN_TOKEN_TTL", "QRLOGIN_PROOF_SKEW", "QRLOGIN_BCRYPT_COST", "QRLOGIN_LOG_LEVEL"]
+                     "QRLOGIN_REQUEST_TTL", "QRLOGIN_TICKET_TTL", "QRLOGIN_TOKEN_TTL", "QRLOGIN_PROOF_SKEW", "QRLOGIN_BCRYPT_COST", "QRLOGIN_LOG_LEVEL",
+                     "QRLOGIN_IDLE_TIMEOUT"]
         let config = try resolve(ServeOptions(), Dictionary(uniqueKeysWithValues: names.map { ($0, "") }))
         #expect(config.host == "127.0.0.1")
         #expect(config.port == 8080)
         #expect(config.publicURL == nil)
         #expect(!config.rateLimits.isEmpty)
         #expect(config.flow.requestTTL == 120)
+        #expect(config.idleTimeout == 75)
     }
 
     @Test func optionBeatsEnvironment() throws {
         let options = ServeOptions(
             host: "::1", port: 7000, database: "other.sqlite", publicURL: "https://a.example", rateLimits: true,
-            trustedProxies: ["192.0.2.1"], requestTTL: 60, ticketTTL: 20, tokenTTL: 3600, proofSkew: 10, bcryptCost: 10, logLevel: "error"
+            trustedProxies: ["192.0.2.1"], requestTTL: 60, ticketTTL: 20, tokenTTL: 3600, proofSkew: 10, bcryptCost: 10, logLevel: "error",
+            idleTimeout: 5
         )
         let config = try resolve(options, [
             "QRLOGIN_HOST": "0.0.0.0", "QRLOGIN_PORT": "9090", "QRLOGIN_DATABASE": ":memory:",
             "QRLOGIN_PUBLIC_URL": "https://b.example", "QRLOGIN_RATE_LIMITS": "off", "QRLOGIN_TRUSTED_PROXIES": "10.0.0.1",
             "QRLOGIN_REQUEST_TTL": "300", "QRLOGIN_TICKET_TTL": "30", "QRLOGIN_TOKEN_TTL": "86400",
-            "QRLOGIN_PROOF_SKEW": "5", "QRLOGIN_BCRYPT_COST": "4", "QRLOGIN_LOG_LEVEL": "debug",
+            "QRLOGIN_PROOF_SKEW": "5", "QRLOGIN_BCRYPT_COST": "4", "QRLOGIN_LOG_LEVEL": "debug", "QRLOGIN_IDLE_TIMEOUT": "300",
         ])
         #expect(config.host == "::1")
         #expect(config.port == 7000)
@@ -110,6 +115,7 @@ struct ConfigurationTests {
         #expect(config.flow.proofSkew == 10)
         #expect(config.flow.bcryptCost == 10)
         #expect(config.logLevel == .error)
+        #expect(config.idleTimeout == 5)
     }
 
     @Test func anInvalidEnvironmentValueIsIgnoredWhenTheOptionIsGiven() throws {
@@ -122,6 +128,8 @@ struct ConfigurationTests {
         ("QRLOGIN_PORT", "65536", "whole number from 0 to 65535"),
         ("QRLOGIN_PORT", "-1", "whole number from 0 to 65535"),
         ("QRLOGIN_REQUEST_TTL", "0", "from 1 to 3600"),
+        ("QRLOGIN_IDLE_TIMEOUT", "0", "from 1 to 3600"),
+        ("QRLOGIN_IDLE_TIMEOUT", "3601", "from 1 to 3600"),
         ("QRLOGIN_REQUEST_TTL", "3601", "from 1 to 3600"),
         ("QRLOGIN_TICKET_TTL", "0", "from 10 to 3600"),
         ("QRLOGIN_TICKET_TTL", "1.5", "from 10 to 3600"),

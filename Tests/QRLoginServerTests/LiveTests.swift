@@ -159,4 +159,72 @@ struct LiveTests {
         #expect(requester["ip"] as? String == "203.0.113.5")
         try await server.stop()
     }
+
+    @Test("Idle connections are closed after the idle timeout; an event stream and a long poll outlive it")
+    func idleTimeout() async throws {
+        let server = try await LiveServer.start { $0.idleTimeout = 1 }
+        // A connection that never sends a request, and one idle after a keep-alive response.
+        let silent = try RawConnection(port: server.port)
+        let keptAlive = try RawConnection(port: server.port)
+        try keptAlive.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        #expect(try keptAlive.readSome().hasPrefix("HTTP/1.1 200"))
+        let started = ContinuousClock.now
+        #expect(try silent.waitForClose(within: .seconds(5)), "a silent connection stays open")
+        #expect(try keptAlive.waitForClose(within: .seconds(5)), "an idle keep-alive connection stays open")
+        #expect(ContinuousClock.now - started >= .milliseconds(900), "closed before the timeout")
+
+        let phone = try await server.signedInPhone("erin")
+        let login = try await server.newLogin()
+        let stream = try await server.call(.GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer", accept: "text/event-stream")
+        var events = EventReader(stream)
+        #expect(try await events.next()?.name == "pending")
+        let polled = Task {
+            try await server.json(try await server.call(.GET, "/api/v1/qr/\(login.id)?wait=3&state=pending", device: login.device, token: login.pollSecret, scheme: "Bearer"))["state"] as? String
+        }
+        try await Task.sleep(for: .milliseconds(2_500))
+        _ = try await server.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token)
+        #expect(try await events.next()?.name == "scanned", "the stream was cut while idle")
+        #expect(try await polled.value == "scanned", "the long poll was cut while idle")
+        try await server.stop()
+    }
+}
+
+/// A blocking loopback TCP connection, for what an HTTP client would not do (send nothing).
+private final class RawConnection {
+    private let socket: Int32
+
+    init(port: Int) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard socket >= 0, connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    }
+
+    deinit { close(socket) }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard write(socket, bytes, bytes.count) == bytes.count else { throw POSIXError(.EIO) }
+    }
+
+    func readSome() throws -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = read(socket, &buffer, buffer.count)
+        guard count > 0 else { throw POSIXError(.EIO) }
+        return String(decoding: buffer[..<count], as: UTF8.self)
+    }
+
+    /// Whether the server closes the connection (a read of 0 bytes) within `limit`.
+    func waitForClose(within limit: Duration) throws -> Bool {
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(limit.components.seconds * 1000 + limit.components.attoseconds / 1_000_000_000_000_000)
+        guard poll(&descriptor, 1, milliseconds) == 1 else { return false }
+        var byte: UInt8 = 0
+        return read(socket, &byte, 1) == 0
+    }
 }
