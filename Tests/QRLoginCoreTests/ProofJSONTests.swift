@@ -124,16 +124,21 @@ struct ProofJSONTests {
     /// Hostile input by mutation: whatever ProofJSON accepts, JSONSerialization must accept and
     /// read the same way. Deterministic, so a failure reproduces.
     @Test func mutatedProofsNeverParseDifferentlyFromFoundation() {
-        var random = SplitMix64(seed: 0x5EED_1234)
+        // A fixed-seed linear congruential sequence (Knuth's MMIX constants): reproducible.
+        var state: UInt64 = 0x5EED_1234
+        func nextRandom() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 17
+        }
         let seeds = [Self.claims, Self.header, #"{"a":[1,{"b":"\u00e9"}],"c":-1.5e3,"d":"x\"y"}"#].map { Array($0.utf8) }
         let alphabet = Array(#"{}[]:,"\ /0123456789.eE+-tfnrulsabxyzu"#.utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xA9, 0xED, 0xFF]
         var accepted = 0
         for round in 0..<30_000 {
             var bytes = seeds[round % seeds.count]
-            for _ in 0...Int(random.next() % 3) {
-                let position = Int(random.next() % UInt64(bytes.count + 1))
-                let byte = alphabet[Int(random.next() % UInt64(alphabet.count))]
-                switch random.next() % 3 {
+            for _ in 0...Int(nextRandom() % 3) {
+                let position = Int(nextRandom() % UInt64(bytes.count + 1))
+                let byte = alphabet[Int(nextRandom() % UInt64(alphabet.count))]
+                switch nextRandom() % 3 {
                 case 0 where position < bytes.count: bytes[position] = byte
                 case 1: bytes.insert(byte, at: position)
                 default: if position < bytes.count { bytes.remove(at: position) }
@@ -148,18 +153,5 @@ struct ProofJSONTests {
         }
         // Enough mutants stay valid for the comparison to mean something.
         #expect(accepted > 1_000)
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for reproducible fuzzing.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
