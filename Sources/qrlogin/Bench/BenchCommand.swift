@@ -92,7 +92,17 @@ struct BenchCommand: AsyncParsableCommand {
 
         var report = Report(target: target)
         print("server: \(target.base) pid \(target.pid.map(String.init) ?? "unknown"); rate limits off; generator on the same machine")
-        if options.wrkSeconds > 0 { report.ceiling = try await Wrk.measure(url: target.base + "/health", seconds: options.wrkSeconds, pid: target.pid) }
+        if options.wrkSeconds > 0 {
+            report.ceiling = try await Wrk.measure(url: target.base + "/health", seconds: options.wrkSeconds, pid: target.pid)
+            // The same request carrying what every request of the protocol carries: a proof and
+            // a credential (the route ignores them; the server still receives and parses them).
+            let signer = DPoPSigner()
+            let proof = try signer.proof(method: "GET", url: target.base + "/api/v1/qr/" + Secrets.publicId(), accessToken: Secrets.secret(prefix: Secrets.pollSecretPrefix))
+            report.requestWithProof = try await Wrk.measure(
+                url: target.base + "/health", seconds: options.wrkSeconds, pid: target.pid,
+                headers: ["DPoP: \(proof)", "Authorization: Bearer \(Secrets.secret(prefix: Secrets.pollSecretPrefix))", "Accept: application/json"]
+            )
+        }
 
         report.proofCost = try await Floors.proofCost()
         if options.scenario == .all || options.scenario == .waiting {
@@ -201,10 +211,11 @@ enum Wrk {
         var perServerCPUSecond: Double?
     }
 
-    static func measure(url: String, seconds: Int, pid: Int32?) async throws -> Ceiling? {
+    /// - Parameter headers: extra request headers (`Name: value`), sent with every request.
+    static func measure(url: String, seconds: Int, pid: Int32?, headers: [String] = []) async throws -> Ceiling? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["wrk", "-t2", "-c64", "-d\(seconds)s", url]
+        process.arguments = ["wrk", "-t2", "-c64", "-d\(seconds)s"] + headers.flatMap { ["-H", $0] } + [url]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

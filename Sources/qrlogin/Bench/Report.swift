@@ -4,6 +4,9 @@ import Foundation
 struct Report {
     let target: BenchTarget
     var ceiling: Wrk.Ceiling?
+    /// wrk on `GET /health` with a proof's and a credential's headers: the cheapest request that
+    /// carries what a request of the protocol carries.
+    var requestWithProof: Wrk.Ceiling?
     var lines: [String] = []
     var totalErrors = 0
     /// Floors measured in the same run (see ``Floors``).
@@ -94,17 +97,22 @@ struct Report {
 
     /// The floors, and every throughput figure as a ratio to its floor: the most a scenario
     /// could reach on this machine if each of its requests cost the server no more than one
-    /// `GET /health` (its server CPU under wrk: HTTP, routing, middleware, one store read) plus
-    /// one P-256 signature check, the part of a proof check no code of ours can remove.
+    /// `GET /health` (its server CPU under wrk: HTTP, routing, middleware, one store read) sent
+    /// with a proof's and a credential's headers, plus one P-256 signature check, the part of a
+    /// proof check no code of ours can remove. Without that wrk run, plain `GET /health`.
     func floorLines() -> [String] {
         var lines: [String] = []
         if let proofCost {
             lines.append("floor: one P-256 signature check \(Self.f(proofCost.signatureCheck, 1)) µs of CPU; one whole DPoP proof check by the server's code \(Self.f(proofCost.proofCheck, 1)) µs (both timed in this process)")
         }
-        if let proofCost, let perCPU = ceiling?.perServerCPUSecond {
+        if let plain = ceiling?.perServerCPUSecond, let withProof = requestWithProof?.perServerCPUSecond {
+            lines.append("floor: one GET /health \(Self.f(1e6 / plain, 1)) µs of server CPU (wrk); with a proof's and a credential's headers (\(Self.f(1e6 / withProof - 1e6 / plain, 1)) µs more) \(Self.f(1e6 / withProof, 1)) µs")
+        }
+        if let proofCost, let perCPU = requestWithProof?.perServerCPUSecond ?? ceiling?.perServerCPUSecond {
             let request = 1e6 / perCPU
             let oneRequest = request + proofCost.signatureCheck
-            lines.append("floor: one GET /health \(Self.f(request, 1)) µs of server CPU (wrk); with one signature check \(Self.f(oneRequest, 1)) µs, so at most \(Self.f(1e6 / oneRequest)) such requests per server CPU-second")
+            let what = requestWithProof?.perServerCPUSecond == nil ? "one GET /health" : "one GET /health with a proof's headers"
+            lines.append("floor: \(what) \(Self.f(request, 1)) µs of server CPU (wrk); with one signature check \(Self.f(oneRequest, 1)) µs, so at most \(Self.f(1e6 / oneRequest)) such requests per server CPU-second")
             for name in ["create", "status"] {
                 if let measured = perServerCPU[name] {
                     lines.append("floor: \(name) at most \(Self.f(1e6 / oneRequest)) per server CPU-second (1 request, 1 signature check); measured \(Self.f(measured)) = \(ratio(measured, to: 1e6 / oneRequest)) of it")
