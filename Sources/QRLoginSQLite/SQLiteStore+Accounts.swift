@@ -51,12 +51,20 @@ extension SQLiteStore {
     /// `sql` is always a literal of this file; the value is bound.
     private func accountWhere(_ sql: StaticString, _ value: SQLiteValue) throws -> Account? {
         try exclusively { connection in
-            try connection.queryFirst("\(sql)", [value]) { row in
-                Account(
-                    id: try row.text("id"), username: try row.text("username"), passwordHash: try row.text("password_hash"),
-                    phone: try row.optionalText("phone"), displayName: try row.text("display_name"), createdAt: try row.date("created_at")
-                )
-            }
+            try Self.account(sql, value, on: connection)
+        }
+    }
+
+    static func account(id: String, on connection: SQLiteConnection) throws -> Account? {
+        try account("SELECT * FROM accounts WHERE id = ?", .text(id), on: connection)
+    }
+
+    private static func account(_ sql: StaticString, _ value: SQLiteValue, on connection: SQLiteConnection) throws -> Account? {
+        try connection.queryFirst("\(sql)", [value]) { row in
+            Account(
+                id: try row.text("id"), username: try row.text("username"), passwordHash: try row.text("password_hash"),
+                phone: try row.optionalText("phone"), displayName: try row.text("display_name"), createdAt: try row.date("created_at")
+            )
         }
     }
 }

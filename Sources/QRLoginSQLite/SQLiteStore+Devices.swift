@@ -28,8 +28,12 @@ extension SQLiteStore {
     /// The device `id` of `accountId`, if linked.
     public func device(id: String, accountId: String) async throws -> Device? {
         try exclusively { connection in
-            try connection.queryFirst("SELECT * FROM devices WHERE account_id = ? AND id = ?", [.text(accountId), .text(id)], Self.device(from:))
+            try Self.device(id: id, accountId: accountId, on: connection)
         }
+    }
+
+    static func device(id: String, accountId: String, on connection: SQLiteConnection) throws -> Device? {
+        try connection.queryFirst("SELECT * FROM devices WHERE account_id = ? AND id = ?", [.text(accountId), .text(id)], device(from:))
     }
 
     /// All devices of `accountId`, oldest first.

@@ -24,14 +24,39 @@ extension SQLiteStore {
     /// The token whose hash is `hash`, revoked or not.
     public func token(hash: String) async throws -> TokenRecord? {
         try exclusively { connection in
-            try connection.queryFirst("SELECT * FROM tokens WHERE hash = ?", [.text(hash)]) { row in
-                TokenRecord(
-                    id: try row.text("id"), hash: try row.text("hash"), accountId: try row.text("account_id"),
-                    deviceId: try row.text("device_id"), deviceType: try row.enumValue("device_type"), origin: try row.enumValue("origin"),
-                    approvedBy: try row.optionalText("approved_by"), createdAt: try row.date("created_at"),
-                    expiresAt: try row.date("expires_at"), revokedAt: try row.optionalDate("revoked_at")
-                )
+            try Self.token(hash: hash, on: connection)
+        }
+    }
+
+    /// The token, its account and its device in one read transaction: one lock, one snapshot,
+    /// instead of three of each.
+    public func identity(tokenHash: String) async throws -> StoredIdentity? {
+        try exclusively { connection in
+            try connection.execute("BEGIN")
+            do {
+                var identity: StoredIdentity?
+                if let token = try Self.token(hash: tokenHash, on: connection),
+                   let account = try Self.account(id: token.accountId, on: connection),
+                   let device = try Self.device(id: token.deviceId, accountId: token.accountId, on: connection) {
+                    identity = StoredIdentity(token: token, account: account, device: device)
+                }
+                try connection.execute("COMMIT")
+                return identity
+            } catch {
+                try? connection.execute("ROLLBACK")
+                throw error
             }
+        }
+    }
+
+    private static func token(hash: String, on connection: SQLiteConnection) throws -> TokenRecord? {
+        try connection.queryFirst("SELECT * FROM tokens WHERE hash = ?", [.text(hash)]) { row in
+            TokenRecord(
+                id: try row.text("id"), hash: try row.text("hash"), accountId: try row.text("account_id"),
+                deviceId: try row.text("device_id"), deviceType: try row.enumValue("device_type"), origin: try row.enumValue("origin"),
+                approvedBy: try row.optionalText("approved_by"), createdAt: try row.date("created_at"),
+                expiresAt: try row.date("expires_at"), revokedAt: try row.optionalDate("revoked_at")
+            )
         }
     }
 

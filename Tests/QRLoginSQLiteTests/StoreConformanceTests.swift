@@ -175,6 +175,33 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test(arguments: StoreKind.allCases)
+    func identityReadsTokenAccountAndDeviceTogether(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let account = Fixtures.account()
+            try await store.createAccount(account)
+            let device = Fixtures.device("dev-1")
+            try await store.upsertDevice(device)
+            let token = Fixtures.token("tok-1", device: "dev-1")
+            try await store.insertToken(token)
+            // A token whose device was never linked.
+            try await store.insertToken(Fixtures.token("tok-orphan", device: "dev-unknown"))
+
+            #expect(try await store.identity(tokenHash: token.hash) == StoredIdentity(token: token, account: account, device: device))
+            #expect(try await store.identity(tokenHash: Secrets.hash("qrl_at_unknown")) == nil)
+            #expect(try await store.identity(tokenHash: Secrets.hash("qrl_at_tok-orphan")) == nil)
+
+            // Revoked or not, as token(hash:): the caller decides.
+            let revokedAt = t0.addingTimeInterval(2)
+            _ = try await store.revokeToken(id: "tok-1", at: revokedAt)
+            #expect(try await store.identity(tokenHash: token.hash)?.token.revokedAt == revokedAt)
+
+            // A removed device takes the identity with it.
+            _ = try await store.removeDevice(id: "dev-1", accountId: "acc-1", at: t0.addingTimeInterval(3))
+            #expect(try await store.identity(tokenHash: token.hash) == nil)
+        }
+    }
+
     // MARK: One-time codes
 
     @Test(arguments: StoreKind.allCases)

@@ -61,6 +61,10 @@ public protocol Store: Sendable {
     func insertToken(_ token: TokenRecord) async throws
     /// The token whose hash is `hash`, revoked or not.
     func token(hash: String) async throws -> TokenRecord?
+    /// The token whose hash is `hash` (revoked or not) with its account and its device, as one
+    /// read where the store can: what every authenticated request needs. Nil if any of the three
+    /// is missing. The default reads them one after another.
+    func identity(tokenHash: String) async throws -> StoredIdentity?
     /// Revokes one token; returns whether it was active.
     func revokeToken(id: String, at: Date) async throws -> Bool
 
@@ -85,4 +89,27 @@ public protocol Store: Sendable {
     func transitionLoginRequest(id: String, _ transition: @Sendable (inout LoginRequest) throws -> LoginSideEffects) async throws -> LoginRequest
     /// Deletes requests whose `expiresAt` is before `cutoff`. Returns how many.
     func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int
+}
+
+/// A token with its account and device, as ``Store/identity(tokenHash:)`` reads them.
+public struct StoredIdentity: Sendable, Equatable {
+    public var token: TokenRecord
+    public var account: Account
+    public var device: Device
+
+    public init(token: TokenRecord, account: Account, device: Device) {
+        self.token = token
+        self.account = account
+        self.device = device
+    }
+}
+
+extension Store {
+    public func identity(tokenHash: String) async throws -> StoredIdentity? {
+        guard let token = try await token(hash: tokenHash),
+              let account = try await account(id: token.accountId),
+              let device = try await device(id: token.deviceId, accountId: token.accountId)
+        else { return nil }
+        return StoredIdentity(token: token, account: account, device: device)
+    }
 }

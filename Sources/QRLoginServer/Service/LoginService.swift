@@ -191,11 +191,10 @@ public struct LoginService: Sendable {
         }
         let verified = try await verifier.verify(proof: proof, method: method, path: path, accessToken: accessToken)
         let now = clock.now
-        guard let token = try await store.token(hash: Secrets.hash(accessToken)), token.isActive(at: now),
-              token.deviceId == verified.thumbprint,
-              let account = try await store.account(id: token.accountId),
-              let device = try await store.device(id: token.deviceId, accountId: token.accountId)
+        guard let identity = try await store.identity(tokenHash: Secrets.hash(accessToken)),
+              identity.token.isActive(at: now), identity.token.deviceId == verified.thumbprint
         else { throw QRLoginError.invalidToken }
+        let (token, account, device) = (identity.token, identity.account, identity.device)
         // Last-seen is informational; writing it at most once a minute keeps reads cheap.
         if now.timeIntervalSince(device.lastSeenAt) > 60 || device.lastIP != client.ip {
             try await store.touchDevice(id: device.id, accountId: account.id, at: now, ip: client.ip)
