@@ -32,6 +32,20 @@ struct SecretsTests {
         }
     }
 
+    @Test("Match choices cover every two-digit number, and the match every position")
+    func matchChoicesSpread() {
+        var seen = Set<Int>()
+        var positions = [0, 0, 0]
+        for _ in 0..<3_000 {
+            let (match, choices) = Secrets.matchChoices()
+            seen.formUnion(choices)
+            positions[choices.firstIndex(of: match)!] += 1
+        }
+        #expect(seen == Set(10...99))
+        // About 1,000 each; 800 is more than seven standard deviations below.
+        #expect(positions.allSatisfy { $0 > 800 }, "\(positions)")
+    }
+
     @Test("Constant-time comparison")
     func compare() {
         #expect(Secrets.constantTimeEquals("abc", "abc"))

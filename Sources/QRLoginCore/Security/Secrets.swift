@@ -55,14 +55,31 @@ public enum Secrets {
         return Int.random(in: range, using: &generator)
     }
 
-    /// Three distinct two-digit numbers in random order, and the one the PC will show.
+    /// Three distinct two-digit numbers in random order, and the one the PC will show. All
+    /// draws come from one fill of random bytes (one system call, not one per draw).
     public static func matchChoices() -> (match: Int, choices: [Int]) {
+        var generator = BufferedRandom()
         var choices: [Int] = []
         while choices.count < 3 {
-            let candidate = randomInt(in: 10...99)
+            let candidate = Int.random(in: 10...99, using: &generator)
             if !choices.contains(candidate) { choices.append(candidate) }
         }
-        return (choices[randomInt(in: 0...2)], choices)
+        return (choices[Int.random(in: 0...2, using: &generator)], choices)
+    }
+
+    /// The system CSPRNG (``randomBytes(_:)``), 64 bytes at a time.
+    struct BufferedRandom: RandomNumberGenerator {
+        private var buffer: [UInt8] = []
+        private var offset = 0
+
+        mutating func next() -> UInt64 {
+            if offset + 8 > buffer.count {
+                buffer = Secrets.randomBytes(64)
+                offset = 0
+            }
+            defer { offset += 8 }
+            return buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self) }
+        }
     }
 
     /// Compares two strings in time that depends only on their lengths.
