@@ -126,6 +126,7 @@ struct Report {
                 if let generator = generatorCPU["login"], generator.isFinite {
                     let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
                     line += "; with the generator on the same \(Self.f(cores)) cores (\(Self.f(generator * 1e6)) µs of its CPU per login) at most \(Self.f(cores / (serverPerLogin / 1e6 + generator))) login/s"
+                    line += "; the server alone, at its measured \(Self.f(1e6 / measured)) µs per login, would do \(Self.f(cores * measured)) login/s on \(Self.f(cores)) cores of its own"
                 }
                 lines.append(line)
             }
