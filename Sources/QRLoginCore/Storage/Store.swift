@@ -64,6 +64,7 @@ public protocol Store: Sendable {
     /// The token whose hash is `hash` (revoked or not) with its account and its device, as one
     /// read where the store can: what every authenticated request needs. Nil if any of the three
     /// is missing. The default reads them one after another.
+    /// - Throws: a storage fault.
     func identity(tokenHash: String) async throws -> StoredIdentity?
     /// Revokes one token; returns whether it was active.
     func revokeToken(id: String, at: Date) async throws -> Bool
@@ -93,10 +94,14 @@ public protocol Store: Sendable {
 
 /// A token with its account and device, as ``Store/identity(tokenHash:)`` reads them.
 public struct StoredIdentity: Sendable, Equatable {
+    /// The token, revoked or not.
     public var token: TokenRecord
+    /// The account the token belongs to.
     public var account: Account
+    /// The device the token is bound to.
     public var device: Device
 
+    /// Groups a token with its account and device.
     public init(token: TokenRecord, account: Account, device: Device) {
         self.token = token
         self.account = account
@@ -105,6 +110,9 @@ public struct StoredIdentity: Sendable, Equatable {
 }
 
 extension Store {
+    /// The default ``Store/identity(tokenHash:)``: the token, then its account, then its
+    /// device, in three reads.
+    /// - Throws: whatever those reads throw: a storage fault.
     public func identity(tokenHash: String) async throws -> StoredIdentity? {
         guard let token = try await token(hash: tokenHash),
               let account = try await account(id: token.accountId),
