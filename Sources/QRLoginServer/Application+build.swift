@@ -5,7 +5,7 @@ import QRLoginCore
 import QRLoginSQLite
 import ServiceLifecycle
 
-/// The storage, clock and code sender a server runs with. Tests pass their own.
+/// The storage, clock, code sender and notifier a server runs with. Tests pass their own.
 public struct ServerDependencies: Sendable {
     /// The store; nil opens the configured SQLite database.
     public var store: (any Store)?
@@ -13,12 +13,19 @@ public struct ServerDependencies: Sendable {
     public var clock: any NowClock
     /// Where one-time codes go; nil writes them to the log.
     public var codeSender: (any OneTimeCodeSender)?
+    /// Where changes of login requests are published to waiting PCs; nil: in this process.
+    public var notifier: (any LoginEventNotifier)?
 
-    /// Creates dependencies; by default SQLite per configuration, the system clock and the log sender.
-    public init(store: (any Store)? = nil, clock: any NowClock = SystemClock(), codeSender: (any OneTimeCodeSender)? = nil) {
+    /// Creates dependencies; by default SQLite per configuration, the system clock, the log
+    /// sender and an in-process notifier.
+    public init(
+        store: (any Store)? = nil, clock: any NowClock = SystemClock(), codeSender: (any OneTimeCodeSender)? = nil,
+        notifier: (any LoginEventNotifier)? = nil
+    ) {
         self.store = store
         self.clock = clock
         self.codeSender = codeSender
+        self.notifier = notifier
     }
 }
 
@@ -41,7 +48,7 @@ public func buildApplication(
         store = sqlite
         services.append(SQLiteCloser(store: sqlite))
     }
-    let notifier = InProcessNotifier()
+    let notifier = dependencies.notifier ?? InProcessNotifier()
     let verifier = DPoPVerifier(
         publicBaseURL: configuration.publicBaseURL, maxClockSkew: configuration.flow.proofSkew,
         replayCache: MemoryReplayCache(), clock: dependencies.clock

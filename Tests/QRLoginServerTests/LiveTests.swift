@@ -187,6 +187,31 @@ struct LiveTests {
         #expect(try await polled.value == "scanned", "the long poll was cut while idle")
         try await server.stop()
     }
+
+    @Test("Streams whose PCs went away give their subscriptions back")
+    func droppedStreamsUnsubscribe() async throws {
+        let notifier = InProcessNotifier()
+        let server = try await LiveServer.start(notifier: notifier) { $0.flow.heartbeat = 1 }
+        let login = try await server.newLogin()
+        // Three streams over raw sockets, each read to its first event, then dropped unannounced.
+        var connections: [RawConnection] = []
+        for _ in 0..<3 {
+            let connection = try RawConnection(port: server.port)
+            let proof = try login.device.signer.proof(method: "GET", url: testBaseURL + "/api/v1/qr/\(login.id)", accessToken: login.pollSecret, issuedAt: server.clock.now)
+            try connection.send("GET /api/v1/qr/\(login.id) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer \(login.pollSecret)\r\nDPoP: \(proof)\r\n\r\n")
+            #expect(try connection.read(until: "event: pending").hasPrefix("HTTP/1.1 200"))
+            connections.append(connection)
+        }
+        #expect(notifier.subscriptionCount == 3)
+        connections.removeAll()
+        // Each stream finds out at its next write at the latest (a heartbeat a second) and ends.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while notifier.subscriptionCount > 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(notifier.subscriptionCount == 0, "subscriptions of gone PCs are never freed")
+        try await server.stop()
+    }
 }
 
 /// A blocking loopback TCP connection, for what an HTTP client would not do (send nothing).
@@ -214,9 +239,18 @@ private final class RawConnection {
 
     func readSome() throws -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = read(socket, &buffer, buffer.count)
+        let count = Glibc.read(socket, &buffer, buffer.count)
         guard count > 0 else { throw POSIXError(.EIO) }
         return String(decoding: buffer[..<count], as: UTF8.self)
+    }
+
+    /// Everything read until `text` has arrived (or the connection ends).
+    func read(until text: String) throws -> String {
+        var received = ""
+        while !received.contains(text) {
+            received += try readSome()
+        }
+        return received
     }
 
     /// Whether the server closes the connection (a read of 0 bytes) within `limit`.
@@ -225,6 +259,6 @@ private final class RawConnection {
         let milliseconds = Int32(limit.components.seconds * 1000 + limit.components.attoseconds / 1_000_000_000_000_000)
         guard poll(&descriptor, 1, milliseconds) == 1 else { return false }
         var byte: UInt8 = 0
-        return read(socket, &byte, 1) == 0
+        return Glibc.read(socket, &byte, 1) == 0
     }
 }

@@ -19,11 +19,11 @@ struct LiveServer {
     let running: Task<Void, any Error>
     let http = HTTPClient.shared
 
-    static func start(configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
+    static func start(notifier: (any LoginEventNotifier)? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
         let clock = ManualClock(Date())
         for _ in 0..<20 {
             let port = Int.random(in: 20_000...60_000)
-            let app = try await makeTestApp(clock: clock) { config in
+            let app = try await makeTestApp(clock: clock, notifier: notifier) { config in
                 config.port = port
                 configure(&config)
             }

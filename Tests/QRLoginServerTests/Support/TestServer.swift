@@ -139,6 +139,7 @@ func makeTestApp(
     store: any Store = MemoryStore(),
     clock: ManualClock = ManualClock(Date()),
     codes: CapturingCodeSender = CapturingCodeSender(),
+    notifier: (any LoginEventNotifier)? = nil,
     configure: (inout ServerConfiguration) -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     var config = ServerConfiguration()
@@ -149,7 +150,7 @@ func makeTestApp(
     configure(&config)
     var logger = Logger(label: "qrlogin-test")
     logger.logLevel = .warning
-    return try await buildApplication(configuration: config, dependencies: ServerDependencies(store: store, clock: clock, codeSender: codes), logger: logger)
+    return try await buildApplication(configuration: config, dependencies: ServerDependencies(store: store, clock: clock, codeSender: codes, notifier: notifier), logger: logger)
 }
 
 /// Runs `body` against a router-level test client (no sockets).
