@@ -65,7 +65,9 @@ public func buildApplication(
         router: router,
         // Idle keep-alive connections (and ones that never send a request) are closed, so they
         // cannot hold the server's memory forever; responses still being written are exempt.
-        server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.idleTimeout * 1000)))),
+        server: .http1(configuration: .init(
+            idleTimeout: configuration.idleTimeout > 0 ? .milliseconds(Int64(configuration.idleTimeout * 1000)) : nil
+        )),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "qrlogin"),
         services: services,
         logger: logger

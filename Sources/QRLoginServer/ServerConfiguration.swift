@@ -25,7 +25,8 @@ public struct ServerConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
     /// Seconds a connection may stay open between requests, or before its first one, before
     /// the server closes it; a connection whose response is still being written (an event
-    /// stream, a long poll) is never closed for being idle.
+    /// stream, a long poll) is never closed for being idle. Zero or less: never (`serve` accepts
+    /// 1 to 3600).
     public var idleTimeout: TimeInterval = 75
 
     /// The defaults.

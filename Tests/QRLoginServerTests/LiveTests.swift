@@ -188,6 +188,17 @@ struct LiveTests {
         try await server.stop()
     }
 
+    @Test("An idle timeout of zero set in code means no timeout, not an instant close")
+    func zeroIdleTimeoutMeansNever() async throws {
+        let server = try await LiveServer.start { $0.idleTimeout = 0 }
+        let connection = try RawConnection(port: server.port)
+        try await Task.sleep(for: .milliseconds(200))
+        try connection.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        #expect(try connection.readSome().hasPrefix("HTTP/1.1 200"))
+        #expect(try connection.waitForClose(within: .milliseconds(1_500)) == false)
+        try await server.stop()
+    }
+
     @Test("Streams whose PCs went away give their subscriptions back")
     func droppedStreamsUnsubscribe() async throws {
         let notifier = InProcessNotifier()
