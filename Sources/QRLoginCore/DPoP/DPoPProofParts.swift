@@ -11,7 +11,7 @@ struct DPoPHeader {
     var hasCrit: Bool
 
     init(json: [UInt8]) throws(QRLoginError) {
-        let object = try JSONMembers(json)
+        let object = try ProofJSON.proofPart(json)
         alg = try object.string("alg")
         typ = try object.string("typ")
         jwk = try object.object("jwk").map(DPoPJWK.init)
@@ -30,7 +30,7 @@ struct DPoPJWK {
     var y: String?
     var hasPrivateMembers: Bool
 
-    init(_ object: JSONMembers) throws(QRLoginError) {
+    init(_ object: ProofJSON) throws(QRLoginError) {
         kty = try object.string("kty")
         crv = try object.string("crv")
         x = try object.string("x")
@@ -48,7 +48,7 @@ struct DPoPClaims {
     var ath: String?
 
     init(json: [UInt8]) throws(QRLoginError) {
-        let object = try JSONMembers(json)
+        let object = try ProofJSON.proofPart(json)
         htm = try object.string("htm")
         htu = try object.string("htu")
         iat = try object.number("iat")
@@ -57,40 +57,35 @@ struct DPoPClaims {
     }
 }
 
-/// Typed access to the members of a proof's JSON object (``ProofJSON``): a member of another
-/// JSON type than the one asked for makes the proof malformed.
-struct JSONMembers {
-    private let json: ProofJSON
-
-    init(_ bytes: [UInt8]) throws(QRLoginError) {
+/// Typed access to a proof's JSON members: one of another JSON type than the one asked for
+/// makes the proof malformed.
+extension ProofJSON {
+    /// Parses `bytes`, or throws: a proof whose header or claims are not a JSON object is malformed.
+    static func proofPart(_ bytes: [UInt8]) throws(QRLoginError) -> ProofJSON {
         guard let json = ProofJSON(bytes) else { throw .invalidProof("malformed") }
-        self.json = json
-    }
-
-    private init(json: ProofJSON) {
-        self.json = json
+        return json
     }
 
     func contains(_ key: String) -> Bool {
-        json[key] != nil
+        self[key] != nil
     }
 
     func string(_ key: String) throws(QRLoginError) -> String? {
-        guard let value = json[key] else { return nil }
+        guard let value = self[key] else { return nil }
         guard case .string(let string) = value else { throw .invalidProof("malformed") }
         return string
     }
 
     func number(_ key: String) throws(QRLoginError) -> Double? {
-        guard let value = json[key] else { return nil }
+        guard let value = self[key] else { return nil }
         guard case .number(let number) = value else { throw .invalidProof("malformed") }
         return number
     }
 
-    func object(_ key: String) throws(QRLoginError) -> JSONMembers? {
-        guard let value = json[key] else { return nil }
+    func object(_ key: String) throws(QRLoginError) -> ProofJSON? {
+        guard let value = self[key] else { return nil }
         guard case .object(let object) = value else { throw .invalidProof("malformed") }
-        return JSONMembers(json: object)
+        return object
     }
 }
 

@@ -21,7 +21,7 @@ struct Problem: Codable, Sendable {
 /// a request passes through is allocated on its connection's task, and a task keeps the memory
 /// of its deepest call until it ends, which for a keep-alive connection or a waiting event
 /// stream is as long as the connection lives. This and Hummingbird's `LogRequestsMiddleware` as
-/// two layers held 6 KB more per connection (BENCHMARKS.md, "What changed in this round").
+/// two layers held 6 KB more per connection (BENCHMARKS.md, "The round before").
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         Self.log(request, to: context.logger)

@@ -117,10 +117,7 @@ struct BenchCommand: AsyncParsableCommand {
                 let plain = try await BenchTarget.spawn(plainStream: true)
                 defer { plain.stop() }
                 if let pid = plain.pid, let port = URLComponents(string: plain.base)?.port {
-                    report.plainStreamCost = try Floors.connectionCost(
-                        host: "127.0.0.1", port: UInt16(port), pid: pid, count: options.waiting,
-                        path: "/api/v1/login-requests/x/status", expecting: "200"
-                    )
+                    report.plainStreamCost = try Floors.connectionCost(host: "127.0.0.1", port: UInt16(port), pid: pid, count: options.waiting, eventStream: true)
                 }
             } else {
                 print("connection floor: skipped (needs a server the harness starts)")

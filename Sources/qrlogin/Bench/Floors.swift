@@ -73,11 +73,12 @@ enum Floors {
     /// Opens `count` keep-alive connections to a server that has served nothing else, reads the
     /// server's RSS, has each send one `GET` of a path no route matches and read the 404, reads
     /// it again, and closes them.
-    /// With `path` and `expecting`, each connection asks for `path` (as an event stream) and
-    /// must get that status instead.
-    static func connectionCost(
-        host: String, port: UInt16, pid: Int32, count: Int, path: String = "/no-such-page", expecting status: String = "404"
-    ) throws -> ConnectionCost {
+    /// With `eventStream`, each connection instead asks for a login request's status as an event
+    /// stream and must get a 200 (the stream's head).
+    static func connectionCost(host: String, port: UInt16, pid: Int32, count: Int, eventStream: Bool = false) throws -> ConnectionCost {
+        let (path, accept, status) = eventStream
+            ? ("/api/v1/login-requests/x/status", "Accept: text/event-stream\r\n", "200")
+            : ("/no-such-page", "", "404")
         guard let rssStart = ProcessStats.rssBytes(pid: pid) else { throw BenchError.unexpected("cannot read server RSS") }
         var sockets: [Int32] = []
         sockets.reserveCapacity(count)
@@ -98,7 +99,6 @@ enum Floors {
         try waitForRSSToSettle(pid: pid)
         let rssConnected = ProcessStats.rssBytes(pid: pid) ?? rssStart
 
-        let accept = status == "404" ? "" : "Accept: text/event-stream\r\n"
         let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\n\(accept)\r\n".utf8)
         var buffer = [UInt8](repeating: 0, count: 4096)
         for socket in sockets {
