@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import QRLoginCore
 import QRLoginSQLite
@@ -58,6 +59,7 @@ public func buildApplication(
         codeSender: dependencies.codeSender ?? LogCodeSender(logger: logger)
     )
     let router = buildRouter(service: service, configuration: configuration, clock: dependencies.clock, assets: assets)
+    let serverName = "qrlogin"
     services.append(WaitTimerService(timer: service.waitTimer))
     services.append(CleanupService(store: store, clock: dependencies.clock, interval: configuration.cleanupInterval, retention: configuration.flow.retention, logger: logger))
 
@@ -65,13 +67,22 @@ public func buildApplication(
         router: router,
         // Idle keep-alive connections (and ones that never send a request) are closed, so they
         // cannot hold the server's memory forever; responses still being written are exempt.
-        server: .http1(configuration: .init(
-            idleTimeout: configuration.idleTimeout > 0 ? .milliseconds(Int64(configuration.idleTimeout * 1000)) : nil
-        )),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "qrlogin"),
+        server: http1(
+            configuration: .init(idleTimeout: configuration.idleTimeout > 0 ? .milliseconds(Int64(configuration.idleTimeout * 1000)) : nil),
+            streams: EventStreams(service: service, serverName: serverName)
+        ),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
         services: services,
         logger: logger
     )
+}
+
+/// Hummingbird's HTTP/1 server, with the PCs' event streams on connections of their own served
+/// without a task each (``QRLoginHTTP1Channel``).
+func http1(configuration: HTTP1Channel.Configuration, streams: EventStreams) -> HTTPServerBuilder {
+    HTTPServerBuilder { responder in
+        QRLoginHTTP1Channel(http: HTTP1Channel(responder: responder, configuration: configuration), streams: streams)
+    }
 }
 
 /// The router with every route of the v1 contract.

@@ -8,14 +8,17 @@ import Testing
 
 @Suite("Live server: push and shutdown", .serialized)
 struct LiveTests {
-    @Test("SSE streams every change, wakes within milliseconds of the confirm, and ends after the final state")
-    func sse() async throws {
+    @Test("SSE streams every change, wakes within milliseconds of the confirm, and ends after the final state", arguments: StreamConnection.allCases)
+    func sse(connection: StreamConnection) async throws {
         let server = try await LiveServer.start()
         let phone = try await server.signedInPhone("alice")
         let login = try await server.newLogin()
-        let stream = try await server.call(.GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer", accept: "text/event-stream")
+        let stream = try await server.openStream(login, on: connection)
         #expect(stream.status == .ok)
         #expect(stream.headers["Content-Type"].first == "text/event-stream")
+        #expect(stream.headers["Cache-Control"].first == "no-store")
+        #expect(stream.headers["Server"].first == "qrlogin")
+        #expect(stream.headers["Date"].first?.hasSuffix(" GMT") == true)
         var events = EventReader(stream)
         #expect(try await events.next()?.name == "pending")
 
@@ -57,13 +60,13 @@ struct LiveTests {
         try await server.stop()
     }
 
-    @Test("A stale stream the PC has replaced does not collect: the reconnected stream's token works")
-    func staleStreamDoesNotCollect() async throws {
+    @Test("A stale stream the PC has replaced does not collect: the reconnected stream's token works", arguments: StreamConnection.allCases)
+    func staleStreamDoesNotCollect(connection: StreamConnection) async throws {
         let server = try await LiveServer.start()
         let phone = try await server.signedInPhone("dora")
         let login = try await server.newLogin()
         func open() async throws -> EventReader {
-            let response = try await server.call(.GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer", accept: "text/event-stream")
+            let response = try await server.openStream(login, on: connection)
             var events = EventReader(response)
             #expect(try await events.next()?.name == "pending")
             return events
@@ -119,11 +122,11 @@ struct LiveTests {
         try await server.stop()
     }
 
-    @Test("Expiry is pushed to a waiting PC")
-    func expiryPushed() async throws {
+    @Test("Expiry is pushed to a waiting PC", arguments: StreamConnection.allCases)
+    func expiryPushed(connection: StreamConnection) async throws {
         let server = try await LiveServer.start { $0.flow.requestTTL = 1 }
         let login = try await server.newLogin()
-        let stream = try await server.call(.GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer", accept: "text/event-stream")
+        let stream = try await server.openStream(login, on: connection)
         var events = EventReader(stream)
         #expect(try await events.next()?.name == "pending")
         // The server's clock is a manual one: move it past the deadline; the stream's timer
@@ -135,11 +138,11 @@ struct LiveTests {
         try await server.stop()
     }
 
-    @Test("Graceful shutdown ends waiting streams cleanly")
-    func gracefulShutdown() async throws {
+    @Test("Graceful shutdown ends waiting streams cleanly", arguments: StreamConnection.allCases)
+    func gracefulShutdown(connection: StreamConnection) async throws {
         let server = try await LiveServer.start()
         let login = try await server.newLogin()
-        let stream = try await server.call(.GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer", accept: "text/event-stream")
+        let stream = try await server.openStream(login, on: connection)
         var events = EventReader(stream)
         #expect(try await events.next()?.name == "pending")
         let stopping = Task { try await server.stop() }
@@ -160,8 +163,8 @@ struct LiveTests {
         try await server.stop()
     }
 
-    @Test("Idle connections are closed after the idle timeout; an event stream and a long poll outlive it")
-    func idleTimeout() async throws {
+    @Test("Idle connections are closed after the idle timeout; an event stream and a long poll outlive it", arguments: StreamConnection.allCases)
+    func idleTimeout(connection: StreamConnection) async throws {
         let server = try await LiveServer.start { $0.idleTimeout = 1 }
         // A connection that never sends a request, and one idle after a keep-alive response.
         let silent = try RawConnection(port: server.port)
@@ -175,7 +178,7 @@ struct LiveTests {
 
         let phone = try await server.signedInPhone("erin")
         let login = try await server.newLogin()
-        let stream = try await server.call(.GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer", accept: "text/event-stream")
+        let stream = try await server.openStream(login, on: connection)
         var events = EventReader(stream)
         #expect(try await events.next()?.name == "pending")
         let polled = Task {
@@ -226,7 +229,7 @@ struct LiveTests {
 }
 
 /// A blocking loopback TCP connection, for what an HTTP client would not do (send nothing).
-private final class RawConnection {
+final class RawConnection {
     private let socket: Int32
 
     init(port: Int) throws {

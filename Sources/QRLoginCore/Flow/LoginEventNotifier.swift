@@ -38,14 +38,29 @@ public final class LoginEventSubscription: WaitTimerTarget {
 
     private let state = Mutex(State())
     private let timer: WaitTimer
+    private let onSignal: (@Sendable () -> Void)?
 
     /// Creates an idle subscription whose waits time out on `timer`.
     public init(timer: WaitTimer) {
         self.timer = timer
+        self.onSignal = nil
     }
 
-    /// Delivers a change signal: wakes the waiter, or is kept for the next wait.
+    /// Creates a subscription that calls `onSignal` for every change signal instead of waking
+    /// a waiting task: for a waiter that is not a task (an event stream served by a channel
+    /// handler, which keeps its own timeouts). ``wait(timeout:)`` is not for such a one.
+    public init(timer: WaitTimer, onSignal: @escaping @Sendable () -> Void) {
+        self.timer = timer
+        self.onSignal = onSignal
+    }
+
+    /// Delivers a change signal: wakes the waiter, or is kept for the next wait (or, for a
+    /// subscription made with `onSignal`, calls it).
     public func signal() {
+        if let onSignal {
+            onSignal()
+            return
+        }
         let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
             guard let waiter = state.waiter else {
                 state.signalled = true

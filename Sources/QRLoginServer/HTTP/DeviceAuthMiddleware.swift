@@ -27,7 +27,12 @@ enum Credentials {
     /// - Throws: ``QRLoginError/invalidToken`` when another scheme is used, e.g. a DPoP-bound
     ///   token sent as `Bearer` (RFC 9449 §7.1).
     static func token(in request: Request, scheme: String) throws(QRLoginError) -> String? {
-        guard let header = request.headers[.authorization] else { return nil }
+        try token(inHeader: request.headers[.authorization], scheme: scheme)
+    }
+
+    /// The credential after `scheme` in an `Authorization` header's value.
+    static func token(inHeader header: String?, scheme: String) throws(QRLoginError) -> String? {
+        guard let header else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == scheme.lowercased() else {
             throw .invalidToken

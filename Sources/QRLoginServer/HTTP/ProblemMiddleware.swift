@@ -42,16 +42,22 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The problem response for any error a handler threw.
     @inline(never)
     static func response(for error: any Error, logger: Logger) -> Response {
+        problem(for: error, logger: logger).response
+    }
+
+    /// The problem answer for any error, as parts: for writers other than Hummingbird's (the
+    /// event streams of ``EventStreamHandler``) and for ``response(for:logger:)``.
+    static func problem(for error: any Error, logger: Logger) -> ProblemAnswer {
         switch error {
         case let error as QRLoginError:
-            return response(for: error)
+            return problem(for: error)
         case let error as any HTTPResponseError:
             let status = error.status
             let code: String
             let detail: String
             switch status {
             case .contentTooLarge:
-                return response(for: .bodyTooLarge)
+                return problem(for: .bodyTooLarge)
             case .notFound:
                 code = "not_found"; detail = "No such resource."
             case .methodNotAllowed:
@@ -63,10 +69,10 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 detail = status.reasonPhrase
             }
             if status.code >= 500 { logger.error("request failed", metadata: ["qrlogin.error": "\(error)"]) }
-            return response(status: status, code: code, detail: detail)
+            return problem(status: status, code: code, detail: detail)
         default:
             logger.error("request failed", metadata: ["qrlogin.error": "\(String(reflecting: error))"])
-            return response(status: .internalServerError, code: "internal_error", detail: "The server failed to handle the request.")
+            return problem(status: .internalServerError, code: "internal_error", detail: "The server failed to handle the request.")
         }
     }
 
@@ -85,24 +91,39 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     static func response(for error: QRLoginError) -> Response {
-        var response = response(status: status(for: error), code: error.code, detail: error.detail)
+        problem(for: error).response
+    }
+
+    static func problem(for error: QRLoginError) -> ProblemAnswer {
+        var answer = problem(status: status(for: error), code: error.code, detail: error.detail)
         switch error {
         case .rateLimited(let seconds):
-            response.headers[.retryAfter] = String(seconds)
+            answer.headers[.retryAfter] = String(seconds)
         case .missingCredentials, .invalidToken, .invalidProof, .replayedProof:
-            response.headers[.wwwAuthenticate] = #"DPoP algs="ES256", error="invalid_token""#
+            answer.headers[.wwwAuthenticate] = #"DPoP algs="ES256", error="invalid_token""#
         default: break
         }
-        return response
+        return answer
     }
 
     static func response(status: HTTPResponse.Status, code: String, detail: String) -> Response {
+        problem(status: status, code: code, detail: detail).response
+    }
+
+    static func problem(status: HTTPResponse.Status, code: String, detail: String) -> ProblemAnswer {
         let problem = Problem(type: "about:blank", title: status.reasonPhrase, status: status.code, detail: detail, code: code)
         let data = (try? JSONEncoder.qrlogin.encode(problem)) ?? Data()
-        return Response(
-            status: status,
-            headers: [.contentType: "application/problem+json", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
-        )
+        return ProblemAnswer(status: status, headers: [.contentType: "application/problem+json", .cacheControl: "no-store"], body: ByteBuffer(bytes: data))
+    }
+}
+
+/// A problem answer's status, headers and `application/problem+json` body.
+struct ProblemAnswer: Sendable {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var body: ByteBuffer
+
+    var response: Response {
+        Response(status: status, headers: headers, body: .init(byteBuffer: body))
     }
 }

@@ -124,8 +124,8 @@ struct LoginRequestRoutes {
         })
     }
 
-    private static let heartbeat = ByteBuffer(string: ": heartbeat\n\n")
-    private static let shuttingDown = ByteBuffer(string: ": server shutting down; reconnect to continue\n\n")
+    static let heartbeat = ByteBuffer(string: ": heartbeat\n\n")
+    static let shuttingDown = ByteBuffer(string: ": server shutting down; reconnect to continue\n\n")
 
     /// Reads request `id` on a fresh stack.
     @inline(never)
@@ -140,7 +140,8 @@ struct LoginRequestRoutes {
         try await onFreshStack { try await makeEvent(for: login, in: state, pickup: pickup, service: service) }
     }
 
-    private static func makeEvent(for login: LoginRequest, in state: LoginState, pickup: UInt64, service: LoginService) async throws -> (bytes: ByteBuffer, ends: Bool) {
+    /// Shared with ``EventStreamHandler``, which serves streams outside the router.
+    static func makeEvent(for login: LoginRequest, in state: LoginState, pickup: UInt64, service: LoginService) async throws -> (bytes: ByteBuffer, ends: Bool) {
         let encoder = JSONEncoder.qrlogin
         let status: LoginStatus
         do {

@@ -8,7 +8,35 @@ import NIOHTTP1
 import QRLoginCore
 @testable import QRLoginServer
 import ServiceLifecycle
+import Synchronization
 import Testing
+
+/// Which connection a PC's event stream is opened on.
+enum StreamConnection: String, CaseIterable, CustomTestStringConvertible {
+    /// A connection of its own, whose first request is the stream: the server serves it off
+    /// the router, from a channel handler (`EventStreamHandler`).
+    case own
+    /// A pooled connection that has served requests before: the router's stream.
+    case reused
+
+    var testDescription: String { "stream on a \(rawValue) connection" }
+}
+
+/// HTTP clients made for one test, shut down when its server stops.
+final class TestClients: Sendable {
+    private let clients = Mutex<[HTTPClient]>([])
+
+    /// A client with a pool of its own, so its first request opens a new connection.
+    func make() -> HTTPClient {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        clients.withLock { $0.append(client) }
+        return client
+    }
+
+    func shutdown() async throws {
+        for client in clients.withLock({ $0 }) { try await client.shutdown() }
+    }
+}
 
 /// A real server on a loopback port, run in its own service group so a test can trigger its
 /// graceful shutdown.
@@ -18,6 +46,7 @@ struct LiveServer {
     let group: ServiceGroup
     let running: Task<Void, any Error>
     let http = HTTPClient.shared
+    let ownClients = TestClients()
 
     static func start(notifier: (any LoginEventNotifier)? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
         let clock = ManualClock(Date())
@@ -52,10 +81,11 @@ struct LiveServer {
     func stop() async throws {
         await group.triggerGracefulShutdown()
         try await running.value
+        try await ownClients.shutdown()
     }
 
     /// Sends a request through a real socket.
-    func call(_ method: HTTPMethod, _ path: String, json: Any? = nil, device: TestDevice? = nil, token: String? = nil, scheme: String = "DPoP", accept: String? = nil, headers extra: [(String, String)] = []) async throws -> HTTPClientResponse {
+    func call(_ method: HTTPMethod, _ path: String, json: Any? = nil, device: TestDevice? = nil, token: String? = nil, scheme: String = "DPoP", accept: String? = nil, headers extra: [(String, String)] = [], client: HTTPClient? = nil) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method
         let pathOnly = String(path.split(separator: "?", maxSplits: 1)[0])
@@ -69,7 +99,20 @@ struct LiveServer {
             request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
             request.headers.add(name: "Content-Type", value: "application/json")
         }
-        return try await http.execute(request, timeout: .seconds(90))
+        return try await (client ?? http).execute(request, timeout: .seconds(90))
+    }
+
+    /// Opens the PC's event stream for `login` on `connection`, and checks that the server
+    /// served it from the path that connection gets (a stream on a connection of its own
+    /// closes the connection at its end and says so).
+    func openStream(_ login: API.PCLogin, on connection: StreamConnection, sourceLocation: SourceLocation = #_sourceLocation) async throws -> HTTPClientResponse {
+        let response = try await call(
+            .GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer", accept: "text/event-stream",
+            client: connection == .own ? ownClients.make() : nil
+        )
+        let closes = response.headers["Connection"].contains { $0.lowercased() == "close" }
+        #expect(closes == (connection == .own), "served by the wrong path", sourceLocation: sourceLocation)
+        return response
     }
 
     func json(_ response: HTTPClientResponse) async throws -> [String: Any] {
