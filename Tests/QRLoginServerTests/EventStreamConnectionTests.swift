@@ -74,7 +74,7 @@ struct EventStreamConnectionTests {
         #expect(try await events.next()?.name == "pending")
         let replayed = try await stream(server, login, token: login.pollSecret, proof: proof)
         #expect(replayed.status == .unauthorized)
-        #expect(String(buffer: try await replayed.body.collect(upTo: 1 << 16)).contains("\"code\":\"replayed_proof\""))
+        #expect(String(buffer: try await replayed.body.collect(upTo: 1 << 16)).contains("\"code\":\"dpop_proof_replayed\""))
 
         // Past its deadline the request is expired: a new stream gets the final event at once.
         server.clock.advance(by: 31)

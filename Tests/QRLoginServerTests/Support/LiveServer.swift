@@ -16,7 +16,7 @@ enum StreamConnection: String, CaseIterable, CustomTestStringConvertible {
     /// A connection of its own, whose first request is the stream: the server serves it off
     /// the router, from a channel handler (`EventStreamHandler`).
     case own
-    /// A pooled connection that has served requests before: the router's stream.
+    /// A connection that has served a request before: the router's stream.
     case reused
 
     var testDescription: String { "stream on a \(rawValue) connection" }
@@ -106,9 +106,15 @@ struct LiveServer {
     /// served it from the path that connection gets (a stream on a connection of its own
     /// closes the connection at its end and says so).
     func openStream(_ login: API.PCLogin, on connection: StreamConnection, sourceLocation: SourceLocation = #_sourceLocation) async throws -> HTTPClientResponse {
+        let client = ownClients.make()
+        if connection == .reused {
+            // One request first, read to its end, so the stream goes out on a warm connection.
+            let warm = try await call(.GET, "/health", client: client)
+            _ = try await warm.body.collect(upTo: 1 << 16)
+        }
         let response = try await call(
             .GET, "/api/v1/qr/\(login.id)", device: login.device, token: login.pollSecret, scheme: "Bearer", accept: "text/event-stream",
-            client: connection == .own ? ownClients.make() : nil
+            client: client
         )
         let closes = response.headers["Connection"].contains { $0.lowercased() == "close" }
         #expect(closes == (connection == .own), "served by the wrong path", sourceLocation: sourceLocation)
