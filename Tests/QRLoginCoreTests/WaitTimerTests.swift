@@ -12,7 +12,10 @@ private final class Recorder: WaitTimerTarget {
 
     var tags: [UInt64] { fired.withLock { $0.map(\.tag) } }
 
-    func waitFor(count: Int, within limit: Duration = .seconds(5)) async {
+    /// Waits until `count` entries fired. The limit only catches "never fires": it returns as
+    /// soon as they have, and on a busy machine other suites can hold the cooperative pool for
+    /// seconds.
+    func waitFor(count: Int, within limit: Duration = .seconds(60)) async {
         let end = ContinuousClock.now + limit
         while fired.withLock({ $0.count }) < count, ContinuousClock.now < end {
             try? await Task.sleep(for: .milliseconds(5))
@@ -22,7 +25,7 @@ private final class Recorder: WaitTimerTarget {
 
 @Suite("WaitTimer")
 struct WaitTimerTests {
-    @Test func deadlineFiresNotEarlyAndWithinAResolution() async {
+    @Test func deadlineFiresNotEarlyAndWithinAResolution() async throws {
         let timer = WaitTimer(resolution: .milliseconds(20))
         let recorder = Recorder()
         let start = ContinuousClock.now
@@ -30,12 +33,12 @@ struct WaitTimerTests {
         await recorder.waitFor(count: 1)
         let fired = recorder.fired.withLock { $0 }
         #expect(fired.map(\.tag) == [7])
-        let elapsed = fired[0].at - start
+        let elapsed = try #require(fired.first).at - start
         #expect(elapsed >= .milliseconds(100))
         // One tick late at most, plus scheduling slack. Only a bound that catches "never fires":
         // tests run in parallel on a busy machine and other suites can hold the cooperative
         // pool for seconds, so a tight wall-clock bound here would be a timed test.
-        #expect(elapsed < .seconds(30))
+        #expect(elapsed < .seconds(60))
         #expect(timer.pendingCount == 0)
     }
 

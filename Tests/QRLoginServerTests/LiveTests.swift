@@ -145,11 +145,12 @@ struct LiveTests {
         let stream = try await server.openStream(login, on: connection)
         var events = EventReader(stream)
         #expect(try await events.next()?.name == "pending")
-        let stopping = Task { try await server.stop() }
+        let stopping = Task { try await server.shutDown() }
         let end = try await events.next()
         #expect(end == nil, "clean end of stream, not an error")
         #expect(events.comments.contains { $0.contains("shutting down") })
         try await stopping.value
+        try await server.stop()
     }
 
     @Test("X-Forwarded-For is believed from a trusted proxy only")

@@ -7,7 +7,7 @@ import Glibc
 
 /// What no change to our request handling can go below, measured in the same run on the same
 /// machine: the CPU of one P-256 signature check and of a whole DPoP proof check, and the memory
-/// Hummingbird holds per open connection when no route of ours has run.
+/// our server holds per open connection when no route of ours has run.
 enum Floors {
     /// CPU time of the calling thread, in seconds.
     private static func threadCPUSeconds() -> Double {

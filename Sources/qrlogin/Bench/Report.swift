@@ -132,7 +132,7 @@ struct Report {
             }
         }
         if let connectionCost {
-            lines.append("floor: Hummingbird holds \(Self.f(connectionCost.connectedKB, 2)) KB of server RSS per open connection that has sent nothing, \(Self.f(connectionCost.servedKB, 2)) KB once it has been answered one request that no route of ours handled (a 404; \(connectionCost.connections) keep-alive connections to a fresh server)")
+            lines.append("floor: our server holds \(Self.f(connectionCost.connectedKB, 2)) KB of server RSS per open connection that has sent nothing, \(Self.f(connectionCost.servedKB, 2)) KB once it has been answered one request that no route of ours handled (a 404, after which Hummingbird's request loop owns the connection; \(connectionCost.connections) keep-alive connections to a fresh server)")
         }
         if let plainStreamCost {
             lines.append("floor: without Hummingbird, a bare NIO HTTP/1 server holds \(Self.f(plainStreamCost.connectedKB, 2)) KB per open connection that has sent nothing, \(Self.f(plainStreamCost.servedKB, 2)) KB per connection streaming events (its request decoder removed; \(plainStreamCost.connections) connections)")

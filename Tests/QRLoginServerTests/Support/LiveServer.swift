@@ -79,9 +79,15 @@ struct LiveServer {
     }
 
     func stop() async throws {
+        try await shutDown()
+        try await ownClients.shutdown()
+    }
+
+    /// Shuts the server down gracefully and waits for it to end, leaving the test's clients up
+    /// so that they can still read what the server sent before it closed.
+    func shutDown() async throws {
         await group.triggerGracefulShutdown()
         try await running.value
-        try await ownClients.shutdown()
     }
 
     /// Sends a request through a real socket.
