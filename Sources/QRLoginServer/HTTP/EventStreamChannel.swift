@@ -196,7 +196,8 @@ final class FirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     /// Replaces the HTTP/1 pipeline with the encoder and an ``EventStreamHandler``: nothing
     /// more is read as HTTP on this connection (whatever the client sends is dropped), and the
-    /// handlers and buffers for requests are freed.
+    /// handlers and buffers for requests are freed. Our configuration adds no handlers of its
+    /// own (`additionalChannelHandlers`); one that read request parts would have to go too.
     private func takeForStream(context: ChannelHandlerContext, head: HTTPRequest, id: String) {
         let pipeline = context.pipeline.syncOperations
         let handler = EventStreamHandler(streams: streams, logger: logger, id: id)
