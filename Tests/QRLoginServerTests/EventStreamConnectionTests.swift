@@ -23,6 +23,12 @@ struct EventStreamConnectionTests {
         return try await server.ownClients.make().execute(request, timeout: .seconds(30))
     }
 
+    /// The PC's stream request as raw bytes, with a fresh proof; `extra` goes after its headers.
+    private func rawStreamRequest(_ server: LiveServer, _ login: API.PCLogin, extraHeaders: String = "", then extra: String = "") throws -> String {
+        let proof = try login.device.signer.proof(method: "GET", url: testBaseURL + "/api/v1/qr/\(login.id)", accessToken: login.pollSecret, issuedAt: server.clock.now)
+        return "GET /api/v1/qr/\(login.id) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer \(login.pollSecret)\r\nDPoP: \(proof)\r\n\(extraHeaders)\r\n\(extra)"
+    }
+
     @Test("Refusals are the router's problem documents, word for word, and the connection closes")
     func refusalsMatchTheRouter() async throws {
         let server = try await LiveServer.start()
@@ -126,10 +132,9 @@ struct EventStreamConnectionTests {
     func oddRequestsAreRouted() async throws {
         let server = try await LiveServer.start()
         let login = try await server.newLogin()
-        let proof = try login.device.signer.proof(method: "GET", url: testBaseURL + "/api/v1/qr/\(login.id)", accessToken: login.pollSecret, issuedAt: server.clock.now)
         // A body: the router's stream (no `Connection: close`), which works as ever.
         let withBody = try RawConnection(port: server.port)
-        try withBody.send("GET /api/v1/qr/\(login.id) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer \(login.pollSecret)\r\nDPoP: \(proof)\r\nContent-Length: 4\r\n\r\nabcd")
+        try withBody.send(rawStreamRequest(server, login, extraHeaders: "Content-Length: 4\r\n", then: "abcd"))
         let routed = try withBody.read(until: "event: pending")
         #expect(routed.hasPrefix("HTTP/1.1 200"))
         #expect(!routed.lowercased().contains("connection: close"))
@@ -155,10 +160,9 @@ struct EventStreamConnectionTests {
         let server = try await LiveServer.start()
         let phone = try await server.signedInPhone("gina")
         let login = try await server.newLogin()
-        let proof = try login.device.signer.proof(method: "GET", url: testBaseURL + "/api/v1/qr/\(login.id)", accessToken: login.pollSecret, issuedAt: server.clock.now)
         let raw = try RawConnection(port: server.port)
         // A pipelined second request and then junk: neither is answered nor breaks the stream.
-        try raw.send("GET /api/v1/qr/\(login.id) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer \(login.pollSecret)\r\nDPoP: \(proof)\r\n\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        try raw.send(rawStreamRequest(server, login, then: "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
         let head = try raw.read(until: "event: pending")
         #expect(head.hasPrefix("HTTP/1.1 200"))
         #expect(head.lowercased().contains("connection: close"))
@@ -177,12 +181,12 @@ struct EventStreamConnectionTests {
         let login = try await server.newLogin()
         do {
             let raw = try RawConnection(port: server.port)
-            let proof = try login.device.signer.proof(method: "GET", url: testBaseURL + "/api/v1/qr/\(login.id)", accessToken: login.pollSecret, issuedAt: server.clock.now)
-            try raw.send("GET /api/v1/qr/\(login.id) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer \(login.pollSecret)\r\nDPoP: \(proof)\r\n\r\n")
+            try raw.send(rawStreamRequest(server, login))
             _ = try raw.read(until: "event: pending")
             #expect(notifier.subscriptionCount == 1)
         }
-        let deadline = ContinuousClock.now + .seconds(5)
+        // Ends as soon as it is given back; the bound only catches "never" on a busy machine.
+        let deadline = ContinuousClock.now + .seconds(60)
         while notifier.subscriptionCount > 0, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
