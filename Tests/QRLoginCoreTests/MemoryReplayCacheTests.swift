@@ -39,4 +39,21 @@ struct MemoryReplayCacheTests {
         _ = await cache.insert("new", expiresAt: later.addingTimeInterval(60), now: later)
         #expect(cache.count == 1)
     }
+
+    /// Keys are held as digests: keys shaped like the verifier's (one key's thumbprint, ids that
+    /// differ in one character or in length) must all stay apart, and each must still be caught.
+    @Test func keysThatDifferInOneCharacterStayApart() async {
+        let cache = MemoryReplayCache()
+        let thumbprint = String(repeating: "T", count: 43)
+        var keys: [String] = []
+        for index in 0..<5_000 { keys.append("\(thumbprint):jti-\(index)") }
+        keys += ["\(thumbprint):", "\(thumbprint)::", "", ":\(thumbprint)"]
+        for key in keys {
+            #expect(await cache.insert(key, expiresAt: t0.addingTimeInterval(60), now: t0), "\(key) was taken for a replay")
+        }
+        #expect(cache.count == keys.count)
+        for key in keys {
+            #expect(await cache.insert(key, expiresAt: t0.addingTimeInterval(70), now: t0.addingTimeInterval(1)) == false, "\(key) was not caught")
+        }
+    }
 }
