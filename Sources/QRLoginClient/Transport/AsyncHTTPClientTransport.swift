@@ -10,19 +10,50 @@ import NIOHTTP1
 /// streaming `bytes(for:)`, so it could only long-poll there. AsyncHTTPClient streams on every
 /// platform, runs on the same SwiftNIO as the server, and is already in the package's graph.
 /// An app that prefers `URLSession` on Apple platforms can conform its own ``ClientTransport``.
+///
+/// Event streams (requests that accept `text/event-stream`) go through ``streamClient``, which by
+/// default opens a connection for each: the server serves a stream that opens its connection
+/// from a small channel handler (about 6 KB while the PC waits) and one on a reused connection
+/// from its router (about 30 KB).
 public struct AsyncHTTPClientTransport: ClientTransport {
     /// The client requests go through.
     public let client: HTTPClient
+    /// The client event streams go through.
+    public let streamClient: HTTPClient
 
     /// A transport on `client`, by default the process-wide shared client. A client of your own
     /// with `timeout.read` set (longer than the server's 15 s SSE heartbeat) also notices a
-    /// connection that died silently; you shut that client down yourself.
+    /// connection that died silently; you shut that client down yourself. With the shared
+    /// client, event streams go through a process-wide client that uses each connection once;
+    /// with a client of your own, through that client (its settings, proxies and TLS included),
+    /// unless ``init(client:streamClient:)`` names another.
     public init(client: HTTPClient = .shared) {
+        self.init(client: client, streamClient: client === HTTPClient.shared ? Self.sharedStreamClient : client)
+    }
+
+    /// A transport whose event streams go through `streamClient` and everything else through
+    /// `client`. Give `streamClient` a configuration with `maximumUsesPerConnection = 1` for
+    /// the server's small path; you shut both down yourself.
+    public init(client: HTTPClient, streamClient: HTTPClient) {
         self.client = client
+        self.streamClient = streamClient
+    }
+
+    /// The shared client's settings, but a new connection for every event stream.
+    private static let sharedStreamClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.maximumUsesPerConnection = 1
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    /// Whether `request` opens an event stream.
+    static func isEventStream(_ request: TransportRequest) -> Bool {
+        request.header("Accept")?.lowercased().hasPrefix("text/event-stream") == true
     }
 
     /// Sends `request` and returns once the response head has arrived.
     public func send(_ request: TransportRequest) async throws -> TransportResponse {
+        let client = Self.isEventStream(request) ? streamClient : client
         var outgoing = HTTPClientRequest(url: request.url)
         outgoing.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
@@ -60,6 +91,8 @@ extension AsyncHTTPClientTransport {
     /// `readTimeout` without a byte (so a silently dead event stream is noticed and
     /// reconnected; the server sends a heartbeat every 15 s) and that reports a refused
     /// connection at once, and shuts the client down after.
+    /// Event streams go through a second client with the same settings that uses each
+    /// connection once (see ``AsyncHTTPClientTransport``).
     /// - Throws: what `body` throws.
     public static func withOwnClient<Result>(readTimeout: Duration = .seconds(45), _ body: (AsyncHTTPClientTransport) async throws -> Result) async throws -> Result {
         var configuration = HTTPClient.Configuration()
@@ -67,13 +100,18 @@ extension AsyncHTTPClientTransport {
         // Report a refused connection at once (the shared client retries until the deadline);
         // the SDK's own reconnect loop does the retrying.
         configuration.connectionPool.retryConnectionEstablishment = false
+        var streamConfiguration = configuration
+        streamConfiguration.maximumUsesPerConnection = 1
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        let streamClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: streamConfiguration)
         do {
-            let result = try await body(AsyncHTTPClientTransport(client: client))
+            let result = try await body(AsyncHTTPClientTransport(client: client, streamClient: streamClient))
             try await client.shutdown()
+            try await streamClient.shutdown()
             return result
         } catch {
             try? await client.shutdown()
+            try? await streamClient.shutdown()
             throw error
         }
     }
