@@ -90,7 +90,7 @@ extension AsyncHTTPClientTransport {
     /// Runs `body` with a transport on a client of its own whose connections time out after
     /// `readTimeout` without a byte (so a silently dead event stream is noticed and
     /// reconnected; the server sends a heartbeat every 15 s) and that reports a refused
-    /// connection at once, and shuts the client down after.
+    /// connection at once, and shuts its clients down after.
     /// Event streams go through a second client with the same settings that uses each
     /// connection once (see ``AsyncHTTPClientTransport``).
     /// - Throws: what `body` throws.
