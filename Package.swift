@@ -96,6 +96,7 @@ let package = Package(
                 "QRCode",
                 "QRCodeRender",
                 "QRLoginServer",
+                "QRLoginSQLite",
                 "QRLoginClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -105,6 +105,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
 
         report.proofCost = try await Floors.proofCost()
+        if options.scenario == .all || options.scenario == .create {
+            report.storeCost = try await Floors.storeCost(count: options.smoke ? 200 : 2_000)
+        }
         if options.scenario == .all || options.scenario == .waiting {
             if options.server == nil {
                 // A server of its own, so that nothing served before has grown its heap.

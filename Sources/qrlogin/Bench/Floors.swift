@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import QRLoginCore
+import QRLoginSQLite
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -59,6 +60,55 @@ enum Floors {
             best = min(best, (threadCPUSeconds() - start) / Double(count) * 1e6)
         }
         return ProofCost(signatureCheck: signatureCheck, proofCheck: best)
+    }
+
+    struct StoreCost {
+        /// One login request inserted and committed alone by the server's SQLite store: what a
+        /// create writes, with its commit.
+        var insert: Double
+        /// One login request read by id: what `GET /health` does (and a status read).
+        var read: Double
+    }
+
+    /// Times inserts and reads of login requests by the server's `SQLiteStore` on a temporary
+    /// database file, in this process: CPU of the whole process, so that the store's background
+    /// checkpoints count as they do in the server. Each insert is its own transaction, as a
+    /// create's is. Best of five rounds of `count`.
+    static func storeCost(count: Int = 2_000) async throws -> StoreCost {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-bench-store-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try await SQLiteStore.open(path: directory.appendingPathComponent("floor.sqlite").path)
+        do {
+            // What the create scenario's requests write: its device, no user agent, a new key each.
+            let now = Date()
+            let requests = (0..<(count * 5)).map { _ in
+                let key = DPoPSigner()
+                return LoginRequest(
+                    id: Secrets.publicId(), pollSecretHash: Secrets.hash(Secrets.secret(prefix: Secrets.pollSecretPrefix)),
+                    pcKeyThumbprint: key.thumbprint, pcPublicKeyJWK: key.publicKeyJWK,
+                    requester: RequesterContext(type: .cli, name: "bench", ip: "127.0.0.1", userAgent: ""),
+                    createdAt: now, expiresAt: now.addingTimeInterval(300)
+                )
+            }
+            var insert = Double.infinity, read = Double.infinity
+            for round in 0..<5 {
+                let batch = requests[(round * count)..<((round + 1) * count)]
+                var start = ProcessStats.ownCPUSeconds()
+                for request in batch { try await store.insertLoginRequest(request) }
+                insert = min(insert, (ProcessStats.ownCPUSeconds() - start) / Double(count) * 1e6)
+                start = ProcessStats.ownCPUSeconds()
+                for request in batch {
+                    guard try await store.loginRequest(id: request.id) != nil else { throw BenchError.unexpected("inserted request not found") }
+                }
+                read = min(read, (ProcessStats.ownCPUSeconds() - start) / Double(count) * 1e6)
+            }
+            try await store.close()
+            return StoreCost(insert: insert, read: read)
+        } catch {
+            try? await store.close()
+            throw error
+        }
     }
 
     struct ConnectionCost {

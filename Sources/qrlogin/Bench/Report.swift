@@ -11,6 +11,7 @@ struct Report {
     var totalErrors = 0
     /// Floors measured in the same run (see ``Floors``).
     var proofCost: Floors.ProofCost?
+    var storeCost: Floors.StoreCost?
     var connectionCost: Floors.ConnectionCost?
     /// The same for a bare NIO server that streams (``PlainStreamServerCommand``).
     var plainStreamCost: Floors.ConnectionCost?
@@ -113,10 +114,20 @@ struct Report {
             let oneRequest = request + proofCost.signatureCheck
             let what = requestWithProof?.perServerCPUSecond == nil ? "one GET /health" : "one GET /health with a proof's headers"
             lines.append("floor: \(what) \(Self.f(request, 1)) µs of server CPU (wrk); with one signature check \(Self.f(oneRequest, 1)) µs, so at most \(Self.f(1e6 / oneRequest)) such requests per server CPU-second")
-            for name in ["create", "status"] {
-                if let measured = perServerCPU[name] {
-                    lines.append("floor: \(name) at most \(Self.f(1e6 / oneRequest)) per server CPU-second (1 request, 1 signature check); measured \(Self.f(measured)) = \(ratio(measured, to: 1e6 / oneRequest)) of it")
+            if let storeCost {
+                lines.append("floor: one login request inserted and committed alone by the server's SQLite store \(Self.f(storeCost.insert, 1)) µs of CPU, one read by id \(Self.f(storeCost.read, 1)) µs (both timed in this process, on a temporary file)")
+            }
+            if let measured = perServerCPU["create"] {
+                if let storeCost {
+                    // A create writes where GET /health reads.
+                    let create = oneRequest - storeCost.read + storeCost.insert
+                    lines.append("floor: create at most \(Self.f(1e6 / create)) per server CPU-second (1 request, 1 signature check, 1 insert committed in place of the read; \(Self.f(create, 1)) µs); measured \(Self.f(measured)) = \(ratio(measured, to: 1e6 / create)) of it")
+                } else {
+                    lines.append("floor: create at most \(Self.f(1e6 / oneRequest)) per server CPU-second (1 request, 1 signature check); measured \(Self.f(measured)) = \(ratio(measured, to: 1e6 / oneRequest)) of it")
                 }
+            }
+            if let measured = perServerCPU["status"] {
+                lines.append("floor: status at most \(Self.f(1e6 / oneRequest)) per server CPU-second (1 request, 1 signature check, 1 read); measured \(Self.f(measured)) = \(ratio(measured, to: 1e6 / oneRequest)) of it")
             }
             if let measured = perServerCPU["login"] {
                 // PC create, PC event stream, phone scan, phone confirm, PC me: five requests,
