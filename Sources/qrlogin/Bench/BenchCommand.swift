@@ -105,6 +105,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
 
         report.proofCost = try await Floors.proofCost()
+        if options.scenario == .all || options.scenario == .login {
+            report.signingCost = try Floors.signingCost()
+        }
         if options.scenario == .all || options.scenario == .create {
             report.storeCost = try await Floors.storeCost(count: options.smoke ? 200 : 2_000)
         }
@@ -138,11 +141,11 @@ struct BenchCommand: AsyncParsableCommand {
         for scenario in selected {
             switch scenario {
             case .create:
-                try await report.measure("create", unit: "req") { try await scenarios.create(requests: options.requests) }
+                try await report.measure("create", unit: "req", try await scenarios.create(requests: options.requests))
             case .status:
-                try await report.measure("status", unit: "req") { try await scenarios.status(requests: options.requests) }
+                try await report.measure("status", unit: "req", try await scenarios.status(requests: options.requests))
             case .login:
-                try await report.measure("login", unit: "login") { try await scenarios.login(count: options.logins, phones: phones) }
+                try await report.measure("login", unit: "login", try await scenarios.login(count: options.logins, phones: phones))
             case .waiting:
                 let waitingScenario = WaitingScenario(api: api, waiting: options.waiting, confirms: options.confirms, confirmRate: options.confirmRate, phones: phones)
                 try await report.measureWaiting(waitingScenario, idleSeconds: options.idleSeconds)

@@ -62,6 +62,30 @@ enum Floors {
         return ProofCost(signatureCheck: signatureCheck, proofCheck: best)
     }
 
+    struct SigningCost {
+        /// One new P-256 key with its JWK and thumbprint (a `DPoPSigner`).
+        var newKey: Double
+        /// One DPoP proof signed (claims, JSON, base64url, ECDSA P-256 signature).
+        var proof: Double
+
+        /// What the login scenario's generator must do for one login while the clock runs: sign
+        /// the four proofs that name what the server hands out (PC event stream, phone scan,
+        /// phone confirm, PC me). The PC's key and its create's proof are made beforehand.
+        var perLogin: Double { 4 * proof }
+    }
+
+    /// Times key generation and proof signing with the generator's own code, in this process.
+    static func signingCost() throws -> SigningCost {
+        var keep = 0
+        let newKey = microseconds(count: 500) { keep &+= DPoPSigner().thumbprint.utf8.count }
+        let signer = DPoPSigner()
+        let url = "http://127.0.0.1:8080/api/v1/qr/" + Secrets.publicId() + "/confirm"
+        let token = Secrets.secret(prefix: Secrets.pollSecretPrefix)
+        let proof = try microseconds(count: 1_000) { keep &+= try signer.proof(method: "POST", url: url, accessToken: token).utf8.count }
+        guard keep > 0 else { throw BenchError.unexpected("signing produced nothing") }
+        return SigningCost(newKey: newKey, proof: proof)
+    }
+
     struct StoreCost {
         /// One login request inserted and committed alone by the server's SQLite store: what a
         /// create writes, with its commit.

@@ -12,6 +12,7 @@ struct Report {
     /// Floors measured in the same run (see ``Floors``).
     var proofCost: Floors.ProofCost?
     var storeCost: Floors.StoreCost?
+    var signingCost: Floors.SigningCost?
     var connectionCost: Floors.ConnectionCost?
     /// The same for a bare NIO server that streams (``PlainStreamServerCommand``).
     var plainStreamCost: Floors.ConnectionCost?
@@ -35,8 +36,9 @@ struct Report {
         return String(format: "%.3fx", value / reference)
     }
 
-    /// Runs one throughput scenario and records its line.
-    mutating func measure(_ name: String, unit: String, _ body: () async throws -> Measurements) async throws {
+    /// Runs the timed part of one throughput scenario (what its preparation returned) and
+    /// records its line.
+    mutating func measure(_ name: String, unit: String, _ body: Scenarios.Run) async throws {
         let rssBefore = rss(), cpuBefore = cpu(), ownBefore = ProcessStats.ownCPUSeconds()
         let start = ContinuousClock.now
         let m = try await body()
@@ -138,6 +140,9 @@ struct Report {
                     let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
                     line += "; with the generator on the same \(Self.f(cores)) cores (\(Self.f(generator * 1e6)) µs of its CPU per login) at most \(Self.f(cores / (serverPerLogin / 1e6 + generator))) login/s"
                     line += "; the server alone, at its measured \(Self.f(1e6 / measured)) µs per login, would do \(Self.f(cores * measured)) login/s on \(Self.f(cores)) cores of its own"
+                    if let signingCost {
+                        line += "; a generator that did nothing but sign its four live proofs (\(Self.f(signingCost.perLogin, 1)) µs; one proof \(Self.f(signingCost.proof, 1)), one new key \(Self.f(signingCost.newKey, 1)), made before the clock starts; timed in this process) would leave at most \(Self.f(cores / (1 / measured + signingCost.perLogin / 1e6))) login/s with the server as measured"
+                    }
                 }
                 lines.append(line)
             }

@@ -3,8 +3,12 @@ import Foundation
 import QRLoginCore
 import Synchronization
 
-/// The load scenarios. Each runs against a server it does not own, and returns what it saw.
+/// The load scenarios. Each runs against a server it does not own. A scenario's function does
+/// what may be done ahead (keys, pre-signed proofs, requests to read) and returns the part that
+/// is timed, which returns what it saw.
 struct Scenarios {
+    typealias Run = @Sendable () async throws -> Measurements
+
     let api: BenchAPI
     let concurrency: Int
 
@@ -15,24 +19,26 @@ struct Scenarios {
 
     /// PCs creating login requests as fast as they can. Proofs are signed before the clock
     /// starts, so the generator's signing is not what is measured.
-    func create(requests: Int) async throws -> Measurements {
+    func create(requests: Int) async throws -> Run {
         let signers = (0..<concurrency).map { _ in DPoPSigner() }
         let perWorker = requests / concurrency
         let proofs = try signers.map { signer in try (0..<perWorker).map { _ in try api.createProof(signer) } }
-        return try await runWorkers { worker in
-            var m = Measurements()
-            for proof in proofs[worker] {
-                let start = ContinuousClock.now
-                let (reply, _) = try await api.create(signer: signers[worker], proof: proof)
-                m.latencies.append(elapsedMS(since: start))
-                if reply.status == 201 { m.completed += 1 } else { m.errors["\(reply.status)", default: 0] += 1 }
+        return {
+            try await runWorkers { worker in
+                var m = Measurements()
+                for proof in proofs[worker] {
+                    let start = ContinuousClock.now
+                    let (reply, _) = try await api.create(signer: signers[worker], proof: proof)
+                    m.latencies.append(elapsedMS(since: start))
+                    if reply.status == 201 { m.completed += 1 } else { m.errors["\(reply.status)", default: 0] += 1 }
+                }
+                return m
             }
-            return m
         }
     }
 
     /// PCs reading the state of their pending requests (poll secret + proof), proofs pre-signed.
-    func status(requests: Int) async throws -> Measurements {
+    func status(requests: Int) async throws -> Run {
         var logins: [BenchAPI.PCLogin] = []
         for _ in 0..<concurrency {
             let signer = DPoPSigner()
@@ -42,42 +48,54 @@ struct Scenarios {
         let perWorker = requests / concurrency
         let proofs = try logins.map { login in try (0..<perWorker).map { _ in try api.statusProof(login) } }
         let pcs = logins
-        return try await runWorkers { worker in
-            var m = Measurements()
-            for proof in proofs[worker] {
-                let start = ContinuousClock.now
-                let reply = try await api.status(pcs[worker], proof: proof)
-                m.latencies.append(elapsedMS(since: start))
-                if reply.status == 200 { m.completed += 1 } else { m.errors["\(reply.status)", default: 0] += 1 }
+        return {
+            try await runWorkers { worker in
+                var m = Measurements()
+                for proof in proofs[worker] {
+                    let start = ContinuousClock.now
+                    let reply = try await api.status(pcs[worker], proof: proof)
+                    m.latencies.append(elapsedMS(since: start))
+                    if reply.status == 200 { m.completed += 1 } else { m.errors["\(reply.status)", default: 0] += 1 }
+                }
+                return m
             }
-            return m
         }
     }
 
     /// Complete logins: create, wait by SSE, scan, confirm with the right number, pickup from
-    /// the stream, then one `GET /api/v1/me` with the new token.
-    func login(count: Int, phones: [BenchAPI.Phone]) async throws -> Measurements {
+    /// the stream, then one `GET /api/v1/me` with the new token. Each login's PC key and its
+    /// create's proof are made before the clock starts (a new key costs more than a signature
+    /// check: swift-crypto tests every key it generates with a signature of its own); the other
+    /// four proofs name ids and tokens only the server hands out, so they are signed live.
+    func login(count: Int, phones: [BenchAPI.Phone]) async throws -> Run {
         let perWorker = max(1, count / concurrency)
-        return try await runWorkers { worker in
-            var m = Measurements()
-            let phone = phones[worker % phones.count]
-            for _ in 0..<perWorker {
-                let start = ContinuousClock.now
-                do {
-                    try await oneLogin(phone: phone)
-                    m.completed += 1
-                    m.latencies.append(elapsedMS(since: start))
-                } catch {
-                    m.errors["\(error)", default: 0] += 1
-                }
+        let pcs = try (0..<concurrency).map { _ in
+            try (0..<perWorker).map { _ in
+                let pc = DPoPSigner()
+                return (pc: pc, createProof: try api.createProof(pc))
             }
-            return m
+        }
+        return {
+            try await runWorkers { worker in
+                var m = Measurements()
+                let phone = phones[worker % phones.count]
+                for (pc, createProof) in pcs[worker] {
+                    let start = ContinuousClock.now
+                    do {
+                        try await oneLogin(pc: pc, createProof: createProof, phone: phone)
+                        m.completed += 1
+                        m.latencies.append(elapsedMS(since: start))
+                    } catch {
+                        m.errors["\(error)", default: 0] += 1
+                    }
+                }
+                return m
+            }
         }
     }
 
-    private func oneLogin(phone: BenchAPI.Phone) async throws {
-        let pc = DPoPSigner()
-        guard let login = try await api.create(signer: pc, proof: try api.createProof(pc)).1 else { throw BenchError.unexpected("create") }
+    private func oneLogin(pc: DPoPSigner, createProof: String, phone: BenchAPI.Phone) async throws {
+        guard let login = try await api.create(signer: pc, proof: createProof).1 else { throw BenchError.unexpected("create") }
         var events = try await api.events(login)
         guard try await events.next()?.name == "pending" else { throw BenchError.unexpected("first event") }
         let scan = try await api.scan(login.id, by: phone)
