@@ -17,10 +17,10 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case all, create, status, login, waiting
+        case all, create, status, login, steps, waiting
     }
 
-    @Option(help: "Which scenario to run: all, create, status, login or waiting.")
+    @Option(help: "Which scenario to run: all, create, status, login, steps or waiting.")
     var scenario: Scenario = .all
 
     @Option(help: "Requests for the create and status scenarios.")
@@ -141,9 +141,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
 
         let scenarios = Scenarios(api: api, concurrency: options.concurrency)
-        let selected = options.scenario == .all ? [Scenario.create, .status, .login, .waiting] : [options.scenario]
+        let selected = options.scenario == .all ? [Scenario.create, .status, .login, .steps, .waiting] : [options.scenario]
         var phones: [BenchAPI.Phone] = []
-        if selected.contains(.login) || selected.contains(.waiting) {
+        if selected.contains(.login) || selected.contains(.waiting) || selected.contains(.steps) {
             for index in 0..<min(options.concurrency, 32) {
                 phones.append(try await api.phone(username: "bench\(index)_\(UInt32.random(in: 0...UInt32.max))"))
             }
@@ -159,6 +159,8 @@ struct BenchCommand: AsyncParsableCommand {
             case .waiting:
                 let waitingScenario = WaitingScenario(api: api, waiting: options.waiting, confirms: options.confirms, confirmRate: options.confirmRate, phones: phones)
                 try await report.measureWaiting(waitingScenario, idleSeconds: options.idleSeconds)
+            case .steps:
+                try await report.measureSteps(StepsScenario(api: api, concurrency: options.concurrency, logins: options.logins, phones: phones))
             case .all:
                 break
             }

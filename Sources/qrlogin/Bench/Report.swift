@@ -60,6 +60,26 @@ struct Report {
         lines.append(line)
     }
 
+    /// Runs the steps of a login one at a time and records each step's server CPU per login,
+    /// also as a multiple of the floor of one request with one proof.
+    mutating func measureSteps(_ scenario: StepsScenario) async throws {
+        let target = self.target
+        let costs = try await scenario.run { target.pid.flatMap(ProcessStats.cpuSeconds) }
+        let floor = oneRequestFloor()
+        var parts: [String] = []
+        for (name, cost) in zip(StepsScenario.names, costs) {
+            var part = "\(name) \(Self.f(cost)) µs"
+            if let floor { part += " (\(Self.f(cost / floor, 1))x)" }
+            parts.append(part)
+        }
+        let total = costs.reduce(0, +)
+        var line = "steps: server CPU per login, one step at a time for \(scenario.logins / scenario.concurrency * scenario.concurrency) logins: " + parts.joined(separator: ", ")
+        line += "; together \(Self.f(total)) µs"
+        if let floor { line += " (multiples of one request with one signature check, \(Self.f(floor, 1)) µs)" }
+        print(line)
+        lines.append(line)
+    }
+
     /// Runs the waiting scenario: memory per waiting PC, idle CPU, and push latency.
     mutating func measureWaiting(_ scenario: WaitingScenario, idleSeconds: Double) async throws {
         let rssBefore = rss()
@@ -98,6 +118,13 @@ struct Report {
         print("errors in all scenarios: \(totalErrors)")
     }
 
+    /// Server CPU, in microseconds, of the cheapest request with one proof: one `GET /health`
+    /// with a proof's headers (or without, if that was not measured) plus one signature check.
+    func oneRequestFloor() -> Double? {
+        guard let proofCost, let perCPU = requestWithProof?.perServerCPUSecond ?? ceiling?.perServerCPUSecond else { return nil }
+        return 1e6 / perCPU + proofCost.signatureCheck
+    }
+
     /// The floors, and every throughput figure as a ratio to its floor: the most a scenario
     /// could reach on this machine if each of its requests cost the server no more than one
     /// `GET /health` (its server CPU under wrk: HTTP, routing, middleware, one store read) sent
@@ -111,9 +138,8 @@ struct Report {
         if let plain = ceiling?.perServerCPUSecond, let withProof = requestWithProof?.perServerCPUSecond {
             lines.append("floor: one GET /health \(Self.f(1e6 / plain, 1)) µs of server CPU (wrk); with a proof's and a credential's headers (\(Self.f(1e6 / withProof - 1e6 / plain, 1)) µs more) \(Self.f(1e6 / withProof, 1)) µs")
         }
-        if let proofCost, let perCPU = requestWithProof?.perServerCPUSecond ?? ceiling?.perServerCPUSecond {
+        if let proofCost, let perCPU = requestWithProof?.perServerCPUSecond ?? ceiling?.perServerCPUSecond, let oneRequest = oneRequestFloor() {
             let request = 1e6 / perCPU
-            let oneRequest = request + proofCost.signatureCheck
             let what = requestWithProof?.perServerCPUSecond == nil ? "one GET /health" : "one GET /health with a proof's headers"
             lines.append("floor: \(what) \(Self.f(request, 1)) µs of server CPU (wrk); with one signature check \(Self.f(oneRequest, 1)) µs, so at most \(Self.f(1e6 / oneRequest)) such requests per server CPU-second")
             if let storeCost {

@@ -230,3 +230,89 @@ struct WaitingScenario {
         return Result(measurements: measurements, opened: arrivals.opened.load(ordering: .relaxed))
     }
 }
+
+/// The steps of a login one at a time: every PC takes a step before any takes the next, and
+/// the server's CPU is read between steps, so each step's cost per login is its own.
+struct StepsScenario {
+    let api: BenchAPI
+    let concurrency: Int
+    let logins: Int
+    let phones: [BenchAPI.Phone]
+
+    /// One PC's login as it goes through the steps.
+    struct Flow: @unchecked Sendable {
+        var login: BenchAPI.PCLogin
+        var events: EventStream?
+        var phone: BenchAPI.Phone
+        var ticket = ""
+        var match = 0
+        var token = ""
+    }
+
+    static let names = ["create", "open stream (and its pending event)", "scan (and the scanned event)", "confirm (and the confirmed event with the token)", "me"]
+
+    /// Runs the steps; returns each step's server CPU per login in microseconds.
+    func run(serverCPU: @Sendable () -> Double?) async throws -> [Double] {
+        let perWorker = max(1, logins / concurrency)
+        let prepared = try (0..<concurrency).map { _ in
+            try (0..<perWorker).map { _ in
+                let pc = DPoPSigner()
+                return (pc, try self.api.createProof(pc))
+            }
+        }
+        var flows: [[Flow]] = Array(repeating: [], count: concurrency)
+        var costs: [Double] = []
+        let api = self.api, phones = self.phones
+        for step in 0..<Self.names.count {
+            let before = serverCPU()
+            flows = try await withThrowingTaskGroup(of: (Int, [Flow]).self) { group in
+                for worker in 0..<concurrency {
+                    let mine = flows[worker]
+                    let made = prepared[worker]
+                    group.addTask {
+                        var out: [Flow] = []
+                        if step == 0 {
+                            for (pc, proof) in made {
+                                guard let login = try await api.create(signer: pc, proof: proof).1 else { throw BenchError.unexpected("create") }
+                                out.append(Flow(login: login, phone: phones[worker % phones.count]))
+                            }
+                            return (worker, out)
+                        }
+                        for var flow in mine {
+                            switch step {
+                            case 1:
+                                var events = try await api.events(flow.login)
+                                guard try await events.next()?.name == "pending" else { throw BenchError.unexpected("first event") }
+                                flow.events = events
+                            case 2:
+                                let scan = try await api.scan(flow.login.id, by: flow.phone)
+                                guard scan.status == 200, let ticket = scan.json["ticket"] as? String else { throw BenchError.unexpected("scan \(scan.status)") }
+                                guard let scanned = try await flow.events?.next(), scanned.name == "scanned", let match = scanned.data["match"] as? Int else { throw BenchError.unexpected("scanned event") }
+                                flow.ticket = ticket
+                                flow.match = match
+                            case 3:
+                                let confirm = try await api.confirm(flow.login.id, ticket: flow.ticket, match: flow.match, by: flow.phone)
+                                guard confirm.status == 200 else { throw BenchError.unexpected("confirm \(confirm.status)") }
+                                guard let confirmed = try await flow.events?.next(), confirmed.name == "confirmed",
+                                      let token = (confirmed.data["token"] as? [String: Any])?["accessToken"] as? String
+                                else { throw BenchError.unexpected("confirmed event") }
+                                flow.token = token
+                            default:
+                                let me = try await api.me(signer: flow.login.pc, token: flow.token)
+                                guard me.status == 200 else { throw BenchError.unexpected("me \(me.status)") }
+                            }
+                            out.append(flow)
+                        }
+                        return (worker, out)
+                    }
+                }
+                var next: [[Flow]] = Array(repeating: [], count: concurrency)
+                for try await (worker, out) in group { next[worker] = out }
+                return next
+            }
+            let after = serverCPU()
+            costs.append(((after ?? .nan) - (before ?? .nan)) / Double(perWorker * concurrency) * 1e6)
+        }
+        return costs
+    }
+}
