@@ -130,6 +130,9 @@ struct WaitingScenario {
     let confirmRate: Double
     let phones: [BenchAPI.Phone]
 
+    /// Streams being opened at once.
+    static let openWindow = 64
+
     static func ms(_ d: Duration) -> Double {
         Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
@@ -165,11 +168,31 @@ struct WaitingScenario {
         let streams = logins
         let arrivals = Arrivals()
         var measurements = Measurements()
+        // PCs arrive a few at a time: at most `openWindow` streams are being opened at once, the
+        // next one starting when one has its `pending` event (or has failed). Without a window
+        // every stream's request reaches the server at once, and what the server keeps per
+        // waiting PC then depends on how fast this process happens to send them.
+        let (openings, opening) = AsyncStream.makeStream(of: Void.self)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for login in streams {
+            var started = 0
+            var openingsLeft = openings.makeAsyncIterator()
+            while started < streams.count {
+                if started >= Self.openWindow {
+                    guard await openingsLeft.next() != nil else { break }
+                }
+                let login = streams[started]
+                started += 1
                 group.addTask {
-                    var events = try await api.events(login)
-                    guard try await events.next()?.name == "pending" else { return }
+                    var events: EventStream
+                    do {
+                        events = try await api.events(login)
+                        let first = try await events.next()
+                        opening.yield(())
+                        guard first?.name == "pending" else { return }
+                    } catch {
+                        opening.yield(())
+                        throw error
+                    }
                     arrivals.opened.add(1, ordering: .relaxed)
                     while let event = try await events.next() {
                         if event.name == "confirmed" {
