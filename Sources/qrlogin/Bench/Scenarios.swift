@@ -262,7 +262,8 @@ struct StepsScenario {
     let logins: Int
     let phones: [BenchAPI.Phone]
 
-    /// One PC's login as it goes through the steps.
+    /// One PC's login as it goes through the steps. Unchecked: its stream's iterator is not
+    /// `Sendable`, but each flow is used by one task at a time, handed on between steps.
     struct Flow: @unchecked Sendable {
         var login: BenchAPI.PCLogin
         var events: EventStream?
