@@ -105,6 +105,49 @@ struct BenchAPI: Sendable {
     }
 }
 
+/// The steps of one login, each checked as a PC or phone would: shared by the login and steps
+/// scenarios.
+extension BenchAPI {
+    /// PC create with a proof made beforehand.
+    func createLogin(_ pc: DPoPSigner, proof: String) async throws -> PCLogin {
+        guard let login = try await create(signer: pc, proof: proof).1 else { throw BenchError.unexpected("create") }
+        return login
+    }
+
+    /// The PC opens its event stream and reads its `pending` event.
+    func openStream(_ login: PCLogin) async throws -> EventStream {
+        var stream = try await events(login)
+        guard try await stream.next()?.name == "pending" else { throw BenchError.unexpected("first event") }
+        return stream
+    }
+
+    /// The phone scans; the PC reads the match from its `scanned` event.
+    func scan(_ login: PCLogin, by phone: Phone, seenIn stream: inout EventStream) async throws -> (ticket: String, match: Int) {
+        let reply = try await scan(login.id, by: phone)
+        guard reply.status == 200, let ticket = reply.json["ticket"] as? String else { throw BenchError.unexpected("scan \(reply.status)") }
+        guard let scanned = try await stream.next(), scanned.name == "scanned", let match = scanned.data["match"] as? Int else {
+            throw BenchError.unexpected("scanned event")
+        }
+        return (ticket, match)
+    }
+
+    /// The phone confirms; the PC collects the token from its `confirmed` event.
+    func confirm(_ login: PCLogin, ticket: String, match: Int, by phone: Phone, collectingFrom stream: inout EventStream) async throws -> String {
+        let reply = try await confirm(login.id, ticket: ticket, match: match, by: phone)
+        guard reply.status == 200 else { throw BenchError.unexpected("confirm \(reply.status)") }
+        guard let confirmed = try await stream.next(), confirmed.name == "confirmed",
+              let token = (confirmed.data["token"] as? [String: Any])?["accessToken"] as? String
+        else { throw BenchError.unexpected("confirmed event") }
+        return token
+    }
+
+    /// The PC's first `GET /api/v1/me` with its new token.
+    func checkMe(_ pc: DPoPSigner, token: String) async throws {
+        let reply = try await me(signer: pc, token: token)
+        guard reply.status == 200 else { throw BenchError.unexpected("me \(reply.status)") }
+    }
+}
+
 /// Server-Sent Events from a streaming body: yields `(event name, data JSON)`.
 struct EventStream {
     var iterator: HTTPClientResponse.Body.AsyncIterator

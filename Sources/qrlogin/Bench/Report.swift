@@ -138,7 +138,7 @@ struct Report {
         if let plain = ceiling?.perServerCPUSecond, let withProof = requestWithProof?.perServerCPUSecond {
             lines.append("floor: one GET /health \(Self.f(1e6 / plain, 1)) µs of server CPU (wrk); with a proof's and a credential's headers (\(Self.f(1e6 / withProof - 1e6 / plain, 1)) µs more) \(Self.f(1e6 / withProof, 1)) µs")
         }
-        if let proofCost, let perCPU = requestWithProof?.perServerCPUSecond ?? ceiling?.perServerCPUSecond, let oneRequest = oneRequestFloor() {
+        if let perCPU = requestWithProof?.perServerCPUSecond ?? ceiling?.perServerCPUSecond, let oneRequest = oneRequestFloor() {
             let request = 1e6 / perCPU
             let what = requestWithProof?.perServerCPUSecond == nil ? "one GET /health" : "one GET /health with a proof's headers"
             lines.append("floor: \(what) \(Self.f(request, 1)) µs of server CPU (wrk); with one signature check \(Self.f(oneRequest, 1)) µs, so at most \(Self.f(1e6 / oneRequest)) such requests per server CPU-second")

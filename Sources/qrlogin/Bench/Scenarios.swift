@@ -95,19 +95,11 @@ struct Scenarios {
     }
 
     private func oneLogin(pc: DPoPSigner, createProof: String, phone: BenchAPI.Phone) async throws {
-        guard let login = try await api.create(signer: pc, proof: createProof).1 else { throw BenchError.unexpected("create") }
-        var events = try await api.events(login)
-        guard try await events.next()?.name == "pending" else { throw BenchError.unexpected("first event") }
-        let scan = try await api.scan(login.id, by: phone)
-        guard scan.status == 200, let ticket = scan.json["ticket"] as? String else { throw BenchError.unexpected("scan \(scan.status)") }
-        guard let scanned = try await events.next(), scanned.name == "scanned", let match = scanned.data["match"] as? Int else { throw BenchError.unexpected("scanned event") }
-        let confirm = try await api.confirm(login.id, ticket: ticket, match: match, by: phone)
-        guard confirm.status == 200 else { throw BenchError.unexpected("confirm \(confirm.status)") }
-        guard let confirmed = try await events.next(), confirmed.name == "confirmed",
-              let token = (confirmed.data["token"] as? [String: Any])?["accessToken"] as? String
-        else { throw BenchError.unexpected("confirmed event") }
-        let me = try await api.me(signer: pc, token: token)
-        guard me.status == 200 else { throw BenchError.unexpected("me \(me.status)") }
+        let login = try await api.createLogin(pc, proof: createProof)
+        var events = try await api.openStream(login)
+        let (ticket, match) = try await api.scan(login, by: phone, seenIn: &events)
+        let token = try await api.confirm(login, ticket: ticket, match: match, by: phone, collectingFrom: &events)
+        try await api.checkMe(pc, token: token)
     }
 
     /// Runs `concurrency` workers and merges what they measured.
@@ -297,33 +289,25 @@ struct StepsScenario {
                         var out: [Flow] = []
                         if step == 0 {
                             for (pc, proof) in made {
-                                guard let login = try await api.create(signer: pc, proof: proof).1 else { throw BenchError.unexpected("create") }
-                                out.append(Flow(login: login, phone: phones[worker % phones.count]))
+                                let login = try await api.createLogin(pc, proof: proof)
+                                out.append(Flow(login: login, events: nil, phone: phones[worker % phones.count]))
                             }
                             return (worker, out)
                         }
                         for var flow in mine {
                             switch step {
                             case 1:
-                                var events = try await api.events(flow.login)
-                                guard try await events.next()?.name == "pending" else { throw BenchError.unexpected("first event") }
-                                flow.events = events
+                                flow.events = try await api.openStream(flow.login)
                             case 2:
-                                let scan = try await api.scan(flow.login.id, by: flow.phone)
-                                guard scan.status == 200, let ticket = scan.json["ticket"] as? String else { throw BenchError.unexpected("scan \(scan.status)") }
-                                guard let scanned = try await flow.events?.next(), scanned.name == "scanned", let match = scanned.data["match"] as? Int else { throw BenchError.unexpected("scanned event") }
-                                flow.ticket = ticket
-                                flow.match = match
+                                guard var events = flow.events else { throw BenchError.unexpected("no stream") }
+                                (flow.ticket, flow.match) = try await api.scan(flow.login, by: flow.phone, seenIn: &events)
+                                flow.events = events
                             case 3:
-                                let confirm = try await api.confirm(flow.login.id, ticket: flow.ticket, match: flow.match, by: flow.phone)
-                                guard confirm.status == 200 else { throw BenchError.unexpected("confirm \(confirm.status)") }
-                                guard let confirmed = try await flow.events?.next(), confirmed.name == "confirmed",
-                                      let token = (confirmed.data["token"] as? [String: Any])?["accessToken"] as? String
-                                else { throw BenchError.unexpected("confirmed event") }
-                                flow.token = token
+                                guard var events = flow.events else { throw BenchError.unexpected("no stream") }
+                                flow.token = try await api.confirm(flow.login, ticket: flow.ticket, match: flow.match, by: flow.phone, collectingFrom: &events)
+                                flow.events = events
                             default:
-                                let me = try await api.me(signer: flow.login.pc, token: flow.token)
-                                guard me.status == 200 else { throw BenchError.unexpected("me \(me.status)") }
+                                try await api.checkMe(flow.login.pc, token: flow.token)
                             }
                             out.append(flow)
                         }
