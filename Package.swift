@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "QRCode", targets: ["QRCode"]),
         .library(name: "QRCodeRender", targets: ["QRCodeRender"]),
         .library(name: "QRLoginCore", targets: ["QRLoginCore"]),
+        .library(name: "QRLoginOAuth", targets: ["QRLoginOAuth"]),
         .library(name: "QRLoginServer", targets: ["QRLoginServer"]),
         .library(name: "QRLoginClient", targets: ["QRLoginClient"]),
     ],
@@ -38,9 +39,12 @@ let package = Package(
         .target(name: "QRCodeRender", dependencies: ["QRCode"], swiftSettings: swiftSettings),
 
         // Login service.
+        // OAuth 2.0 domain (clients, grants, token families): value types and rules, no HTTP.
+        .target(name: "QRLoginOAuth", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .target(
             name: "QRLoginCore",
             dependencies: [
+                "QRLoginOAuth",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -64,6 +68,7 @@ let package = Package(
                 "QRCode",
                 "QRCodeRender",
                 "QRLoginCore",
+                "QRLoginOAuth",
                 "QRLoginSQLite",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -96,6 +101,7 @@ let package = Package(
                 "QRCode",
                 "QRCodeRender",
                 "QRLoginServer",
+                "QRLoginOAuth",
                 "QRLoginSQLite",
                 "QRLoginClient",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -110,12 +116,14 @@ let package = Package(
 
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: swiftSettings),
         .testTarget(name: "QRCodeRenderTests", dependencies: ["QRCode", "QRCodeRender"], swiftSettings: swiftSettings),
+        .testTarget(name: "QRLoginOAuthTests", dependencies: ["QRLoginOAuth"], swiftSettings: swiftSettings),
         .testTarget(name: "QRLoginCoreTests", dependencies: ["QRLoginCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "QRLoginSQLiteTests", dependencies: ["QRLoginCore", "QRLoginSQLite"], swiftSettings: swiftSettings),
+        .testTarget(name: "QRLoginSQLiteTests", dependencies: ["QRLoginCore", "QRLoginOAuth", "QRLoginSQLite"], swiftSettings: swiftSettings),
         .testTarget(
             name: "QRLoginServerTests",
             dependencies: [
                 "QRLoginServer",
+                "QRLoginOAuth",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

@@ -1,11 +1,13 @@
 import Foundation
 import QRLoginCore
+import QRLoginOAuth
 
 extension SQLiteStore {
     private static let requestColumns = """
         poll_secret_hash, pc_key_thumbprint, pc_public_key_jwk, requester_type, requester_name, requester_ip,
         requester_user_agent, state, account_id, scanner_display_name, scanner_device_id, ticket_hash,
-        ticket_expires_at, match, match_choices, deny_reason, token_id, created_at, expires_at, version
+        ticket_expires_at, match, match_choices, deny_reason, token_id, created_at, expires_at, version,
+        client_id, scopes, user_code, user_code_choices, poll_interval, last_polled_at, issued
         """
 
     private static let requestAssignments = requestColumns
@@ -46,6 +48,7 @@ extension SQLiteStore {
             if let revoke = effects.revokeTokenId {
                 _ = try Self.revokeToken(id: revoke, at: effects.revokedAt ?? Date(), on: connection)
             }
+            if let grant = effects.issueGrant { try Self.insert(grant, on: connection) }
             return request
         }
     }
@@ -64,7 +67,7 @@ extension SQLiteStore {
 
     /// Built once, so the statement cache sees the very same SQL on every call.
     private static let insertSQL =
-        "INSERT INTO login_requests (\(requestColumns), id) VALUES (\(Array(repeating: "?", count: 21).joined(separator: ", ")))"
+        "INSERT INTO login_requests (\(requestColumns), id) VALUES (\(Array(repeating: "?", count: 28).joined(separator: ", ")))"
 
     private static let updateSQL = "UPDATE login_requests SET \(requestAssignments) WHERE id = ? AND version = ? RETURNING id"
 
@@ -78,7 +81,45 @@ extension SQLiteStore {
             request.ticketExpiresAt.sqlite, request.match?.sqlite ?? .null,
             .text(request.matchChoices.map(String.init).joined(separator: ",")), request.denyReason.map { .text($0.rawValue) } ?? .null,
             request.tokenId.sqlite, request.createdAt.sqlite, request.expiresAt.sqlite, request.version.sqlite,
+        ] + deviceGrantBinds(request.deviceGrant)
+    }
+
+    /// The device grant's columns; all NULL for a QR login.
+    private static func deviceGrantBinds(_ grant: DeviceGrant?) -> [SQLiteValue] {
+        guard let grant else { return Array(repeating: .null, count: 7) }
+        return [
+            .text(grant.clientId), .text(Scope.format(grant.scopes)), .text(grant.userCode),
+            .text(grant.userCodeChoices.joined(separator: ",")), grant.interval.sqlite, grant.lastPolledAt.sqlite,
+            (grant.issued ? 1 : 0).sqlite,
         ]
+    }
+
+    private static func deviceGrant(from row: SQLiteRow) throws -> DeviceGrant? {
+        guard let clientId = try row.optionalText("client_id") else { return nil }
+        var grant = DeviceGrant(
+            clientId: clientId, scopes: try row.text("scopes").split(separator: " ").map(String.init),
+            userCode: try row.text("user_code"), interval: try row.int("poll_interval")
+        )
+        grant.userCodeChoices = try row.text("user_code_choices").split(separator: ",").map(String.init)
+        grant.lastPolledAt = try row.optionalDate("last_polled_at")
+        grant.issued = try row.int("issued") != 0
+        return grant
+    }
+
+    /// The login request whose poll secret (or device code) hashes to `hash`.
+    public func loginRequest(pollSecretHash hash: String) async throws -> LoginRequest? {
+        try exclusively { connection in
+            try connection.queryFirst("SELECT * FROM login_requests WHERE poll_secret_hash = ?", [.text(hash)], Self.loginRequest(from:))
+        }
+    }
+
+    /// The device-grant request with user code `userCode` that has not expired at `now`.
+    public func loginRequest(userCode: String, at now: Date) async throws -> LoginRequest? {
+        try exclusively { connection in
+            try connection.queryFirst(
+                "SELECT * FROM login_requests WHERE user_code = ? AND expires_at > ?", [.text(userCode), now.sqlite], Self.loginRequest(from:)
+            )
+        }
     }
 
     private static func loginRequest(from row: SQLiteRow) throws -> LoginRequest {
@@ -105,6 +146,7 @@ extension SQLiteStore {
         }
         request.tokenId = try row.optionalText("token_id")
         request.version = try row.int("version")
+        request.deviceGrant = try deviceGrant(from: row)
         return request
     }
 

@@ -85,6 +85,65 @@ enum SQLiteMigrations {
             """,
             "CREATE INDEX login_requests_expires_at ON login_requests (expires_at)",
         ],
+        [
+            // OAuth 2.0: the device grant's part of a login request (client_id NULL for a QR
+            // login), clients, token families and their access and refresh tokens.
+            "ALTER TABLE login_requests ADD COLUMN client_id TEXT",
+            "ALTER TABLE login_requests ADD COLUMN scopes TEXT",
+            "ALTER TABLE login_requests ADD COLUMN user_code TEXT",
+            "ALTER TABLE login_requests ADD COLUMN user_code_choices TEXT",
+            "ALTER TABLE login_requests ADD COLUMN poll_interval INTEGER",
+            "ALTER TABLE login_requests ADD COLUMN last_polled_at REAL",
+            "ALTER TABLE login_requests ADD COLUMN issued INTEGER",
+            "CREATE UNIQUE INDEX login_requests_poll_secret_hash ON login_requests (poll_secret_hash)",
+            "CREATE INDEX login_requests_user_code ON login_requests (user_code) WHERE user_code IS NOT NULL",
+            """
+            CREATE TABLE oauth_clients (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                type TEXT NOT NULL,
+                secret_hash TEXT,
+                redirect_uris TEXT NOT NULL,
+                grant_types TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                require_dpop INTEGER NOT NULL,
+                created_at REAL NOT NULL
+            ) STRICT
+            """,
+            // No foreign key to oauth_clients: a removed client's families stay, revoked.
+            """
+            CREATE TABLE token_families (
+                id TEXT PRIMARY KEY,
+                client_id TEXT NOT NULL,
+                account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                scopes TEXT NOT NULL,
+                refresh_jkt TEXT,
+                origin TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                revoked_at REAL
+            ) STRICT
+            """,
+            "CREATE INDEX token_families_account ON token_families (account_id)",
+            "CREATE INDEX token_families_client ON token_families (client_id)",
+            "CREATE INDEX token_families_expires_at ON token_families (expires_at)",
+            """
+            CREATE TABLE oauth_tokens (
+                hash TEXT PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                family_id TEXT NOT NULL REFERENCES token_families (id) ON DELETE CASCADE,
+                scopes TEXT NOT NULL,
+                jkt TEXT,
+                created_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                used_at REAL,
+                revoked_at REAL
+            ) STRICT
+            """,
+            "CREATE INDEX oauth_tokens_family ON oauth_tokens (family_id)",
+            "CREATE INDEX oauth_tokens_expires_at ON oauth_tokens (expires_at)",
+        ],
     ]
 
     /// Applies every step the database lacks, each in its own transaction together with the

@@ -46,6 +46,7 @@ struct DPoPClaims {
     var iat: Double?
     var jti: String?
     var ath: String?
+    var nonce: String?
 
     init(json: [UInt8]) throws(QRLoginError) {
         let object = try ProofJSON.proofPart(json)
@@ -54,6 +55,7 @@ struct DPoPClaims {
         iat = try object.number("iat")
         jti = try object.string("jti")
         ath = try object.string("ath")
+        nonce = try object.string("nonce")
     }
 }
 

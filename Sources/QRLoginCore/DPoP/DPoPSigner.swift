@@ -22,13 +22,14 @@ public struct DPoPSigner: Sendable {
     }
 
     /// A proof for one request: `method` and `url` (query and fragment are ignored by servers),
-    /// with `ath` when `accessToken` is given. Use a new `jti` for every request.
+    /// with `ath` when `accessToken` is given and `nonce` when the server asked for one
+    /// (RFC 9449 §8). Use a new `jti` for every request.
     /// - Throws: if signing fails.
-    public func proof(method: String, url: String, accessToken: String? = nil, issuedAt: Date = Date(), jti: String = DPoPSigner.randomJTI()) throws -> String {
+    public func proof(method: String, url: String, accessToken: String? = nil, issuedAt: Date = Date(), jti: String = DPoPSigner.randomJTI(), nonce: String? = nil) throws -> String {
         let claims = Claims(
             jti: jti, htm: method, htu: url,
             iat: Int(issuedAt.timeIntervalSince1970.rounded(.down)),
-            ath: accessToken.map(DPoPVerifier.ath(for:))
+            ath: accessToken.map(DPoPVerifier.ath(for:)), nonce: nonce
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = .withoutEscapingSlashes
@@ -60,5 +61,6 @@ public struct DPoPSigner: Sendable {
         var htu: String
         var iat: Int
         var ath: String?
+        var nonce: String?
     }
 }

@@ -18,6 +18,8 @@ public struct DPoPProof: Sendable, Equatable {
     public var jti: String
     /// When the proof says it was made.
     public var issuedAt: Date
+    /// The server-provided nonce the proof carries (RFC 9449 §8), if any.
+    public var nonce: String? = nil
 }
 
 /// Remembers proof ids for the acceptance window, so a replayed proof is refused.
@@ -110,7 +112,7 @@ public struct DPoPVerifier: Sendable {
             guard let ath = claims.ath else { throw .invalidProof("missing ath") }
             guard ath == Self.ath(for: accessToken) else { throw .invalidProof("ath mismatch") }
         }
-        return DPoPProof(thumbprint: thumbprint, publicKeyJWK: jwk, jti: jti, issuedAt: Date(timeIntervalSince1970: iat))
+        return DPoPProof(thumbprint: thumbprint, publicKeyJWK: jwk, jti: jti, issuedAt: Date(timeIntervalSince1970: iat), nonce: claims.nonce)
     }
 
     /// Headers held by the checked-header cache (for tests).

@@ -1,4 +1,5 @@
 import Foundation
+import QRLoginOAuth
 
 /// What the PC told the server about itself, plus what the server saw of it.
 public struct RequesterContext: Codable, Sendable, Equatable {
@@ -60,9 +61,14 @@ public struct LoginRequest: Codable, Sendable, Equatable {
     public var expiresAt: Date
     /// Bumped by every transition; stores use it for conditional updates.
     public var version: Int
+    /// For a request made through the OAuth device authorization endpoint: the client, scopes,
+    /// user code and polling state. Such a request's poll secret is the device code, its PC key
+    /// (when the device sent a DPoP proof) the key its tokens are bound to, and the phone picks
+    /// the user code instead of a number.
+    public var deviceGrant: DeviceGrant?
 
     /// Creates a new pending request.
-    public init(id: String, pollSecretHash: String, pcKeyThumbprint: String, pcPublicKeyJWK: String, requester: RequesterContext, createdAt: Date, expiresAt: Date) {
+    public init(id: String, pollSecretHash: String, pcKeyThumbprint: String, pcPublicKeyJWK: String, requester: RequesterContext, createdAt: Date, expiresAt: Date, deviceGrant: DeviceGrant? = nil) {
         self.id = id
         self.pollSecretHash = pollSecretHash
         self.pcKeyThumbprint = pcKeyThumbprint
@@ -73,6 +79,7 @@ public struct LoginRequest: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.expiresAt = expiresAt
         self.version = 0
+        self.deviceGrant = deviceGrant
     }
 
     /// The moment the request expires if nothing else happens: the request's own lifetime, cut
@@ -108,23 +115,33 @@ public struct LoginRequest: Codable, Sendable, Equatable {
 
     /// pending → scanned: binds the request to the scanning phone's account.
     ///
+    /// The phone is offered `matchChoices` (one of them `match`, the number the PC shows), or,
+    /// for a device grant, `userCodeChoices` (one of them the grant's user code; the number
+    /// arguments are ignored then).
     /// - Throws: ``QRLoginError/expired`` after the deadline, ``QRLoginError/alreadyScanned`` if
     ///   a phone scanned it before, ``QRLoginError/wrongState(_:)`` in any other final state.
-    public mutating func scan(accountId: String, displayName: String, deviceId: String, ticketHash: String, ticketExpiresAt: Date, match: Int, matchChoices: [Int], at now: Date) throws(QRLoginError) {
+    public mutating func scan(accountId: String, displayName: String, deviceId: String, ticketHash: String, ticketExpiresAt: Date, match: Int, matchChoices: [Int], userCodeChoices: [String] = [], at now: Date) throws(QRLoginError) {
         switch effectiveState(at: now) {
         case .pending: break
         case .scanned: throw .alreadyScanned
         default: throw stateError(at: now)
         }
-        precondition(matchChoices.contains(match), "the match must be one of the choices")
+        if let grant = deviceGrant {
+            precondition(userCodeChoices.contains(grant.userCode), "the user code must be one of the choices")
+            deviceGrant?.userCodeChoices = userCodeChoices
+            self.match = nil
+            self.matchChoices = []
+        } else {
+            precondition(matchChoices.contains(match), "the match must be one of the choices")
+            self.match = match
+            self.matchChoices = matchChoices
+        }
         state = .scanned
         self.accountId = accountId
         scannerDisplayName = displayName
         scannerDeviceId = deviceId
         self.ticketHash = ticketHash
         self.ticketExpiresAt = ticketExpiresAt
-        self.match = match
-        self.matchChoices = matchChoices
         version += 1
     }
 
@@ -151,10 +168,28 @@ public struct LoginRequest: Codable, Sendable, Equatable {
     ///   ``QRLoginError/invalidTicket`` for a wrong ticket, ``QRLoginError/ticketExpired`` or
     ///   ``QRLoginError/expired`` late, ``QRLoginError/wrongState(_:)`` once used.
     public mutating func confirm(deviceId: String, accountId: String, ticketHash: String, match: Int, pickupWindow: TimeInterval, at now: Date) throws(QRLoginError) {
+        try confirm(deviceId: deviceId, accountId: accountId, ticketHash: ticketHash, pick: .number(match), pickupWindow: pickupWindow, at: now)
+    }
+
+    /// What the phone picked: a number (QR login) or a user code (device grant).
+    public enum Pick: Sendable, Equatable {
+        case number(Int)
+        case userCode(String)
+    }
+
+    /// scanned → confirmed with the right pick, or scanned → denied with a wrong one (a pick of
+    /// the other kind than the request asks for is wrong too). As
+    /// ``confirm(deviceId:accountId:ticketHash:match:pickupWindow:at:)``.
+    public mutating func confirm(deviceId: String, accountId: String, ticketHash: String, pick: Pick, pickupWindow: TimeInterval, at now: Date) throws(QRLoginError) {
         try checkScanner(deviceId: deviceId, accountId: accountId, ticketHash: ticketHash, at: now)
         clearTicket()
         version += 1
-        guard match == self.match else {
+        let right: Bool = switch (pick, deviceGrant) {
+        case (.number(let number), nil): number == match
+        case (.userCode(let code), let grant?): UserCode.normalize(code) == grant.userCode
+        default: false
+        }
+        guard right else {
             state = .denied
             denyReason = .wrongMatch
             return
@@ -197,7 +232,51 @@ public struct LoginRequest: Codable, Sendable, Equatable {
         return previous
     }
 
+    /// The device's poll of the token endpoint with this request's device code (RFC 8628 §3.4).
+    /// Records the poll (so the caller must write the request whatever the outcome) and says
+    /// what to answer; on ``DevicePoll/issue`` the tokens are marked handed out, so the caller
+    /// writes them in the same atomic step.
+    public mutating func pollDeviceGrant(at now: Date) -> DevicePoll {
+        guard var grant = deviceGrant else { return .notADeviceGrant }
+        defer { deviceGrant = grant; version += 1 }
+        switch effectiveState(at: now) {
+        case .pending, .scanned:
+            if let slowDown = grant.poll(at: now) { return .slowDown(slowDown) }
+            return .pending
+        case .confirmed:
+            grant.lastPolledAt = now
+            if grant.issued { return .alreadyIssued }
+            guard now < expiresAt else { return .expired }
+            grant.issued = true
+            return .issue
+        case .denied, .cancelled:
+            grant.lastPolledAt = now
+            return .denied
+        case .expired:
+            grant.lastPolledAt = now
+            return .expired
+        }
+    }
+
     private mutating func clearTicket() {
         ticketHash = nil
     }
+}
+
+/// What a device's poll of the token endpoint finds (``LoginRequest/pollDeviceGrant(at:)``).
+public enum DevicePoll: Sendable, Equatable {
+    /// Not scanned or not yet confirmed: `authorization_pending`.
+    case pending
+    /// Polled sooner than the interval: `slow_down` (the interval is raised).
+    case slowDown(OAuthError)
+    /// Confirmed: mint and hand out the tokens now (this poll is the one that does).
+    case issue
+    /// The tokens were handed out before: the device code is used up (`invalid_grant`).
+    case alreadyIssued
+    /// Denied on the phone or cancelled: `access_denied`.
+    case denied
+    /// Past its lifetime (or its pickup window): `expired_token`.
+    case expired
+    /// The request was not made through the device authorization endpoint.
+    case notADeviceGrant
 }

@@ -1,4 +1,5 @@
 import Foundation
+import QRLoginOAuth
 
 /// A ``Store`` in process memory, for tests and throwaway servers. Actor isolation makes
 /// every method atomic.
@@ -9,6 +10,10 @@ public actor MemoryStore: Store {
     private var tokenIdByHash: [String: String] = [:]
     private var codes: [String: OneTimeCode] = [:]
     private var requests: [String: LoginRequest] = [:]
+    private var requestIdByPollSecretHash: [String: String] = [:]
+    private var oauthClients: [String: OAuthClient] = [:]
+    private var families: [String: TokenFamily] = [:]
+    private var oauthTokens: [String: OAuthToken] = [:]  // key: token hash
 
     /// Creates an empty store.
     public init() {}
@@ -141,6 +146,7 @@ public actor MemoryStore: Store {
     /// Stores `request`, replacing any request with the same id. Never throws.
     public func insertLoginRequest(_ request: LoginRequest) async throws {
         requests[request.id] = request
+        requestIdByPollSecretHash[request.pollSecretHash] = request.id
     }
 
     /// The login request `id` in whatever state it is, or nil. Never throws.
@@ -161,14 +167,115 @@ public actor MemoryStore: Store {
         if let revoke = effects.revokeTokenId, tokens[revoke]?.revokedAt == nil {
             tokens[revoke]?.revokedAt = effects.revokedAt ?? Date()
         }
+        if let grant = effects.issueGrant {
+            families[grant.family.id] = grant.family
+            for token in grant.tokens { oauthTokens[token.hash] = token }
+        }
         return request
     }
 
     /// Deletes every login request whose `expiresAt` is before `cutoff`, in any state.
     /// Returns how many were deleted. Never throws.
     public func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int {
-        let old = requests.values.filter { $0.expiresAt < cutoff }.map(\.id)
-        for id in old { requests[id] = nil }
+        let old = requests.values.filter { $0.expiresAt < cutoff }
+        for request in old {
+            requests[request.id] = nil
+            requestIdByPollSecretHash[request.pollSecretHash] = nil
+        }
         return old.count
+    }
+
+    /// The login request whose poll secret hashes to `hash`, or nil. Never throws.
+    public func loginRequest(pollSecretHash hash: String) async throws -> LoginRequest? {
+        requestIdByPollSecretHash[hash].flatMap { requests[$0] }
+    }
+
+    /// The device-grant request with user code `userCode` that has not expired at `now`, or
+    /// nil. Never throws.
+    public func loginRequest(userCode: String, at now: Date) async throws -> LoginRequest? {
+        requests.values.first { $0.deviceGrant?.userCode == userCode && $0.expiresAt > now }
+    }
+
+    /// Stores `client`, replacing any client with its id. Never throws.
+    public func upsertClient(_ client: OAuthClient) async throws {
+        oauthClients[client.id] = client
+    }
+
+    /// The client `id`, or nil. Never throws.
+    public func client(id: String) async throws -> OAuthClient? { oauthClients[id] }
+
+    /// Every client, ordered by id. Never throws.
+    public func clients() async throws -> [OAuthClient] {
+        oauthClients.values.sorted { $0.id < $1.id }
+    }
+
+    /// Removes client `id` and revokes its live families at `date`. Never throws.
+    public func removeClient(id: String, at date: Date) async throws -> Bool {
+        guard oauthClients.removeValue(forKey: id) != nil else { return false }
+        for (familyId, family) in families where family.clientId == id && family.revokedAt == nil {
+            families[familyId]?.revokedAt = date
+        }
+        return true
+    }
+
+    /// The token with hash `hash`, its family and its account's username, or nil. Never throws.
+    public func oauthToken(hash: String) async throws -> OAuthTokenLookup? {
+        guard let token = oauthTokens[hash], let family = families[token.familyId],
+              let account = accounts[family.accountId]
+        else { return nil }
+        return OAuthTokenLookup(token: token, family: family, username: account.username)
+    }
+
+    /// Applies `decide` to the refresh token with hash `hash` in one actor turn; nil if there is
+    /// none. Rethrows what `decide` throws, writing nothing then.
+    public func useRefreshToken(hash: String, at now: Date, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision) async throws -> RefreshDecision? {
+        guard let token = oauthTokens[hash], token.kind == .refresh, let family = families[token.familyId] else { return nil }
+        let decision = try decide(token, family)
+        switch decision {
+        case .rotate(let newTokens, let expiresAt):
+            oauthTokens[hash]?.usedAt = now
+            for new in newTokens { oauthTokens[new.hash] = new }
+            families[family.id]?.expiresAt = expiresAt
+        case .revokeFamily:
+            if family.revokedAt == nil { families[family.id]?.revokedAt = now }
+        }
+        return decision
+    }
+
+    /// Revokes the token with hash `hash` (a refresh token with its family) if `clientId`
+    /// holds it. Never throws.
+    public func revokeOAuthToken(hash: String, clientId: String, at date: Date) async throws -> OAuthRevocation {
+        guard let token = oauthTokens[hash], let family = families[token.familyId] else { return .unknown }
+        guard family.clientId == clientId else { return .otherClient }
+        switch token.kind {
+        case .access:
+            if token.revokedAt == nil { oauthTokens[hash]?.revokedAt = date }
+            return .accessToken
+        case .refresh:
+            if family.revokedAt == nil { families[family.id]?.revokedAt = date }
+            return .family
+        }
+    }
+
+    /// The live families of `accountId` at `now`, oldest first (ties by id). Never throws.
+    public func tokenFamilies(accountId: String, at now: Date) async throws -> [TokenFamily] {
+        families.values.filter { $0.accountId == accountId && $0.isLive(at: now) }
+            .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+    }
+
+    /// Revokes family `id` of `accountId` if it is not revoked yet. Never throws.
+    public func revokeTokenFamily(id: String, accountId: String, at date: Date) async throws -> Bool {
+        guard let family = families[id], family.accountId == accountId, family.revokedAt == nil else { return false }
+        families[id]?.revokedAt = date
+        return true
+    }
+
+    /// Deletes tokens and families that expired before `cutoff`. Never throws.
+    public func deleteOAuthTokens(expiredBefore cutoff: Date) async throws -> Int {
+        let oldTokens = oauthTokens.values.filter { $0.expiresAt < cutoff }.map(\.hash)
+        for hash in oldTokens { oauthTokens[hash] = nil }
+        let oldFamilies = families.values.filter { $0.expiresAt < cutoff }.map(\.id)
+        for id in oldFamilies { families[id] = nil }
+        return oldTokens.count + oldFamilies.count
     }
 }

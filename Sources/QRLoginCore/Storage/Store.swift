@@ -1,4 +1,5 @@
 import Foundation
+import QRLoginOAuth
 
 /// Records written together with a login request transition, in the same atomic step.
 public struct LoginSideEffects: Sendable, Equatable {
@@ -10,13 +11,16 @@ public struct LoginSideEffects: Sendable, Equatable {
     public var revokeTokenId: String?
     /// The time written as the revocation time.
     public var revokedAt: Date?
+    /// A new OAuth token family with its first tokens (on a device grant's redemption).
+    public var issueGrant: IssuedGrant?
 
     /// Creates a set of side effects; all empty by default.
-    public init(upsertDevice: Device? = nil, insertToken: TokenRecord? = nil, revokeTokenId: String? = nil, revokedAt: Date? = nil) {
+    public init(upsertDevice: Device? = nil, insertToken: TokenRecord? = nil, revokeTokenId: String? = nil, revokedAt: Date? = nil, issueGrant: IssuedGrant? = nil) {
         self.upsertDevice = upsertDevice
         self.insertToken = insertToken
         self.revokeTokenId = revokeTokenId
         self.revokedAt = revokedAt
+        self.issueGrant = issueGrant
     }
 
     /// No side effects.
@@ -90,6 +94,45 @@ public protocol Store: Sendable {
     func transitionLoginRequest(id: String, _ transition: @Sendable (inout LoginRequest) throws -> LoginSideEffects) async throws -> LoginRequest
     /// Deletes requests whose `expiresAt` is before `cutoff`. Returns how many.
     func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int
+    /// The login request whose poll secret (for a device grant: device code) hashes to `hash`.
+    func loginRequest(pollSecretHash hash: String) async throws -> LoginRequest?
+    /// The device-grant login request whose normalised user code is `userCode` and that has not
+    /// expired at `now` (codes of expired requests may be given out again).
+    func loginRequest(userCode: String, at now: Date) async throws -> LoginRequest?
+
+    // MARK: OAuth clients
+
+    /// Inserts `client`, or replaces the client with its id.
+    func upsertClient(_ client: OAuthClient) async throws
+    /// The client `id`, if registered.
+    func client(id: String) async throws -> OAuthClient?
+    /// Every client, by id.
+    func clients() async throws -> [OAuthClient]
+    /// Removes client `id` and revokes (at `date`) every token family it holds. Returns whether
+    /// it existed.
+    func removeClient(id: String, at date: Date) async throws -> Bool
+
+    // MARK: OAuth tokens
+
+    /// The OAuth token (access or refresh) whose hash is `hash`, with its family and the
+    /// username of its account, in one read; nil if any is missing.
+    func oauthToken(hash: String) async throws -> OAuthTokenLookup?
+    /// Atomically reads the refresh token whose hash is `hash` with its family, runs `decide`,
+    /// and applies the decision: ``RefreshDecision/rotate(tokens:familyExpiresAt:)`` marks the
+    /// token used and inserts the new ones, ``RefreshDecision/revokeFamily`` revokes the family
+    /// at `now`. If `decide` throws, nothing is written and the error is rethrown.
+    /// - Returns: the decision applied, or nil when no refresh token has that hash.
+    func useRefreshToken(hash: String, at now: Date, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision) async throws -> RefreshDecision?
+    /// Revokes the token whose hash is `hash` if it belongs to `clientId`: an access token on
+    /// its own, a refresh token with its whole family (RFC 7009 §2.1).
+    func revokeOAuthToken(hash: String, clientId: String, at date: Date) async throws -> OAuthRevocation
+    /// The live token families (grants) of `accountId` at `now`, oldest first.
+    func tokenFamilies(accountId: String, at now: Date) async throws -> [TokenFamily]
+    /// Revokes family `id` of `accountId` at `date`. Returns whether a live family was revoked.
+    func revokeTokenFamily(id: String, accountId: String, at date: Date) async throws -> Bool
+    /// Deletes OAuth tokens, and token families, whose `expiresAt` is before `cutoff`. Returns
+    /// how many records were deleted.
+    func deleteOAuthTokens(expiredBefore cutoff: Date) async throws -> Int
 }
 
 /// A token with its account and device, as ``Store/identity(tokenHash:)`` reads them.

@@ -1,0 +1,216 @@
+import Foundation
+import QRLoginCore
+import QRLoginOAuth
+
+extension SQLiteStore {
+    // MARK: Clients
+
+    /// Inserts `client`, or replaces the client with its id.
+    public func upsertClient(_ client: OAuthClient) async throws {
+        let redirects = String(decoding: try JSONEncoder().encode(client.redirectURIs), as: UTF8.self)
+        try exclusively { connection in
+            try connection.execute(
+                """
+                INSERT INTO oauth_clients (id, name, type, secret_hash, redirect_uris, grant_types, scopes, require_dpop, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET
+                    name = excluded.name, type = excluded.type, secret_hash = excluded.secret_hash,
+                    redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, scopes = excluded.scopes,
+                    require_dpop = excluded.require_dpop, created_at = excluded.created_at
+                """,
+                [.text(client.id), .text(client.name), .text(client.type.rawValue), client.secretHash.sqlite, .text(redirects),
+                 .text(client.grantTypes.map(\.rawValue).joined(separator: " ")), .text(Scope.format(client.scopes)),
+                 (client.requireDPoP ? 1 : 0).sqlite, client.createdAt.sqlite]
+            )
+        }
+    }
+
+    /// The client `id`, if registered.
+    public func client(id: String) async throws -> OAuthClient? {
+        try exclusively { connection in
+            try connection.queryFirst("SELECT * FROM oauth_clients WHERE id = ?", [.text(id)], Self.client(from:))
+        }
+    }
+
+    /// Every client, by id.
+    public func clients() async throws -> [OAuthClient] {
+        try exclusively { connection in
+            try connection.query("SELECT * FROM oauth_clients ORDER BY id", [], Self.client(from:))
+        }
+    }
+
+    /// Removes client `id` and revokes its live families, in one transaction.
+    public func removeClient(id: String, at date: Date) async throws -> Bool {
+        try transaction { connection in
+            try connection.execute(
+                "UPDATE token_families SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL", [date.sqlite, .text(id)]
+            )
+            return !(try connection.query("DELETE FROM oauth_clients WHERE id = ? RETURNING id", [.text(id)]) { _ in true }).isEmpty
+        }
+    }
+
+    private static func client(from row: SQLiteRow) throws -> OAuthClient {
+        guard let redirects = try? JSONDecoder().decode([String].self, from: Data(try row.text("redirect_uris").utf8)) else {
+            throw SQLiteStoreError.malformedRow(column: "redirect_uris")
+        }
+        let grants = try row.text("grant_types").split(separator: " ").map { name in
+            guard let grant = GrantType(rawValue: String(name)) else { throw SQLiteStoreError.malformedRow(column: "grant_types") }
+            return grant
+        }
+        return OAuthClient(
+            id: try row.text("id"), name: try row.text("name"), type: try row.enumValue("type"),
+            secretHash: try row.optionalText("secret_hash"), redirectURIs: redirects, grantTypes: grants,
+            scopes: scopes(try row.text("scopes")), requireDPoP: try row.int("require_dpop") != 0,
+            createdAt: try row.date("created_at")
+        )
+    }
+
+    // MARK: Tokens
+
+    /// Inserts a new family and its first tokens; shared with device-grant redemptions, which
+    /// write them inside their own transaction.
+    static func insert(_ grant: IssuedGrant, on connection: SQLiteConnection) throws {
+        let family = grant.family
+        try connection.execute(
+            """
+            INSERT INTO token_families (id, client_id, account_id, scopes, refresh_jkt, origin, created_at, expires_at, revoked_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [.text(family.id), .text(family.clientId), .text(family.accountId), .text(Scope.format(family.scopes)),
+             family.refreshJKT.sqlite, .text(family.origin.rawValue), family.createdAt.sqlite, family.expiresAt.sqlite,
+             family.revokedAt.sqlite]
+        )
+        for token in grant.tokens { try insert(token, on: connection) }
+    }
+
+    private static func insert(_ token: OAuthToken, on connection: SQLiteConnection) throws {
+        try connection.execute(
+            """
+            INSERT INTO oauth_tokens (hash, id, kind, family_id, scopes, jkt, created_at, expires_at, used_at, revoked_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [.text(token.hash), .text(token.id), .text(token.kind.rawValue), .text(token.familyId), .text(Scope.format(token.scopes)),
+             token.jkt.sqlite, token.createdAt.sqlite, token.expiresAt.sqlite, token.usedAt.sqlite, token.revokedAt.sqlite]
+        )
+    }
+
+    /// The token with its family and its account's username, in one query.
+    public func oauthToken(hash: String) async throws -> OAuthTokenLookup? {
+        try exclusively { connection in
+            try Self.oauthToken(hash: hash, on: connection)
+        }
+    }
+
+    private static let lookupSQL = """
+        SELECT t.hash, t.id, t.kind, t.family_id, t.scopes, t.jkt, t.created_at, t.expires_at, t.used_at, t.revoked_at,
+               f.client_id AS f_client_id, f.account_id AS f_account_id, f.scopes AS f_scopes, f.refresh_jkt AS f_refresh_jkt,
+               f.origin AS f_origin, f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at,
+               a.username AS username
+        FROM oauth_tokens t JOIN token_families f ON f.id = t.family_id JOIN accounts a ON a.id = f.account_id
+        WHERE t.hash = ?
+        """
+
+    private static func oauthToken(hash: String, on connection: SQLiteConnection) throws -> OAuthTokenLookup? {
+        try connection.queryFirst(lookupSQL, [.text(hash)]) { row in
+            let token = OAuthToken(
+                id: try row.text("id"), kind: try row.enumValue("kind"), hash: try row.text("hash"), familyId: try row.text("family_id"),
+                scopes: scopes(try row.text("scopes")), jkt: try row.optionalText("jkt"), createdAt: try row.date("created_at"),
+                expiresAt: try row.date("expires_at"), usedAt: try row.optionalDate("used_at"), revokedAt: try row.optionalDate("revoked_at")
+            )
+            let family = TokenFamily(
+                id: token.familyId, clientId: try row.text("f_client_id"), accountId: try row.text("f_account_id"),
+                scopes: scopes(try row.text("f_scopes")), refreshJKT: try row.optionalText("f_refresh_jkt"),
+                origin: try row.enumValue("f_origin"), createdAt: try row.date("f_created_at"),
+                expiresAt: try row.date("f_expires_at"), revokedAt: try row.optionalDate("f_revoked_at")
+            )
+            return OAuthTokenLookup(token: token, family: family, username: try row.text("username"))
+        }
+    }
+
+    /// Reads, decides and writes a refresh in one transaction.
+    public func useRefreshToken(hash: String, at now: Date, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision) async throws -> RefreshDecision? {
+        try transaction { connection in
+            guard let found = try Self.oauthToken(hash: hash, on: connection), found.token.kind == .refresh else { return nil }
+            let decision = try decide(found.token, found.family)
+            switch decision {
+            case .rotate(let tokens, let expiresAt):
+                // Conditional on the token being unused: a second writer outside this store
+                // (another process on the file) cannot make two rotations of one token.
+                let marked = try connection.query(
+                    "UPDATE oauth_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL RETURNING hash", [now.sqlite, .text(hash)]
+                ) { _ in true }
+                guard !marked.isEmpty else { throw SQLiteStoreError.concurrentModification(requestId: found.token.id) }
+                for token in tokens { try Self.insert(token, on: connection) }
+                try connection.execute("UPDATE token_families SET expires_at = ? WHERE id = ?", [expiresAt.sqlite, .text(found.family.id)])
+            case .revokeFamily:
+                try connection.execute(
+                    "UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now.sqlite, .text(found.family.id)]
+                )
+            }
+            return decision
+        }
+    }
+
+    /// Revokes an access token, or a refresh token's family, of `clientId`.
+    public func revokeOAuthToken(hash: String, clientId: String, at date: Date) async throws -> OAuthRevocation {
+        try transaction { connection in
+            guard let found = try Self.oauthToken(hash: hash, on: connection) else { return .unknown }
+            guard found.family.clientId == clientId else { return .otherClient }
+            switch found.token.kind {
+            case .access:
+                try connection.execute("UPDATE oauth_tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL", [date.sqlite, .text(hash)])
+                return .accessToken
+            case .refresh:
+                try connection.execute(
+                    "UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [date.sqlite, .text(found.family.id)]
+                )
+                return .family
+            }
+        }
+    }
+
+    /// The live families of `accountId`, oldest first.
+    public func tokenFamilies(accountId: String, at now: Date) async throws -> [TokenFamily] {
+        try exclusively { connection in
+            try connection.query(
+                """
+                SELECT * FROM token_families WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?
+                ORDER BY created_at, id
+                """,
+                [.text(accountId), now.sqlite]
+            ) { row in
+                TokenFamily(
+                    id: try row.text("id"), clientId: try row.text("client_id"), accountId: try row.text("account_id"),
+                    scopes: Self.scopes(try row.text("scopes")), refreshJKT: try row.optionalText("refresh_jkt"),
+                    origin: try row.enumValue("origin"), createdAt: try row.date("created_at"),
+                    expiresAt: try row.date("expires_at"), revokedAt: try row.optionalDate("revoked_at")
+                )
+            }
+        }
+    }
+
+    /// Revokes family `id` of `accountId` if it is not revoked yet.
+    public func revokeTokenFamily(id: String, accountId: String, at date: Date) async throws -> Bool {
+        try exclusively { connection in
+            !(try connection.query(
+                "UPDATE token_families SET revoked_at = ? WHERE id = ? AND account_id = ? AND revoked_at IS NULL RETURNING id",
+                [date.sqlite, .text(id), .text(accountId)]
+            ) { _ in true }).isEmpty
+        }
+    }
+
+    /// Deletes tokens and families that expired before `cutoff`, in one transaction.
+    public func deleteOAuthTokens(expiredBefore cutoff: Date) async throws -> Int {
+        try transaction { connection in
+            try connection.execute("DELETE FROM oauth_tokens WHERE expires_at < ?", [cutoff.sqlite])
+            let tokens = connection.changes
+            // Tokens of a deleted family go with it (ON DELETE CASCADE); a family outlives its tokens.
+            try connection.execute("DELETE FROM token_families WHERE expires_at < ?", [cutoff.sqlite])
+            return tokens + connection.changes
+        }
+    }
+
+    private static func scopes(_ text: String) -> [String] {
+        text.split(separator: " ").map(String.init)
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import QRLoginOAuth
+import Testing
+
+@Suite struct RefreshPolicyTests {
+    let now = Date(timeIntervalSince1970: 2_000_000)
+
+    func family(clientId: String = "cli", jkt: String? = "key-a", revokedAt: Date? = nil) -> TokenFamily {
+        TokenFamily(id: "fam", clientId: clientId, accountId: "acc", scopes: ["openid", "offline_access"], refreshJKT: jkt, origin: .deviceCode, createdAt: now, expiresAt: now.addingTimeInterval(3600), revokedAt: revokedAt)
+    }
+
+    func refresh(usedAt: Date? = nil, revokedAt: Date? = nil, expiresAt: Date? = nil) -> OAuthToken {
+        OAuthToken(id: "rt", kind: .refresh, hash: "h", familyId: "fam", scopes: ["openid", "offline_access"], jkt: nil, createdAt: now, expiresAt: expiresAt ?? now.addingTimeInterval(3600), usedAt: usedAt, revokedAt: revokedAt)
+    }
+
+    func mint(_ accessScopes: [String], _ refreshScopes: [String]) -> (tokens: [OAuthToken], expiresAt: Date) {
+        ([
+            OAuthToken(id: "new-at", kind: .access, hash: "h1", familyId: "fam", scopes: accessScopes, jkt: nil, createdAt: now, expiresAt: now.addingTimeInterval(60)),
+            OAuthToken(id: "new-rt", kind: .refresh, hash: "h2", familyId: "fam", scopes: refreshScopes, jkt: nil, createdAt: now, expiresAt: now.addingTimeInterval(7200)),
+        ], now.addingTimeInterval(7200))
+    }
+
+    func decide(_ token: OAuthToken, _ family: TokenFamily, client: String = "cli", jkt: String? = "key-a", scopes: [String] = []) throws(OAuthError) -> RefreshDecision {
+        try RefreshPolicy.decide(token: token, family: family, clientId: client, proofJKT: jkt, requestedScopes: scopes, now: now, mint: mint)
+    }
+
+    @Test func rotatesAnUnusedTokenOfTheRightClientAndKey() throws {
+        guard case .rotate(let tokens, let expiresAt) = try decide(refresh(), family()) else {
+            Issue.record("expected a rotation"); return
+        }
+        #expect(tokens.map(\.scopes) == [["openid", "offline_access"], ["openid", "offline_access"]])
+        #expect(expiresAt == now.addingTimeInterval(7200))
+    }
+
+    @Test func aReplayedTokenRevokesTheFamilyWhatEverKeyItComesWith() throws {
+        #expect(try decide(refresh(usedAt: now), family()) == .revokeFamily)
+        #expect(try decide(refresh(usedAt: now), family(), jkt: "thief") == .revokeFamily)
+    }
+
+    @Test func anotherClientsTokenIsInvalidAndChangesNothing() {
+        #expect(throws: OAuthError.self) { try decide(refresh(usedAt: now), family(), client: "other") }
+    }
+
+    @Test func aKeyBoundFamilyNeedsAProofOfItsKey() throws {
+        #expect(throws: OAuthError.invalidGrant("the refresh token is bound to another DPoP key")) { try decide(refresh(), family(), jkt: "key-b") }
+        #expect(throws: OAuthError.self) { try decide(refresh(), family(), jkt: nil) }
+        _ = try decide(refresh(), family(jkt: nil), jkt: nil)
+    }
+
+    @Test func revokedAndExpiredTokensAreInvalid() {
+        #expect(throws: OAuthError.self) { try decide(refresh(revokedAt: now), family()) }
+        #expect(throws: OAuthError.self) { try decide(refresh(), family(revokedAt: now)) }
+        #expect(throws: OAuthError.self) { try decide(refresh(expiresAt: now), family()) }
+    }
+
+    @Test func scopesMayNarrowButNotWiden() throws {
+        guard case .rotate(let tokens, _) = try decide(refresh(), family(), scopes: ["openid"]) else {
+            Issue.record("expected a rotation"); return
+        }
+        #expect(tokens.map(\.scopes) == [["openid"], ["openid", "offline_access"]], "the new refresh token keeps the old scopes")
+        do {
+            _ = try decide(refresh(), family(), scopes: ["openid", "phone"])
+            Issue.record("a wider scope was granted")
+        } catch {
+            #expect(error.code == .invalidScope)
+        }
+    }
+}

@@ -1,0 +1,257 @@
+import Foundation
+import QRLoginCore
+import QRLoginOAuth
+import Testing
+
+/// The OAuth records (clients, device grants, token families and tokens) in every ``Store``.
+@Suite("Store conformance: OAuth")
+struct OAuthStoreConformanceTests {
+    private let t0 = Fixtures.t0
+
+    static func client(_ id: String = "cli", type: ClientType = .public) -> OAuthClient {
+        OAuthClient(
+            id: id, name: "Terminal <app>", type: type, secretHash: type == .confidential ? ClientSecret.hash("qrl_cs_\(id)") : nil,
+            redirectURIs: ["https://app.example/cb?x=1 2", "http://127.0.0.1:9000/cb"], grantTypes: [.deviceCode, .refreshToken],
+            scopes: ["billing:read"], requireDPoP: true, createdAt: Fixtures.t0
+        )
+    }
+
+    static func deviceRequest(_ id: String = "req-d", code: String = "BCDFGHJK", expiresAt: Date = Fixtures.t0.addingTimeInterval(600)) -> LoginRequest {
+        var request = Fixtures.loginRequest(id, expiresAt: expiresAt)
+        request.pollSecretHash = Secrets.hash("qrl_dc_\(id)")
+        request.deviceGrant = DeviceGrant(clientId: "cli", scopes: ["openid", "offline_access"], userCode: code, interval: 5)
+        return request
+    }
+
+    static func grant(family id: String = "fam", account: String = "acc-1", client: String = "cli", jkt: String? = "key-a") -> IssuedGrant {
+        let t0 = Fixtures.t0
+        let family = TokenFamily(id: id, clientId: client, accountId: account, scopes: ["openid", "offline_access"], refreshJKT: jkt, origin: .deviceCode, createdAt: t0, expiresAt: t0.addingTimeInterval(86_400))
+        return IssuedGrant(family: family, tokens: [
+            OAuthToken(id: "\(id)-at", kind: .access, hash: "hash-\(id)-at", familyId: id, scopes: ["openid"], jkt: jkt, createdAt: t0, expiresAt: t0.addingTimeInterval(3600)),
+            OAuthToken(id: "\(id)-rt", kind: .refresh, hash: "hash-\(id)-rt", familyId: id, scopes: ["openid", "offline_access"], jkt: nil, createdAt: t0, expiresAt: t0.addingTimeInterval(86_400)),
+        ])
+    }
+
+    /// An account, a confirmed device request, and its redemption writing `grant()`.
+    static func issue(_ store: any Store, family: String = "fam") async throws {
+        if try await store.account(id: "acc-1") == nil { try await store.createAccount(Fixtures.account()) }
+        var request = deviceRequest("req-\(family)", code: UserCode.generate())
+        try await store.insertLoginRequest(request)
+        let issued = grant(family: family)
+        request = try await store.transitionLoginRequest(id: request.id) { stored in
+            try stored.scan(accountId: "acc-1", displayName: "Alice", deviceId: "dev-1", ticketHash: Fixtures.ticket, ticketExpiresAt: Fixtures.t0.addingTimeInterval(60), match: 0, matchChoices: [], userCodeChoices: [stored.deviceGrant!.userCode], at: Fixtures.t0)
+            try stored.confirm(deviceId: "dev-1", accountId: "acc-1", ticketHash: Fixtures.ticket, pick: .userCode(stored.deviceGrant!.userCode), pickupWindow: 120, at: Fixtures.t0)
+            #expect(stored.pollDeviceGrant(at: Fixtures.t0) == .issue)
+            return LoginSideEffects(issueGrant: issued)
+        }
+        #expect(request.deviceGrant?.issued == true)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func clientsRoundTripAndReplace(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let client = Self.client()
+            try await store.upsertClient(client)
+            try await store.upsertClient(Self.client("aaa", type: .confidential))
+            #expect(try await store.client(id: "cli") == client)
+            #expect(try await store.client(id: "nope") == nil)
+            #expect(try await store.clients().map(\.id) == ["aaa", "cli"])
+            var renamed = client
+            renamed.name = "Renamed"
+            renamed.secretHash = nil
+            renamed.grantTypes = [.deviceCode]
+            renamed.requireDPoP = false
+            try await store.upsertClient(renamed)
+            #expect(try await store.client(id: "cli") == renamed)
+            #expect(try await store.clients().count == 2)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func removingAClientRevokesItsFamilies(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await store.upsertClient(Self.client())
+            try await Self.issue(store)
+            #expect(try await store.removeClient(id: "cli", at: t0.addingTimeInterval(5)))
+            #expect(try await store.removeClient(id: "cli", at: t0.addingTimeInterval(6)) == false)
+            #expect(try await store.client(id: "cli") == nil)
+            let lookup = try #require(try await store.oauthToken(hash: "hash-fam-at"))
+            #expect(lookup.family.revokedAt == t0.addingTimeInterval(5))
+            #expect(!lookup.token.isActive(in: lookup.family, at: t0.addingTimeInterval(6)))
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func deviceGrantRequestsRoundTripAndAreFoundByCodeAndSecret(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            var request = Self.deviceRequest()
+            request.deviceGrant?.lastPolledAt = t0.addingTimeInterval(3)
+            try await store.insertLoginRequest(request)
+            try await store.insertLoginRequest(Fixtures.loginRequest("req-qr"))
+            #expect(try await store.loginRequest(id: "req-d") == request)
+            #expect(try await store.loginRequest(id: "req-qr")?.deviceGrant == nil)
+            #expect(try await store.loginRequest(pollSecretHash: Secrets.hash("qrl_dc_req-d")) == request)
+            #expect(try await store.loginRequest(pollSecretHash: Secrets.hash("qrl_dc_other")) == nil)
+            #expect(try await store.loginRequest(userCode: "BCDFGHJK", at: t0)?.id == "req-d")
+            #expect(try await store.loginRequest(userCode: "BCDFGHJL", at: t0) == nil)
+            #expect(try await store.loginRequest(userCode: "BCDFGHJK", at: t0.addingTimeInterval(600)) == nil, "an expired request's code is free")
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aPollIsWrittenEvenWhenItSaysSlowDown(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await store.insertLoginRequest(Self.deviceRequest())
+            for (offset, slow) in [(0.0, false), (1.0, true)] {
+                let now = t0.addingTimeInterval(offset)
+                _ = try await store.transitionLoginRequest(id: "req-d") { stored in
+                    #expect(stored.pollDeviceGrant(at: now).isSlowDown == slow)
+                    return .none
+                }
+            }
+            let stored = try #require(try await store.loginRequest(id: "req-d"))
+            #expect(stored.deviceGrant?.interval == 10)
+            #expect(stored.deviceGrant?.lastPolledAt == t0.addingTimeInterval(1))
+            #expect(stored.version == 2)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aRedemptionWritesTheFamilyAndTokensWithTheRequest(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await Self.issue(store)
+            let access = try #require(try await store.oauthToken(hash: "hash-fam-at"))
+            #expect(access.token == Self.grant().tokens[0])
+            #expect(access.family == Self.grant().family)
+            #expect(access.username == "alice")
+            #expect(try await store.oauthToken(hash: "hash-fam-rt")?.token.kind == .refresh)
+            #expect(try await store.oauthToken(hash: "nope") == nil)
+            #expect(try await store.tokenFamilies(accountId: "acc-1", at: t0).map(\.id) == ["fam"])
+            #expect(try await store.tokenFamilies(accountId: "acc-2", at: t0).isEmpty)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aFailedTransitionWritesNoGrant(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await store.createAccount(Fixtures.account())
+            try await store.insertLoginRequest(Self.deviceRequest())
+            await #expect(throws: QRLoginError.expired) {
+                _ = try await store.transitionLoginRequest(id: "req-d") { _ in throw QRLoginError.expired }
+            }
+            #expect(try await store.oauthToken(hash: "hash-fam-at") == nil)
+            #expect(try await store.tokenFamilies(accountId: "acc-1", at: t0).isEmpty)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func refreshRotatesOnceAndAReplayRevokesTheFamily(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await Self.issue(store)
+            let later = t0.addingTimeInterval(10)
+            let newRefresh = OAuthToken(id: "rt2", kind: .refresh, hash: "hash-rt2", familyId: "fam", scopes: ["openid"], jkt: nil, createdAt: later, expiresAt: later.addingTimeInterval(200_000))
+            let first = try await store.useRefreshToken(hash: "hash-fam-rt", at: later) { token, family in
+                #expect(token.usedAt == nil)
+                #expect(family.id == "fam")
+                return .rotate(tokens: [newRefresh], familyExpiresAt: newRefresh.expiresAt)
+            }
+            #expect(first == .rotate(tokens: [newRefresh], familyExpiresAt: newRefresh.expiresAt))
+            #expect(try await store.oauthToken(hash: "hash-fam-rt")?.token.usedAt == later)
+            #expect(try await store.oauthToken(hash: "hash-rt2")?.family.expiresAt == newRefresh.expiresAt)
+
+            let replay = try await store.useRefreshToken(hash: "hash-fam-rt", at: later.addingTimeInterval(1)) { token, _ in
+                #expect(token.usedAt == later)
+                return .revokeFamily
+            }
+            #expect(replay == .revokeFamily)
+            let family = try #require(try await store.oauthToken(hash: "hash-rt2")).family
+            #expect(family.revokedAt == later.addingTimeInterval(1))
+            #expect(try await store.tokenFamilies(accountId: "acc-1", at: later).isEmpty)
+            #expect(try await store.useRefreshToken(hash: "hash-fam-at", at: later) { _, _ in .revokeFamily } == nil, "an access token is no refresh token")
+            #expect(try await store.useRefreshToken(hash: "nope", at: later) { _, _ in .revokeFamily } == nil)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aRefusedRefreshWritesNothing(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await Self.issue(store)
+            await #expect(throws: OAuthError.self) {
+                _ = try await store.useRefreshToken(hash: "hash-fam-rt", at: t0) { _, _ in throw OAuthError.invalidGrant("no") }
+            }
+            let lookup = try #require(try await store.oauthToken(hash: "hash-fam-rt"))
+            #expect(lookup.token.usedAt == nil)
+            #expect(lookup.family.revokedAt == nil)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func concurrentRefreshesHaveOneWinner(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await Self.issue(store)
+            let results = try await withThrowingTaskGroup(of: RefreshDecision?.self) { group in
+                for index in 0..<20 {
+                    group.addTask {
+                        try await store.useRefreshToken(hash: "hash-fam-rt", at: Fixtures.t0.addingTimeInterval(1)) { token, _ in
+                            guard token.usedAt == nil else { return .revokeFamily }
+                            let new = OAuthToken(id: "n\(index)", kind: .refresh, hash: "h\(index)", familyId: "fam", scopes: [], jkt: nil, createdAt: Fixtures.t0, expiresAt: Fixtures.t0.addingTimeInterval(99))
+                            return .rotate(tokens: [new], familyExpiresAt: Fixtures.t0.addingTimeInterval(86_400))
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.filter { if case .rotate = $0 { true } else { false } }.count == 1)
+            #expect(results.filter { $0 == .revokeFamily }.count == 19)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func revocationByClient(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await Self.issue(store)
+            let at = t0.addingTimeInterval(7)
+            #expect(try await store.revokeOAuthToken(hash: "nope", clientId: "cli", at: at) == .unknown)
+            #expect(try await store.revokeOAuthToken(hash: "hash-fam-at", clientId: "other", at: at) == .otherClient)
+            #expect(try await store.oauthToken(hash: "hash-fam-at")?.token.revokedAt == nil)
+            #expect(try await store.revokeOAuthToken(hash: "hash-fam-at", clientId: "cli", at: at) == .accessToken)
+            let access = try #require(try await store.oauthToken(hash: "hash-fam-at"))
+            #expect(access.token.revokedAt == at)
+            #expect(access.family.revokedAt == nil, "revoking an access token leaves the family")
+            #expect(try await store.revokeOAuthToken(hash: "hash-fam-rt", clientId: "cli", at: at) == .family)
+            #expect(try await store.oauthToken(hash: "hash-fam-rt")?.family.revokedAt == at)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func familiesAreRevokedByTheirAccountOnly(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await Self.issue(store)
+            #expect(try await store.revokeTokenFamily(id: "fam", accountId: "acc-2", at: t0) == false)
+            #expect(try await store.revokeTokenFamily(id: "fam", accountId: "acc-1", at: t0) == true)
+            #expect(try await store.revokeTokenFamily(id: "fam", accountId: "acc-1", at: t0) == false)
+            #expect(try await store.tokenFamilies(accountId: "acc-1", at: t0).isEmpty)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func expiredTokensAndFamiliesAreDeleted(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await Self.issue(store)
+            // The access token expires after an hour, the refresh token and the family after a day.
+            #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(3601)) == 1)
+            #expect(try await store.oauthToken(hash: "hash-fam-at") == nil)
+            #expect(try await store.oauthToken(hash: "hash-fam-rt") != nil)
+            #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(86_401)) == 2)
+            #expect(try await store.oauthToken(hash: "hash-fam-rt") == nil)
+            #expect(try await store.tokenFamilies(accountId: "acc-1", at: t0).isEmpty)
+        }
+    }
+}
+
+extension DevicePoll {
+    var isSlowDown: Bool {
+        if case .slowDown = self { return true }
+        return false
+    }
+}
