@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import QRLoginCore
+import QRLoginOAuth
 import QRLoginSQLite
 import ServiceLifecycle
 
@@ -58,6 +59,10 @@ public func buildApplication(
         store: store, verifier: verifier, notifier: notifier, clock: dependencies.clock, settings: configuration.flow,
         codeSender: dependencies.codeSender ?? LogCodeSender(logger: logger)
     )
+    if let file = configuration.clientFile {
+        let count = try await ClientFile.load(path: file, into: store, clock: dependencies.clock)
+        logger.info("registered clients from file", metadata: ["qrlogin.clients": "\(count)", "qrlogin.client_file": "\(file)"])
+    }
     let router = buildRouter(service: service, configuration: configuration, clock: dependencies.clock, assets: assets)
     let serverName = "qrlogin"
     services.append(WaitTimerService(timer: service.waitTimer))
@@ -99,5 +104,11 @@ func buildRouter(service: LoginService, configuration: ServerConfiguration, cloc
     AccountRoutes(service: service, clients: clients, limiter: limiter).addRoutes(to: router)
     LoginRequestRoutes(service: service, clients: clients, limiter: limiter, publicBaseURL: configuration.publicBaseURL).addRoutes(to: router)
     WebRoutes(service: service, publicBaseURL: configuration.publicBaseURL, assets: assets).addRoutes(to: router)
+    let oauth = OAuthService(
+        login: service, settings: configuration.oauth, issuer: configuration.publicBaseURL,
+        nonces: configuration.oauth.dpopNonces ? DPoPNonces() : nil
+    )
+    OAuthRoutes(oauth: oauth, clients: clients, limiter: limiter).addRoutes(to: router)
+    GrantRoutes(oauth: oauth, clients: clients, limiter: limiter).addRoutes(to: router)
     return router
 }

@@ -27,13 +27,29 @@ public struct ServeOptions: Sendable, Equatable {
     public var logLevel: String?
     /// `--idle-timeout`, seconds.
     public var idleTimeout: Int?
+    /// `--dpop-nonces on|off`.
+    public var dpopNonces: Bool?
+    /// `--device-interval`, seconds.
+    public var deviceInterval: Int?
+    /// `--device-code-ttl`, seconds.
+    public var deviceCodeTTL: Int?
+    /// `--oauth-token-ttl`, seconds.
+    public var oauthTokenTTL: Int?
+    /// `--client-file`.
+    public var clientFile: String?
 
     /// Options as given; everything not given by default.
     public init(
         host: String? = nil, port: Int? = nil, database: String? = nil, publicURL: String? = nil,
         rateLimits: Bool? = nil, trustedProxies: [String] = [], requestTTL: Int? = nil, ticketTTL: Int? = nil,
-        tokenTTL: Int? = nil, proofSkew: Int? = nil, bcryptCost: Int? = nil, logLevel: String? = nil, idleTimeout: Int? = nil
+        tokenTTL: Int? = nil, proofSkew: Int? = nil, bcryptCost: Int? = nil, logLevel: String? = nil, idleTimeout: Int? = nil,
+        dpopNonces: Bool? = nil, deviceInterval: Int? = nil, deviceCodeTTL: Int? = nil, oauthTokenTTL: Int? = nil, clientFile: String? = nil
     ) {
+        self.dpopNonces = dpopNonces
+        self.deviceInterval = deviceInterval
+        self.deviceCodeTTL = deviceCodeTTL
+        self.oauthTokenTTL = oauthTokenTTL
+        self.clientFile = clientFile
         self.host = host
         self.port = port
         self.database = database

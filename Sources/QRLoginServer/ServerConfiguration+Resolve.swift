@@ -29,6 +29,11 @@ extension ServerConfiguration {
         if let value = try input.int(options.proofSkew, "--proof-skew", "QRLOGIN_PROOF_SKEW", 1...600) { config.flow.proofSkew = TimeInterval(value) }
         if let value = try input.int(options.bcryptCost, "--bcrypt-cost", "QRLOGIN_BCRYPT_COST", 4...31) { config.flow.bcryptCost = UInt8(value) }
         if let value = try input.int(options.idleTimeout, "--idle-timeout", "QRLOGIN_IDLE_TIMEOUT", 1...3600) { config.idleTimeout = TimeInterval(value) }
+        config.oauth.dpopNonces = try input.switchValue(options.dpopNonces, "--dpop-nonces", "QRLOGIN_DPOP_NONCES", default: false)
+        if let value = try input.int(options.deviceInterval, "--device-interval", "QRLOGIN_DEVICE_INTERVAL", 1...60) { config.oauth.deviceInterval = value }
+        if let value = try input.int(options.deviceCodeTTL, "--device-code-ttl", "QRLOGIN_DEVICE_CODE_TTL", 10...3600) { config.oauth.deviceCodeTTL = TimeInterval(value) }
+        if let value = try input.int(options.oauthTokenTTL, "--oauth-token-ttl", "QRLOGIN_OAUTH_TOKEN_TTL", 60...86_400) { config.oauth.accessTokenTTL = TimeInterval(value) }
+        config.clientFile = options.clientFile ?? input.env("QRLOGIN_CLIENTS")
         if let (value, source) = input.pick(options.logLevel, "--log-level", "QRLOGIN_LOG_LEVEL") {
             guard let level = Logger.Level(rawValue: value.lowercased()) else {
                 throw input.error(source, "QRLOGIN_LOG_LEVEL", value, "must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")

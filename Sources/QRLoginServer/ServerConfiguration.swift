@@ -15,6 +15,10 @@ public struct ServerConfiguration: Sendable {
     public var database: String = "qrlogin.sqlite"
     /// Lifetimes and limits of the flow.
     public var flow = FlowSettings()
+    /// Lifetimes and switches of the OAuth endpoints.
+    public var oauth = OAuthSettings()
+    /// A JSON file of OAuth clients registered (or replaced) at start; nil: none.
+    public var clientFile: String?
     /// Per-IP limits per minute; empty disables rate limiting.
     public var rateLimits: [RateLimitScope: Int] = RateLimiter.defaultLimits
     /// Proxy IPs whose `X-Forwarded-For` is believed.

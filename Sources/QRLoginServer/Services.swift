@@ -26,6 +26,8 @@ struct CleanupService: Service {
             do {
                 let deleted = try await store.deleteLoginRequests(expiredBefore: clock.now.addingTimeInterval(-retention))
                 if deleted > 0 { logger.info("deleted expired login requests", metadata: ["qrlogin.deleted": "\(deleted)"]) }
+                let tokens = try await store.deleteOAuthTokens(expiredBefore: clock.now.addingTimeInterval(-retention))
+                if tokens > 0 { logger.info("deleted expired OAuth tokens", metadata: ["qrlogin.deleted": "\(tokens)"]) }
             } catch {
                 logger.error("cleanup failed", metadata: ["qrlogin.error": "\(error)"])
             }

@@ -18,7 +18,8 @@ struct ServeCommand: AsyncParsableCommand {
         Environment variables: QRLOGIN_HOST, QRLOGIN_PORT, QRLOGIN_DATABASE, QRLOGIN_PUBLIC_URL,
         QRLOGIN_RATE_LIMITS (on|off), QRLOGIN_TRUSTED_PROXIES (comma-separated IPs),
         QRLOGIN_REQUEST_TTL, QRLOGIN_TICKET_TTL, QRLOGIN_TOKEN_TTL, QRLOGIN_PROOF_SKEW (seconds),
-        QRLOGIN_BCRYPT_COST, QRLOGIN_LOG_LEVEL, QRLOGIN_IDLE_TIMEOUT (seconds).
+        QRLOGIN_BCRYPT_COST, QRLOGIN_LOG_LEVEL, QRLOGIN_IDLE_TIMEOUT (seconds), QRLOGIN_DPOP_NONCES (on|off),
+        QRLOGIN_DEVICE_INTERVAL, QRLOGIN_DEVICE_CODE_TTL, QRLOGIN_OAUTH_TOKEN_TTL (seconds), QRLOGIN_CLIENTS (file).
         """
     )
 
@@ -61,6 +62,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait between requests before it is closed; streams are never closed for it. [env: QRLOGIN_IDLE_TIMEOUT] (default: 75)")
     var idleTimeout: Int?
 
+    @Option(name: .customLong("dpop-nonces"), help: "Require server-provided DPoP nonces at the OAuth endpoints: on or off. [env: QRLOGIN_DPOP_NONCES] (default: off)")
+    var dpopNonces: Switch?
+
+    @Option(name: .customLong("device-interval"), help: "Seconds a device waits between token polls, 1 to 60. [env: QRLOGIN_DEVICE_INTERVAL] (default: 5)")
+    var deviceInterval: Int?
+
+    @Option(name: .customLong("device-code-ttl"), help: "Seconds a device code and its user code work. [env: QRLOGIN_DEVICE_CODE_TTL] (default: 600)")
+    var deviceCodeTTL: Int?
+
+    @Option(name: .customLong("oauth-token-ttl"), help: "Seconds an OAuth access token works. [env: QRLOGIN_OAUTH_TOKEN_TTL] (default: 3600)")
+    var oauthTokenTTL: Int?
+
+    @Option(name: .customLong("client-file"), help: "JSON file of OAuth clients to register at start. [env: QRLOGIN_CLIENTS]")
+    var clientFile: String?
+
     enum Switch: String, ExpressibleByArgument {
         case on, off
     }
@@ -70,7 +86,9 @@ struct ServeCommand: AsyncParsableCommand {
         ServeOptions(
             host: host, port: port, database: database, publicURL: publicURL, rateLimits: rateLimits.map { $0 == .on },
             trustedProxies: trustedProxies, requestTTL: requestTTL, ticketTTL: ticketTTL, tokenTTL: tokenTTL,
-            proofSkew: proofSkew, bcryptCost: bcryptCost, logLevel: logLevel, idleTimeout: idleTimeout
+            proofSkew: proofSkew, bcryptCost: bcryptCost, logLevel: logLevel, idleTimeout: idleTimeout,
+            dpopNonces: dpopNonces.map { $0 == .on }, deviceInterval: deviceInterval, deviceCodeTTL: deviceCodeTTL,
+            oauthTokenTTL: oauthTokenTTL, clientFile: clientFile
         )
     }
 

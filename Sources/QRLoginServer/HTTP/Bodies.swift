@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import QRLoginCore
+import QRLoginOAuth
 
 // Request and response bodies of the v1 HTTP contract. Field names are camelCase; dates are
 // ISO 8601. Every response is built from these, never from storage records directly, so no
@@ -44,7 +45,23 @@ struct CreateLoginBody: Decodable {
 
 struct ConfirmBody: Decodable {
     var ticket: String
-    var match: Int
+    /// The number picked, for a QR login.
+    var match: Int?
+    /// The user code picked, for a device grant.
+    var userCode: String?
+
+    /// What was picked: exactly one of `match` and `userCode`.
+    func pick() throws(QRLoginError) -> LoginRequest.Pick {
+        switch (match, userCode) {
+        case (let match?, nil): return .number(match)
+        case (nil, let code?): return .userCode(code)
+        default: throw .invalidInput("give either match (a QR login) or userCode (a device grant)")
+        }
+    }
+}
+
+struct UserCodeBody: Decodable {
+    var userCode: String
 }
 
 struct DenyBody: Decodable {
@@ -218,11 +235,27 @@ struct ScanView: ResponseGenerator, JSONWritable {
         var createdAt: Date
     }
 
+    struct Client: Encodable {
+        var id: String
+        var name: String
+    }
+
+    struct ScopeView: Encodable {
+        var name: String
+        var description: String
+    }
+
     var id: String
     var ticket: String
     var ticketExpiresAt: Date
     var requester: Requester
     var matchChoices: [Int]
+    /// For a device grant: the user codes to pick from, as `XXXX-XXXX`.
+    var userCodeChoices: [String]?
+    /// For a device grant: the client that asks.
+    var client: Client?
+    /// For a device grant: the scopes asked for, in plain words.
+    var scopes: [ScopeView]?
 
     init(_ result: ScanResult) {
         let request = result.request
@@ -231,10 +264,21 @@ struct ScanView: ResponseGenerator, JSONWritable {
         ticketExpiresAt = request.ticketExpiresAt ?? request.deadline
         requester = Requester(type: request.requester.type, name: request.requester.name, ip: request.requester.ip, userAgent: request.requester.userAgent, createdAt: request.createdAt)
         matchChoices = request.matchChoices
+        if let grant = request.deviceGrant {
+            userCodeChoices = grant.userCodeChoices.map(UserCode.display)
+            client = Client(id: grant.clientId, name: result.client?.name ?? grant.clientId)
+            scopes = grant.scopes.map { ScopeView(name: $0, description: Scope.describe($0)) }
+        }
     }
 
     func write(to writer: inout JSONWriter) {
         writer.object {
+            if let client {
+                $0.field("client", object: {
+                    $0.field("id", client.id)
+                    $0.field("name", client.name)
+                })
+            }
             $0.field("id", id)
             $0.field("matchChoices", matchChoices)
             $0.field("requester") {
@@ -244,10 +288,29 @@ struct ScanView: ResponseGenerator, JSONWritable {
                 $0.field("type", requester.type)
                 $0.field("userAgent", requester.userAgent)
             }
+            if let scopes {
+                $0.field("scopes", array: scopes) { writer, scope in
+                    writer.field("description", scope.description)
+                    writer.field("name", scope.name)
+                }
+            }
             $0.field("ticket", ticket)
             $0.field("ticketExpiresAt", ticketExpiresAt)
+            if let userCodeChoices { $0.field("userCodeChoices", userCodeChoices) }
         }
     }
+}
+
+struct GrantView: Encodable {
+    var id: String
+    var client: ScanView.Client
+    var scopes: [String]
+    var createdAt: Date
+    var expiresAt: Date
+}
+
+struct GrantsView: ResponseEncodable {
+    var grants: [GrantView]
 }
 
 struct StateView: ResponseGenerator, JSONWritable {

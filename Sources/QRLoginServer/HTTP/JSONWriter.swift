@@ -72,6 +72,28 @@ struct JSONWriter {
         buffer.writeInteger(UInt8(ascii: "]"))
     }
 
+    mutating func field(_ name: StaticString, _ values: [String]) {
+        key(name)
+        buffer.writeInteger(UInt8(ascii: "["))
+        for (index, value) in values.enumerated() {
+            if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+            writeString(value)
+        }
+        buffer.writeInteger(UInt8(ascii: "]"))
+    }
+
+    /// An array of objects under `name`, each written by `body`.
+    mutating func field<Element>(_ name: StaticString, array elements: [Element], _ body: (inout JSONWriter, Element) -> Void) {
+        key(name)
+        buffer.writeInteger(UInt8(ascii: "["))
+        needsComma = false
+        for element in elements {
+            object { body(&$0, element) }
+        }
+        buffer.writeInteger(UInt8(ascii: "]"))
+        needsComma = true
+    }
+
     mutating func field(_ name: StaticString, _ value: Bool) {
         key(name)
         buffer.writeStaticString(value ? "true" : "false")

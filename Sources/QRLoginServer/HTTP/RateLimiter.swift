@@ -5,6 +5,10 @@ import Synchronization
 /// The actions that are rate limited per client IP.
 public enum RateLimitScope: String, Sendable, CaseIterable {
     case register, signIn = "signin", code, create, scan, confirm
+    /// Typing a device grant's user code (per IP and per account, RFC 8628 §5.1).
+    case userCode = "user_code"
+    /// The device authorization endpoint.
+    case deviceAuthorization = "device_authorization"
 }
 
 /// Per-client-IP token buckets. Each scope allows `perMinute` requests a minute with bursts of
@@ -28,7 +32,7 @@ public final class RateLimiter: Sendable {
 
     /// The default limits per IP and minute.
     public static let defaultLimits: [RateLimitScope: Int] = [
-        .register: 10, .signIn: 20, .code: 10, .create: 60, .scan: 60, .confirm: 60,
+        .register: 10, .signIn: 20, .code: 10, .create: 60, .scan: 60, .confirm: 60, .userCode: 10, .deviceAuthorization: 60,
     ]
 
     /// Takes one token for `scope` from `ip`'s bucket.

@@ -181,7 +181,7 @@ struct LoginRequestRoutes {
         let id = try context.parameters.require("id")
         try limiter.check(.confirm, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let body = try await request.decode(as: ConfirmBody.self, context: context)
-        let login = try await service.confirm(id: id, ticket: body.ticket, match: body.match, by: context.identity)
+        let login = try await service.confirm(id: id, ticket: body.ticket, pick: try body.pick(), by: context.identity)
         context.logger.info("login request confirmed", metadata: ["qrlogin.request.id": "\(id)"])
         return StateView(id: login.id, state: login.state)
     }

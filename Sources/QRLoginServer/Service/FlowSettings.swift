@@ -30,3 +30,21 @@ public struct FlowSettings: Sendable {
     /// The defaults described in the README.
     public init() {}
 }
+
+/// Lifetimes and switches of the OAuth 2.0 endpoints. Durations are in seconds.
+public struct OAuthSettings: Sendable {
+    /// How long a device code and its user code work (RFC 8628 `expires_in`).
+    public var deviceCodeTTL: TimeInterval = 600
+    /// Seconds the device waits between polls of the token endpoint (`interval`).
+    public var deviceInterval: Int = 5
+    /// How long an OAuth access token works.
+    public var accessTokenTTL: TimeInterval = 3600
+    /// How long a refresh token works; every refresh gives a new one.
+    public var refreshTokenTTL: TimeInterval = 30 * 24 * 3600
+    /// Whether DPoP proofs at the token and device endpoints must carry a server nonce
+    /// (RFC 9449 §8).
+    public var dpopNonces = false
+
+    /// The defaults described in the README.
+    public init() {}
+}

@@ -1,5 +1,6 @@
 import Foundation
 import QRLoginCore
+import QRLoginOAuth
 import ServiceLifecycle
 
 extension LoginService {
@@ -127,25 +128,48 @@ extension LoginService {
     }
 
     /// The phone scans request `id`: binds it to the phone's account and returns a one-time
-    /// ticket plus what the phone must show.
+    /// ticket plus what the phone must show. For a device grant the phone is offered the user
+    /// code among two decoys instead of numbers, and is told which client asks for what.
     /// - Throws: ``QRLoginError/notFound``, ``QRLoginError/alreadyScanned``,
     ///   ``QRLoginError/expired``, ``QRLoginError/wrongState(_:)``.
     public func scan(id: String, by identity: Identity) async throws -> ScanResult {
         let id = try Validate.identifier(id)
+        return try await scan(id: id, by: identity) { grant in (UserCode.decoys(for: grant.userCode) + [grant.userCode]).shuffled() }
+    }
+
+    /// The phone typed a device grant's user code at `/device`: finds the live request with that
+    /// code and scans it, offering only that code, since typing it is the match.
+    /// - Throws: ``QRLoginError/invalidInput(_:)`` for text that is no user code,
+    ///   ``QRLoginError/notFound`` when no live request has it, and as ``scan(id:by:)``.
+    public func scan(userCode typed: String, by identity: Identity) async throws -> ScanResult {
+        guard let code = UserCode.normalize(typed) else {
+            throw QRLoginError.invalidInput("userCode must be 8 letters from \(String(UserCode.alphabet)), as shown on the device")
+        }
+        guard let request = try await store.loginRequest(userCode: code, at: clock.now) else { throw QRLoginError.notFound }
+        return try await scan(id: request.id, by: identity) { grant in
+            // Checked again inside the atomic step: the code is what makes this the match.
+            grant.userCode == code ? [code] : []
+        }
+    }
+
+    private func scan(id: String, by identity: Identity, userCodeChoices: @escaping @Sendable (DeviceGrant) -> [String]) async throws -> ScanResult {
         let now = clock.now
         let ticket = Secrets.secret(prefix: Secrets.scanTicketPrefix)
         let (match, choices) = Secrets.matchChoices()
         let ticketExpiresAt = now.addingTimeInterval(settings.ticketTTL)
         let account = identity.account, deviceId = identity.device.id, ticketHash = Secrets.hash(ticket)
         let request = try await store.transitionLoginRequest(id: id) { stored in
+            let codes = stored.deviceGrant.map(userCodeChoices) ?? []
+            if let grant = stored.deviceGrant, !codes.contains(grant.userCode) { throw QRLoginError.notFound }
             try stored.scan(
                 accountId: account.id, displayName: account.displayName, deviceId: deviceId, ticketHash: ticketHash,
-                ticketExpiresAt: ticketExpiresAt, match: match, matchChoices: choices, at: now
+                ticketExpiresAt: ticketExpiresAt, match: match, matchChoices: choices, userCodeChoices: codes, at: now
             )
             return .none
         }
         await notifier.publish(requestId: id)
-        return ScanResult(ticket: ticket, request: request)
+        let client = try await request.deviceGrant.asyncMap { try await store.client(id: $0.clientId) } ?? nil
+        return ScanResult(ticket: ticket, request: request, client: client)
     }
 
     /// The scanner confirms with its ticket and the number it picked. The PC's device record is
@@ -153,13 +177,20 @@ extension LoginService {
     /// - Throws: ``QRLoginError/wrongMatch`` (after denying the request), ``QRLoginError/notScanner``,
     ///   ``QRLoginError/invalidTicket``, ``QRLoginError/ticketExpired``, ``QRLoginError/wrongState(_:)``.
     public func confirm(id: String, ticket: String, match: Int, by identity: Identity) async throws -> LoginRequest {
+        try await confirm(id: id, ticket: ticket, pick: .number(match), by: identity)
+    }
+
+    /// The scanner confirms with its ticket and what it picked: the number for a QR login, the
+    /// user code for a device grant (whose tokens are minted when the device polls).
+    public func confirm(id: String, ticket: String, pick: LoginRequest.Pick, by identity: Identity) async throws -> LoginRequest {
         let id = try Validate.identifier(id)
         let now = clock.now
         let deviceId = identity.device.id, accountId = identity.account.id, ticketHash = Secrets.hash(ticket)
         let pickup = settings.pickupTTL
         let request = try await store.transitionLoginRequest(id: id) { stored in
-            try stored.confirm(deviceId: deviceId, accountId: accountId, ticketHash: ticketHash, match: match, pickupWindow: pickup, at: now)
-            guard stored.state == .confirmed else { return .none }
+            try stored.confirm(deviceId: deviceId, accountId: accountId, ticketHash: ticketHash, pick: pick, pickupWindow: pickup, at: now)
+            // A device grant's tokens go to an app, not to a linked device of the account.
+            guard stored.state == .confirmed, stored.deviceGrant == nil else { return .none }
             let pc = Device(
                 id: stored.pcKeyThumbprint, accountId: accountId, type: stored.requester.type, name: stored.requester.name,
                 publicKeyJWK: stored.pcPublicKeyJWK, createdAt: now, lastSeenAt: now, lastIP: stored.requester.ip,

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Logging
 import QRLoginCore
+import QRLoginOAuth
 
 /// Facts about the client that sent a request, as the server saw them.
 public struct ClientInfo: Sendable {
@@ -63,6 +64,16 @@ public struct ScanResult: Sendable {
     public var ticket: String
     /// The request after the scan.
     public var request: LoginRequest
+    /// For a device grant: the client that asks.
+    public var client: OAuthClient?
+}
+
+extension Optional {
+    /// `map` with an async transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
 }
 
 /// The login service: accounts, device-bound tokens and the QR flow, with no HTTP in it.

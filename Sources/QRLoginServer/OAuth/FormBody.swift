@@ -1,0 +1,61 @@
+import Foundation
+import Hummingbird
+import QRLoginOAuth
+
+/// An `application/x-www-form-urlencoded` body, as every OAuth endpoint takes (RFC 6749 §3.2).
+/// Strict: another content type, bytes that do not decode, or a parameter given twice
+/// (RFC 6749 §3.1) is `invalid_request`, before anything else is looked at.
+struct FormBody: Sendable {
+    private var values: [String: String]
+
+    /// The largest body read.
+    static let maxLength = 16 * 1024
+
+    /// Reads and parses the body of `request`.
+    /// - Throws: `invalid_request`.
+    static func read(_ request: Request, context: some RequestContext) async throws -> FormBody {
+        let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard type == "application/x-www-form-urlencoded" else {
+            throw OAuthError.invalidRequest("the body must be application/x-www-form-urlencoded")
+        }
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: maxLength)
+        } catch {
+            throw OAuthError.invalidRequest("the body is larger than \(maxLength) bytes")
+        }
+        return try FormBody(String(buffer: buffer))
+    }
+
+    /// Parses form-encoded `text`.
+    /// - Throws: `invalid_request` for a malformed body or a repeated parameter.
+    init(_ text: String) throws(OAuthError) {
+        values = [:]
+        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = Self.decode(parts[0]), let value = Self.decode(parts.count > 1 ? parts[1] : "") else {
+                throw .invalidRequest("the body is not valid form encoding")
+            }
+            guard values[name] == nil else { throw .invalidRequest("the parameter '\(name)' is given more than once") }
+            values[name] = value
+        }
+    }
+
+    /// `+` is a space, `%XX` a byte; the result must be UTF-8.
+    static func decode(_ part: Substring) -> String? {
+        String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+
+    /// The parameter `name`; an empty value counts as absent (RFC 6749 §3.1).
+    subscript(name: String) -> String? {
+        values[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The parameter `name`.
+    /// - Throws: `invalid_request` when it is missing.
+    func require(_ name: String) throws(OAuthError) -> String {
+        guard let value = self[name] else { throw .invalidRequest("the parameter '\(name)' is missing") }
+        return value
+    }
+}

@@ -1,0 +1,266 @@
+import Foundation
+import QRLoginCore
+import QRLoginOAuth
+
+/// How a client authenticated at an OAuth endpoint.
+struct ClientCredentials: Sendable {
+    /// `client_id` (from the body or the Basic header).
+    var clientId: String
+    /// The secret, if one was given.
+    var secret: String?
+    /// Whether the credentials came in an `Authorization: Basic` header (a failure is then a 401
+    /// with `WWW-Authenticate: Basic`, RFC 6749 §5.2).
+    var viaBasic: Bool
+}
+
+/// Tokens just issued at the token endpoint; the secrets are returned once and never stored.
+struct IssuedOAuthTokens: Sendable {
+    var accessToken: String
+    var tokenType: String
+    var expiresIn: Int
+    var scopes: [String]
+    var refreshToken: String?
+}
+
+/// What introspection reports of a token (RFC 7662 §2.2).
+struct Introspection: Sendable {
+    var lookup: OAuthTokenLookup?
+}
+
+/// The OAuth 2.0 authorization server: clients, the device grant mapped onto login requests,
+/// the token endpoint, introspection and revocation. No HTTP in it; every client mistake is an
+/// ``OAuthError``.
+struct OAuthService: Sendable {
+    /// Prefix of device codes (they are the poll secrets of device-grant login requests).
+    static let deviceCodePrefix = "qrl_dc_"
+    /// Prefix of OAuth access tokens.
+    static let accessTokenPrefix = "qrl_oa_"
+    /// Prefix of refresh tokens.
+    static let refreshTokenPrefix = "qrl_rt_"
+
+    let login: LoginService
+    let settings: OAuthSettings
+    let issuer: String
+    let nonces: DPoPNonces?
+
+    var store: any Store { login.store }
+    var clock: any NowClock { login.clock }
+
+    // MARK: Clients
+
+    /// The client named by `credentials`, authenticated: a confidential client must give its
+    /// secret, a public client must not give one.
+    /// - Throws: `invalid_client` for an unknown client or wrong secret.
+    func authenticate(_ credentials: ClientCredentials) async throws -> OAuthClient {
+        guard ClientRules.isValidId(credentials.clientId), let client = try await store.client(id: credentials.clientId) else {
+            throw OAuthError.invalidClient("unknown client or wrong credentials")
+        }
+        switch client.type {
+        case .confidential:
+            guard let secret = credentials.secret, client.secretMatches(secret) else {
+                throw OAuthError.invalidClient("unknown client or wrong credentials")
+            }
+        case .public:
+            guard credentials.secret == nil else { throw OAuthError.invalidClient("a public client has no secret") }
+        }
+        return client
+    }
+
+    /// Checks the DPoP rules common to the token and device endpoints: a client that requires
+    /// DPoP sent a proof, and with nonces on, the proof carries a current one.
+    /// - Throws: `invalid_dpop_proof`, `use_dpop_nonce`.
+    func checkProofRules(_ proof: DPoPProof?, client: OAuthClient) throws(OAuthError) {
+        if client.requireDPoP, proof == nil {
+            throw OAuthError(.invalidDPoPProof, "this client must send a DPoP proof")
+        }
+        if let proof, let nonces, !nonces.isValid(proof.nonce, at: clock.now) {
+            throw OAuthError(.useDPoPNonce, "the DPoP proof must carry the nonce in the DPoP-Nonce header")
+        }
+    }
+
+    /// The nonce to send in `DPoP-Nonce` now, with nonces on.
+    var currentNonce: String? { nonces?.current(at: clock.now) }
+
+    // MARK: Device authorization (RFC 8628 §3.1)
+
+    /// Starts a device grant: a login request bound to `client`, asking for `scopes`, bound to
+    /// the proof's key when the device sent one.
+    /// - Returns: the request and its device code (shown once, stored only hashed).
+    func authorizeDevice(client: OAuthClient, scope: String?, proof: DPoPProof?, info: ClientInfo) async throws -> (request: LoginRequest, deviceCode: String) {
+        try client.checkGrant(.deviceCode)
+        let scopes = try Scope.parse(scope)
+        try client.checkScopes(scopes)
+        try checkProofRules(proof, client: client)
+        let now = clock.now
+        var userCode = UserCode.generate()
+        // 20^8 codes: a clash with a live request is rare, but a clash would make /device
+        // ambiguous, so draw again.
+        while try await store.loginRequest(userCode: userCode, at: now) != nil { userCode = UserCode.generate() }
+        let deviceCode = Secrets.secret(prefix: Self.deviceCodePrefix)
+        let request = LoginRequest(
+            id: Secrets.publicId(), pollSecretHash: Secrets.hash(deviceCode), pcKeyThumbprint: proof?.thumbprint ?? "",
+            pcPublicKeyJWK: proof?.publicKeyJWK ?? "",
+            requester: RequesterContext(type: .cli, name: client.name, ip: info.ip, userAgent: info.userAgent),
+            createdAt: now, expiresAt: now.addingTimeInterval(settings.deviceCodeTTL),
+            deviceGrant: DeviceGrant(clientId: client.id, scopes: scopes, userCode: userCode, interval: settings.deviceInterval)
+        )
+        try await store.insertLoginRequest(request)
+        return (request, deviceCode)
+    }
+
+    // MARK: Token endpoint
+
+    /// `grant_type=urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4): the device
+    /// polls with its device code.
+    /// - Throws: `authorization_pending`, `slow_down`, `access_denied`, `expired_token`,
+    ///   `invalid_grant` (unknown, another client's, or already redeemed), `invalid_dpop_proof`
+    ///   (a key-bound device code polled without a proof of its key).
+    func redeemDeviceCode(_ deviceCode: String, client: OAuthClient, proof: DPoPProof?) async throws -> IssuedOAuthTokens {
+        try client.checkGrant(.deviceCode)
+        try checkProofRules(proof, client: client)
+        guard deviceCode.hasPrefix(Self.deviceCodePrefix), deviceCode.utf8.count <= 128,
+              let request = try await store.loginRequest(pollSecretHash: Secrets.hash(deviceCode)),
+              let grant = request.deviceGrant, grant.clientId == client.id
+        else { throw OAuthError.invalidGrant("the device code is invalid or was issued to another client") }
+        if !request.pcKeyThumbprint.isEmpty, proof?.thumbprint != request.pcKeyThumbprint {
+            throw OAuthError(.invalidDPoPProof, "this device code is bound to a DPoP key; prove possession of that key")
+        }
+        let now = clock.now
+        let minted = mint(scopes: grant.scopes, refreshScopes: grant.scopes, proof: proof, familyId: Secrets.publicId(), now: now)
+        let outcome = PollOutcome()
+        let refreshJKT = client.type == .public ? proof?.thumbprint : nil
+        let access = minted.tokens
+        _ = try await store.transitionLoginRequest(id: request.id) { stored in
+            let poll = stored.pollDeviceGrant(at: now)
+            outcome.poll = poll
+            guard poll == .issue, let accountId = stored.accountId else { return .none }
+            let family = TokenFamily(
+                id: minted.familyId, clientId: client.id, accountId: accountId, scopes: grant.scopes, refreshJKT: refreshJKT,
+                origin: .deviceCode, createdAt: now, expiresAt: minted.expiresAt
+            )
+            return LoginSideEffects(issueGrant: IssuedGrant(family: family, tokens: access))
+        }
+        switch outcome.poll {
+        case .issue: return minted.issued
+        case .pending: throw OAuthError(.authorizationPending, "the user has not approved the request yet")
+        case .slowDown(let error): throw error
+        case .denied: throw OAuthError(.accessDenied, "the user denied the request")
+        case .expired: throw OAuthError(.expiredToken, "the device code has expired; start over")
+        case .alreadyIssued, .notADeviceGrant, nil: throw OAuthError.invalidGrant("the device code was already used")
+        }
+    }
+
+    /// `grant_type=refresh_token` (RFC 6749 §6): rotates the refresh token; a second use of one
+    /// revokes its whole family.
+    func refresh(_ refreshToken: String, scope: String?, client: OAuthClient, proof: DPoPProof?) async throws -> IssuedOAuthTokens {
+        try client.checkGrant(.refreshToken)
+        try checkProofRules(proof, client: client)
+        let requested = try Scope.parse(scope)
+        guard refreshToken.hasPrefix(Self.refreshTokenPrefix), refreshToken.utf8.count <= 128 else {
+            throw OAuthError.invalidGrant("the refresh token is invalid, expired or revoked")
+        }
+        let now = clock.now
+        let outcome = RefreshOutcome()
+        let decision = try await store.useRefreshToken(hash: Secrets.hash(refreshToken), at: now) { token, family in
+            try RefreshPolicy.decide(
+                token: token, family: family, clientId: client.id, proofJKT: proof?.thumbprint, requestedScopes: requested, now: now
+            ) { accessScopes, refreshScopes in
+                let minted = mint(scopes: accessScopes, refreshScopes: refreshScopes, proof: proof, familyId: family.id, now: now)
+                outcome.issued = minted.issued
+                return (minted.tokens, minted.expiresAt)
+            }
+        }
+        switch decision {
+        case .rotate?:
+            guard let issued = outcome.issued else { throw OAuthError.invalidGrant("the refresh token is invalid") }
+            return issued
+        case .revokeFamily?:
+            throw OAuthError.invalidGrant("the refresh token was already used; every token of this grant is now revoked")
+        case nil:
+            throw OAuthError.invalidGrant("the refresh token is invalid, expired or revoked")
+        }
+    }
+
+    /// New access token (bound to the proof's key if there is one) and, with `offline_access`,
+    /// a new refresh token of family `familyId`.
+    private func mint(scopes: [String], refreshScopes: [String], proof: DPoPProof?, familyId: String, now: Date)
+        -> (issued: IssuedOAuthTokens, tokens: [OAuthToken], familyId: String, expiresAt: Date)
+    {
+        let access = Secrets.secret(prefix: Self.accessTokenPrefix)
+        let accessExpiry = now.addingTimeInterval(settings.accessTokenTTL)
+        var tokens = [OAuthToken(
+            id: Secrets.publicId(), kind: .access, hash: Secrets.hash(access), familyId: familyId, scopes: scopes,
+            jkt: proof?.thumbprint, createdAt: now, expiresAt: accessExpiry
+        )]
+        var refresh: String?
+        var expiresAt = accessExpiry
+        if refreshScopes.contains(Scope.offlineAccess) {
+            let secret = Secrets.secret(prefix: Self.refreshTokenPrefix)
+            let refreshExpiry = now.addingTimeInterval(settings.refreshTokenTTL)
+            tokens.append(OAuthToken(
+                id: Secrets.publicId(), kind: .refresh, hash: Secrets.hash(secret), familyId: familyId, scopes: refreshScopes,
+                jkt: nil, createdAt: now, expiresAt: refreshExpiry
+            ))
+            refresh = secret
+            expiresAt = max(expiresAt, refreshExpiry)
+        }
+        let issued = IssuedOAuthTokens(
+            accessToken: access, tokenType: proof == nil ? "Bearer" : "DPoP", expiresIn: Int(settings.accessTokenTTL),
+            scopes: scopes, refreshToken: refresh
+        )
+        return (issued, tokens, familyId, expiresAt)
+    }
+
+    // MARK: Introspection and revocation
+
+    /// The token behind `token` as `caller` may see it (RFC 7662): nil for unknown, revoked,
+    /// expired and used-up tokens, and for other clients' refresh tokens.
+    func introspect(_ token: String, caller: OAuthClient) async throws -> OAuthTokenLookup? {
+        guard token.utf8.count <= 256, token.hasPrefix(Self.accessTokenPrefix) || token.hasPrefix(Self.refreshTokenPrefix),
+              let lookup = try await store.oauthToken(hash: Secrets.hash(token)),
+              lookup.token.isActive(in: lookup.family, at: clock.now)
+        else { return nil }
+        if lookup.token.kind == .refresh, lookup.family.clientId != caller.id { return nil }
+        return lookup
+    }
+
+    /// Revokes `token` for `caller` (RFC 7009 §2.1). Unknown tokens are not an error.
+    /// - Throws: `invalid_grant` when the token was issued to another client (nothing changes).
+    func revoke(_ token: String, caller: OAuthClient) async throws {
+        guard token.utf8.count <= 256 else { return }
+        switch try await store.revokeOAuthToken(hash: Secrets.hash(token), clientId: caller.id, at: clock.now) {
+        case .otherClient: throw OAuthError.invalidGrant("the token was issued to another client")
+        case .unknown, .accessToken, .family: return
+        }
+    }
+
+    // MARK: Grants, for the user
+
+    /// The apps holding tokens for the caller's account, with their clients.
+    func grants(_ identity: Identity) async throws -> [(family: TokenFamily, client: OAuthClient?)] {
+        var result: [(TokenFamily, OAuthClient?)] = []
+        for family in try await store.tokenFamilies(accountId: identity.account.id, at: clock.now) {
+            result.append((family, try await store.client(id: family.clientId)))
+        }
+        return result
+    }
+
+    /// Revokes grant `id` of the caller's account: every token in it stops working at once.
+    /// - Throws: ``QRLoginError/notFound``.
+    func revokeGrant(_ identity: Identity, id: String) async throws {
+        guard try await store.revokeTokenFamily(id: id, accountId: identity.account.id, at: clock.now) else {
+            throw QRLoginError.notFound
+        }
+    }
+}
+
+/// Carries a poll's outcome out of the store's transition. The store runs the closure once,
+/// synchronously, before it returns, so the value is read after every write.
+private final class PollOutcome: @unchecked Sendable {
+    var poll: DevicePoll?
+}
+
+/// Carries the secrets minted inside a refresh's atomic step out of it (read after it returns).
+private final class RefreshOutcome: @unchecked Sendable {
+    var issued: IssuedOAuthTokens?
+}
