@@ -52,6 +52,9 @@ kill -TERM $server
 wait $server || { echo "server did not shut down cleanly"; cat "$workdir/serve.log"; exit 1; }
 if grep -q 'qrl_at_\|qrl_ps_\|qrl_st_' "$workdir/serve.log"; then echo "a secret reached the server log"; exit 1; fi
 
+log "OAuth interop: the device grant with DPoP, refresh, introspection and revocation by requests-oauth2client"
+scripts/oauth-interop/run.sh .build/debug/qrlogin
+
 log "load harness smoke run (the full run is in BENCHMARKS.md)"
 .build/debug/qrlogin bench --smoke | tail -n 7
 
