@@ -154,14 +154,32 @@ struct PhoneApproveCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var options: ClientOptions
-    @Argument(help: "The QR code's url, or the bare request id.") var urlOrId: String
+    @Argument(help: "The QR code's url, or the bare request id (omit with --code).") var urlOrId: String?
     @Option(help: "The number the PC shows.") var match: Int?
+    @Option(help: "For an app's sign-in (OAuth device grant): the code the device shows, e.g. BCDF-GHJK. Without a url it finds the request by this code.") var code: String?
     @Flag(help: "Confirm without asking.") var yes = false
+
+    func validate() throws {
+        if urlOrId == nil && code == nil { throw ValidationError("give the QR code's url (or request id), or --code") }
+        if match != nil && code != nil { throw ValidationError("--match is for a QR login, --code for an app's sign-in: give one") }
+    }
 
     func run() async throws {
         try await withPhone(options) { profile in
-            let scan = try await SavedScan.scan(profile, urlOrId)
+            let scan: ScanResult
+            if let urlOrId {
+                scan = try await SavedScan.scan(profile, urlOrId)
+            } else {
+                do {
+                    scan = try await profile.client.scan(userCode: code ?? "")
+                } catch let error as QRLoginClientError where error.code == "not_found" {
+                    throw CLIError.failed("no sign-in is waiting for the code \(sanitized(code ?? "")): check it, or start again on the device")
+                }
+            }
             let who = profile.saved.map { "\(sanitized($0.displayName ?? $0.username ?? $0.accountId))" } ?? "you"
+            if let codes = scan.userCodeChoices {
+                return try await approveApp(scan, codes: codes, who: who, profile: profile)
+            }
             let requester = scan.requester
             Console.write("""
             Login request for \(who):
@@ -207,6 +225,55 @@ struct PhoneApproveCommand: AsyncParsableCommand {
             SavedScan.delete(profile)
             Console.write("Approved: \"\(sanitized(requester.name))\" is now logged in as \(who).\n")
         }
+    }
+
+    /// An app's sign-in (OAuth device grant): shows the app, what it asks for and the three
+    /// codes, then confirms with the code the device shows.
+    private func approveApp(_ scan: ScanResult, codes: [String], who: String, profile: ProfileClient) async throws {
+        let app = sanitized(scan.client?.name ?? "an app")
+        let asks = (scan.scopes ?? []).map { "  - " + sanitized($0.description) }.joined(separator: "\n")
+        Console.write("""
+        \(app) asks to sign in as \(who), from:
+          IP          \(sanitized(scan.requester.ip))
+          user agent  \(sanitized(scan.requester.userAgent))
+          asked at    \(readable(scan.requester.createdAt))
+        It asks to:
+        \(asks.isEmpty ? "  - sign you in" : asks)
+        Which code does the device show?  \(codes.joined(separator: "   "))
+
+        """)
+        var pick = code
+        if pick == nil {
+            FileHandle.standardOutput.write(Data("Code: ".utf8))
+            guard let line = readLine(), !line.trimmingCharacters(in: .whitespaces).isEmpty else {
+                try await profile.client.deny(scan)
+                SavedScan.delete(profile)
+                throw CLIError.failed("no code given: the sign-in was denied")
+            }
+            pick = line.trimmingCharacters(in: .whitespaces)
+        }
+        guard let pick else { return }
+        if !yes {
+            FileHandle.standardOutput.write(Data("Let \(app) sign in as \(who)? [y/N] ".utf8))
+            let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased()
+            guard answer == "y" || answer == "yes" else {
+                try await profile.client.deny(scan)
+                SavedScan.delete(profile)
+                throw CLIError.failed("not confirmed: the sign-in was denied")
+            }
+        }
+        do {
+            try await profile.client.confirm(scan, userCode: pick)
+        } catch let error as QRLoginClientError {
+            SavedScan.delete(profile)
+            switch error.code {
+            case "wrong_match": throw CLIError.failed("\(sanitized(pick)) is not the code the device showed: the sign-in was denied")
+            case "ticket_expired", "expired": throw CLIError.failed("too late: the sign-in or its scan expired; start again on the device")
+            default: throw error
+            }
+        }
+        SavedScan.delete(profile)
+        Console.write("Approved: \(app) is now signed in as \(who).\n")
     }
 }
 

@@ -171,8 +171,31 @@ public struct ScanResult: Codable, Sendable, Equatable {
     public var ticketExpiresAt: Date
     /// Who is asking.
     public var requester: Requester
-    /// The three numbers to choose from; one is shown on the PC.
+    /// The three numbers to choose from; one is shown on the PC. Empty for a device grant.
     public var matchChoices: [Int]
+    /// For an OAuth device grant: the three user codes (`XXXX-XXXX`) to choose from; one is
+    /// shown on the device.
+    public var userCodeChoices: [String]?
+    /// For an OAuth device grant: the app that asks.
+    public var client: AskingClient?
+    /// For an OAuth device grant: what the app asks for, in plain words.
+    public var scopes: [AskedScope]?
+
+    /// The app behind a device grant.
+    public struct AskingClient: Codable, Sendable, Equatable {
+        /// Its client id.
+        public var id: String
+        /// The name it was registered with (client-supplied text).
+        public var name: String
+    }
+
+    /// A scope an app asks for.
+    public struct AskedScope: Codable, Sendable, Equatable {
+        /// The scope as the app names it.
+        public var name: String
+        /// What it means, for people.
+        public var description: String
+    }
 }
 
 /// The answer to confirm, deny and cancel.

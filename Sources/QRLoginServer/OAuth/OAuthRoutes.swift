@@ -54,7 +54,6 @@ struct OAuthRoutes {
             $0.field("revocation_endpoint", issuer + Self.revocationPath)
             $0.field("revocation_endpoint_auth_methods_supported", ClientAuthMethod.allCases.map(\.rawValue))
             $0.field("scopes_supported", Scope.standard.map(\.name))
-            $0.field("service_documentation", issuer + "/docs/oauth")
             $0.field("token_endpoint", issuer + Self.tokenPath)
             $0.field("token_endpoint_auth_methods_supported", ClientAuthMethod.allCases.map(\.rawValue))
         }
