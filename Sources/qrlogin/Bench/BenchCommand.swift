@@ -17,20 +17,23 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case all, create, status, login, steps, waiting
+        case all, create, status, login, steps, waiting, device, introspect, refresh
     }
 
-    @Option(help: "Which scenario to run: all, create, status, login, steps or waiting.")
+    @Option(help: "Which scenario to run: all, create, status, login, steps, waiting, device, introspect or refresh.")
     var scenario: Scenario = .all
 
-    @Option(help: "Requests for the create and status scenarios.")
+    @Option(help: "Requests for the create, status and introspect scenarios.")
     var requests = 20_000
 
-    @Option(help: "Concurrent clients for create, status and login.")
+    @Option(help: "Concurrent clients for create, status, login, steps, device, introspect and refresh.")
     var concurrency = 32
 
-    @Option(help: "Complete logins for the login scenario.")
+    @Option(help: "Complete logins for the login, steps and device scenarios.")
     var logins = 2_000
+
+    @Option(help: "Refreshes for the refresh scenario.")
+    var refreshes = 10_000
 
     @Option(help: "PCs waiting on SSE in the waiting scenario.")
     var waiting = 10_000
@@ -53,6 +56,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("server-pid"), help: "PID of the --server process, for CPU and memory figures.")
     var serverPID: Int32?
 
+    @Option(name: .customLong("rs-secret"), help: "With --server: the secret of its client bench-rs (the OAuth scenarios also need the public client bench-cli, and --device-interval 1).")
+    var resourceServerSecret: String?
+
     @Flag(help: "A few seconds with small numbers: checks that the harness works (CI).")
     var smoke = false
 
@@ -64,7 +70,7 @@ struct BenchCommand: AsyncParsableCommand {
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         var options = self
         if smoke {
-            options.requests = 400; options.concurrency = 8; options.logins = 40; options.waiting = 200
+            options.requests = 400; options.concurrency = 8; options.logins = 40; options.refreshes = 400; options.waiting = 200
             options.confirms = 20; options.confirmRate = 50; options.idleSeconds = 1; options.wrkSeconds = 1
         }
         let limit = ProcessStats.raiseFileLimit(to: options.waiting + 4096)
@@ -89,7 +95,9 @@ struct BenchCommand: AsyncParsableCommand {
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         let errors: Int
         do {
-            errors = try await drive(api: BenchAPI(base: target.base, http: http), target: target, options: options)
+            var api = BenchAPI(base: target.base, http: http)
+            if let secret = options.resourceServerSecret { api.resourceServerSecret = secret }
+            errors = try await drive(api: api, target: target, options: options)
         } catch {
             try? await http.shutdown()
             throw error
@@ -115,11 +123,15 @@ struct BenchCommand: AsyncParsableCommand {
         }
 
         report.proofCost = try await Floors.proofCost()
-        if options.scenario == .all || options.scenario == .login {
+        let oauth: Set<Scenario> = [.device, .introspect, .refresh]
+        if [.all, .login, .device].contains(options.scenario) {
             report.signingCost = try Floors.signingCost()
         }
-        if options.scenario == .all || options.scenario == .create {
+        if [.all, .create].contains(options.scenario) || oauth.contains(options.scenario) {
             report.storeCost = try await Floors.storeCost(count: options.smoke ? 200 : 2_000)
+        }
+        if [.all, .introspect, .refresh].contains(options.scenario) {
+            report.oauthStoreCost = try await Floors.oauthStoreCost(count: options.smoke ? 200 : 2_000)
         }
         if options.scenario == .all || options.scenario == .waiting {
             if options.server == nil {
@@ -142,10 +154,13 @@ struct BenchCommand: AsyncParsableCommand {
 
         let scenarios = Scenarios(api: api, concurrency: options.concurrency)
         // Steps last: it holds 2,000 streams at once, and the heap they leave behind would be
-        // filled by the waiting PCs before the server's RSS grew.
-        let selected = options.scenario == .all ? [Scenario.create, .status, .login, .waiting, .steps] : [options.scenario]
+        // filled by the waiting PCs before the server's RSS grew. The OAuth scenarios after the
+        // waiting PCs, so that the heap those find is the one it was before they were added.
+        let selected = options.scenario == .all
+            ? [Scenario.create, .status, .login, .waiting, .device, .introspect, .refresh, .steps]
+            : [options.scenario]
         var phones: [BenchAPI.Phone] = []
-        if selected.contains(.login) || selected.contains(.waiting) || selected.contains(.steps) {
+        if selected.contains(where: { $0 != .create && $0 != .status }) {
             for index in 0..<min(options.concurrency, 32) {
                 phones.append(try await api.phone(username: "bench\(index)_\(UInt32.random(in: 0...UInt32.max))"))
             }
@@ -161,6 +176,12 @@ struct BenchCommand: AsyncParsableCommand {
             case .waiting:
                 let waitingScenario = WaitingScenario(api: api, waiting: options.waiting, confirms: options.confirms, confirmRate: options.confirmRate, phones: phones)
                 try await report.measureWaiting(waitingScenario, idleSeconds: options.idleSeconds)
+            case .device:
+                try await report.measure("device", unit: "login", try await scenarios.deviceLogins(count: options.logins, phones: phones))
+            case .introspect:
+                try await report.measure("introspect", unit: "req", try await scenarios.introspections(requests: options.requests, phones: phones))
+            case .refresh:
+                try await report.measure("refresh", unit: "req", try await scenarios.refreshes(requests: options.refreshes, phones: phones))
             case .steps:
                 try await report.measureSteps(StepsScenario(api: api, concurrency: options.concurrency, logins: options.logins, phones: phones))
             case .all:
@@ -190,17 +211,23 @@ final class BenchTarget: Sendable {
     /// and a server that exits at once (the port was taken after all) is tried again on another.
     /// With `plainStream`, starts the bare NIO stream server of the memory floor instead
     /// (``PlainStreamServerCommand``).
+    /// The server registers the bench's OAuth clients at start (``BenchClients``, from a client
+    /// file) and lets a device poll every second, the least it allows, so that a device that
+    /// polls once its phone has confirmed is never told to slow down.
     static func spawn(plainStream: Bool = false) async throws -> BenchTarget {
         for _ in 0..<5 {
             let port = Int.random(in: 20_000...32_000)
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-bench-\(port)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let clientFile = directory.appendingPathComponent("clients.json")
+            try BenchClients.file(resourceServerSecret: BenchClients.resourceServerSecret).write(to: clientFile)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             process.arguments = plainStream
                 ? ["plain-stream-server", "--port", String(port)]
                 : ["serve", "--port", String(port), "--database", directory.appendingPathComponent("bench.sqlite").path,
-                   "--rate-limits", "off", "--bcrypt-cost", "4", "--log-level", "error"]
+                   "--rate-limits", "off", "--bcrypt-cost", "4", "--log-level", "error",
+                   "--client-file", clientFile.path, "--device-interval", "1"]
             try process.run()
             let target = BenchTarget(base: "http://127.0.0.1:\(port)", pid: process.processIdentifier, process: process)
             for _ in 0..<200 where process.isRunning {

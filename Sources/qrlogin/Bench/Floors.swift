@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import QRLoginCore
+import QRLoginOAuth
 import QRLoginSQLite
 #if canImport(Glibc)
 import Glibc
@@ -129,6 +130,106 @@ enum Floors {
             }
             try await store.close()
             return StoreCost(insert: insert, read: read)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    struct OAuthStoreCost {
+        /// One OAuth token read by its hash, with its family and its account's username, in one
+        /// query: what an introspection must read.
+        var tokenLookup: Double
+        /// One client read by id: what every OAuth endpoint does to authenticate its caller.
+        var clientRead: Double
+        /// One refresh's transaction: the presented refresh token read with its family, the
+        /// policy's decision, the token marked used, a new access and a new refresh token
+        /// inserted, the family's expiry moved; committed.
+        var refresh: Double
+    }
+
+    /// Times the OAuth reads and the refresh transaction of the server's `SQLiteStore` on a
+    /// temporary database file, in this process (CPU of the whole process, as ``storeCost``):
+    /// `families` token families of one account, as the device grant leaves them (a family with
+    /// a DPoP-bound access token and a refresh token bound to the same key), then `count`
+    /// refreshes round-robin over the families, each its own transaction, with the tokens made
+    /// beforehand; then reads of the access tokens so issued and of the client. Best of five
+    /// rounds of `count`.
+    static func oauthStoreCost(count: Int = 2_000, families: Int = 32) async throws -> OAuthStoreCost {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-bench-oauth-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try await SQLiteStore.open(path: directory.appendingPathComponent("floor.sqlite").path)
+        do {
+            let now = Date()
+            let account = Account(id: Secrets.publicId(), username: "bench", passwordHash: "x", phone: nil, displayName: "Bench", createdAt: now)
+            try await store.createAccount(account)
+            let clientId = BenchClients.cli
+            try await store.upsertClient(OAuthClient(id: clientId, name: "Bench CLI", type: .public, secretHash: nil, grantTypes: [.deviceCode, .refreshToken], createdAt: now))
+            let scopes = ["openid", "offline_access"]
+            let jkt = DPoPSigner().thumbprint
+            func token(_ kind: OAuthTokenKind, family: String) -> OAuthToken {
+                OAuthToken(
+                    id: Secrets.publicId(), kind: kind, hash: Secrets.hash(Secrets.secret(prefix: kind == .access ? "qrl_oa_" : "qrl_rt_")),
+                    familyId: family, scopes: scopes, jkt: kind == .access ? jkt : nil, createdAt: now,
+                    expiresAt: now.addingTimeInterval(kind == .access ? 3_600 : 30 * 86_400)
+                )
+            }
+            // Families as a device-grant redemption writes them: inside its login request's transition.
+            var current: [String] = []
+            var familyIds: [String] = []
+            for _ in 0..<families {
+                let familyId = Secrets.publicId()
+                let refresh = token(.refresh, family: familyId)
+                let family = TokenFamily(
+                    id: familyId, clientId: clientId, accountId: account.id, scopes: scopes, refreshJKT: jkt, origin: .deviceCode,
+                    createdAt: now, expiresAt: refresh.expiresAt
+                )
+                let request = LoginRequest(
+                    id: Secrets.publicId(), pollSecretHash: Secrets.hash(Secrets.secret(prefix: "qrl_dc_")), pcKeyThumbprint: jkt,
+                    pcPublicKeyJWK: "", requester: RequesterContext(type: .cli, name: "Bench CLI", ip: "127.0.0.1", userAgent: ""),
+                    createdAt: now, expiresAt: now.addingTimeInterval(600)
+                )
+                try await store.insertLoginRequest(request)
+                let grant = IssuedGrant(family: family, tokens: [token(.access, family: familyId), refresh])
+                _ = try await store.transitionLoginRequest(id: request.id) { _ in LoginSideEffects(issueGrant: grant) }
+                current.append(refresh.hash)
+                familyIds.append(familyId)
+            }
+            // Each refresh presents its family's latest refresh token and is given two new tokens.
+            let steps = (0..<(count * 5)).map { index in
+                let family = index % families
+                let issued = [token(.access, family: familyIds[family]), token(.refresh, family: familyIds[family])]
+                defer { current[family] = issued[1].hash }
+                return (presented: current[family], issued: issued)
+            }
+            var refresh = Double.infinity, lookup = Double.infinity, client = Double.infinity
+            for round in 0..<5 {
+                let batch = steps[(round * count)..<((round + 1) * count)]
+                var start = ProcessStats.ownCPUSeconds()
+                for step in batch {
+                    let issued = step.issued
+                    let decision = try await store.useRefreshToken(hash: step.presented, at: now) { token, family in
+                        try RefreshPolicy.decide(token: token, family: family, clientId: clientId, proofJKT: jkt, requestedScopes: [], now: now) { _, _ in
+                            (issued, issued[1].expiresAt)
+                        }
+                    }
+                    guard case .rotate? = decision else { throw BenchError.unexpected("refresh in the store floor: \(String(describing: decision))") }
+                }
+                refresh = min(refresh, (ProcessStats.ownCPUSeconds() - start) / Double(count) * 1e6)
+                start = ProcessStats.ownCPUSeconds()
+                for step in batch {
+                    guard try await store.oauthToken(hash: step.issued[0].hash) != nil else { throw BenchError.unexpected("issued token not found") }
+                }
+                lookup = min(lookup, (ProcessStats.ownCPUSeconds() - start) / Double(count) * 1e6)
+                start = ProcessStats.ownCPUSeconds()
+                for _ in batch {
+                    guard try await store.client(id: clientId) != nil else { throw BenchError.unexpected("client not found") }
+                }
+                client = min(client, (ProcessStats.ownCPUSeconds() - start) / Double(count) * 1e6)
+            }
+            try await store.close()
+            return OAuthStoreCost(tokenLookup: lookup, clientRead: client, refresh: refresh)
         } catch {
             try? await store.close()
             throw error

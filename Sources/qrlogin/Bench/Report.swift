@@ -12,6 +12,7 @@ struct Report {
     /// Floors measured in the same run (see ``Floors``).
     var proofCost: Floors.ProofCost?
     var storeCost: Floors.StoreCost?
+    var oauthStoreCost: Floors.OAuthStoreCost?
     var signingCost: Floors.SigningCost?
     var connectionCost: Floors.ConnectionCost?
     /// The same for a bare NIO server that streams (``PlainStreamServerCommand``).
@@ -172,6 +173,48 @@ struct Report {
                 }
                 lines.append(line)
             }
+            if let measured = perServerCPU["device"] {
+                // Device authorization, phone scan, phone confirm, device token: four requests,
+                // four proofs; the device authorization inserts a login request, as a create.
+                var serverPerLogin = 4 * oneRequest
+                var what = "4 requests, 4 signature checks"
+                if let storeCost {
+                    serverPerLogin += storeCost.insert - storeCost.read
+                    what += ", the device authorization's insert in place of its read"
+                }
+                var line = "floor: device-grant login at most \(Self.f(1e6 / serverPerLogin)) per server CPU-second (\(what); \(Self.f(serverPerLogin, 1)) µs); measured \(Self.f(1e6 / measured)) µs of server CPU per login, \(Self.f(measured)) per server CPU-second = \(ratio(measured, to: 1e6 / serverPerLogin)) of it"
+                if let generator = generatorCPU["device"], generator.isFinite {
+                    let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+                    line += "; the generator used \(Self.f(generator * 1e6)) µs of its CPU per login"
+                    if let signingCost {
+                        line += " (its two live proofs, the phone's scan and confirm, \(Self.f(2 * signingCost.proof, 1)) µs); a generator that did only those would leave at most \(Self.f(cores / (1 / measured + 2 * signingCost.proof / 1e6))) login/s on these \(Self.f(cores)) cores with the server as measured"
+                    }
+                }
+                lines.append(line)
+            }
+            if let measured = perServerCPU["refresh"] {
+                if let storeCost, let oauthStoreCost {
+                    // A refresh writes where GET /health reads: its transaction in place of the read.
+                    let refresh = oneRequest - storeCost.read + oauthStoreCost.refresh
+                    lines.append("floor: refresh at most \(Self.f(1e6 / refresh)) per server CPU-second (1 request, 1 signature check, the store's refresh transaction in place of the read; \(Self.f(refresh, 1)) µs); measured \(Self.f(1e6 / measured)) µs of server CPU per refresh, \(Self.f(measured)) per server CPU-second = \(ratio(measured, to: 1e6 / refresh)) of it")
+                } else {
+                    lines.append("floor: refresh at most \(Self.f(1e6 / oneRequest)) per server CPU-second (1 request, 1 signature check); measured \(Self.f(measured)) = \(ratio(measured, to: 1e6 / oneRequest)) of it")
+                }
+            }
+        }
+        if let oauthStoreCost {
+            lines.append("floor: the server's SQLite store, OAuth: one token read by hash with its family and account \(Self.f(oauthStoreCost.tokenLookup, 1)) µs of CPU, one client read by id \(Self.f(oauthStoreCost.clientRead, 1)) µs, one refresh's transaction (read, mark used, two tokens inserted, family's expiry moved, commit) \(Self.f(oauthStoreCost.refresh, 1)) µs (timed in this process, on a temporary file)")
+        }
+        if let measured = perServerCPU["introspect"], let plain = ceiling?.perServerCPUSecond {
+            // No proof at the introspection endpoint: the floor is GET /health itself (HTTP,
+            // routing, middleware, one store read), with the token's read in place of its read.
+            var request = 1e6 / plain
+            var what = "1 request as cheap as GET /health"
+            if let storeCost, let oauthStoreCost {
+                request += oauthStoreCost.tokenLookup - storeCost.read
+                what += ", the token's read in place of its read"
+            }
+            lines.append("floor: introspection at most \(Self.f(1e6 / request)) per server CPU-second (\(what); \(Self.f(request, 1)) µs); measured \(Self.f(1e6 / measured)) µs of server CPU per introspection, \(Self.f(measured)) per server CPU-second = \(ratio(measured, to: 1e6 / request)) of it")
         }
         if let connectionCost {
             lines.append("floor: our server holds \(Self.f(connectionCost.connectedKB, 2)) KB of server RSS per open connection that has sent nothing, \(Self.f(connectionCost.servedKB, 2)) KB once it has been answered one request that no route of ours handled (a 404, after which Hummingbird's request loop owns the connection; \(connectionCost.connections) keep-alive connections to a fresh server)")

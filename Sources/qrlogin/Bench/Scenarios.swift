@@ -324,3 +324,133 @@ struct StepsScenario {
         return costs
     }
 }
+
+/// The OAuth scenarios: device-grant logins, introspection by a resource server, and refreshes.
+extension Scenarios {
+    /// A device (the bench CLI) with its DPoP key and the two proofs of its login, which name
+    /// only a method and URL and so are signed before the clock starts.
+    struct Device: Sendable {
+        var key: DPoPSigner
+        var authorizationProof: String
+        var tokenProof: String
+    }
+
+    func device() throws -> Device {
+        let key = DPoPSigner()
+        return Device(key: key, authorizationProof: try api.deviceAuthorizationProof(key), tokenProof: try api.tokenProof(key))
+    }
+
+    /// One device-grant login: the device asks for a device code, the phone scans the request
+    /// and confirms with the device's user code, the device polls once and gets its tokens (the
+    /// server runs with a poll interval of 1 s, and a first poll is never too soon).
+    func deviceLogin(_ device: Device, phone: BenchAPI.Phone) async throws -> BenchAPI.OAuthTokens {
+        let start = try await api.authorizeDevice(proof: device.authorizationProof)
+        try await api.approve(start, by: phone)
+        return try await api.redeem(start, proof: device.tokenProof)
+    }
+
+    /// Device-grant logins by `concurrency` pairs of a device and a phone. Each device's key and
+    /// its two proofs are made before the clock starts; the phone's scan and confirm proofs
+    /// name the request and the phone's token, so they are signed live (as in `login`).
+    func deviceLogins(count: Int, phones: [BenchAPI.Phone]) async throws -> Run {
+        let perWorker = max(1, count / concurrency)
+        let devices = try (0..<concurrency).map { _ in try (0..<perWorker).map { _ in try device() } }
+        return {
+            try await runWorkers { worker in
+                var m = Measurements()
+                let phone = phones[worker % phones.count]
+                for device in devices[worker] {
+                    let start = ContinuousClock.now
+                    do {
+                        _ = try await deviceLogin(device, phone: phone)
+                        m.completed += 1
+                        m.latencies.append(elapsedMS(since: start))
+                    } catch {
+                        m.errors["\(error)", default: 0] += 1
+                    }
+                }
+                return m
+            }
+        }
+    }
+
+    /// Access tokens made by device-grant logins before the clock: `perWorker` for each worker.
+    private func accessTokens(perWorker: Int, phones: [BenchAPI.Phone]) async throws -> [[String]] {
+        let made = Mutex<[Int: [String]]>([:])
+        _ = try await runWorkers { worker in
+            var mine: [String] = []
+            for _ in 0..<perWorker {
+                mine.append(try await deviceLogin(try device(), phone: phones[worker % phones.count]).accessToken)
+            }
+            made.withLock { $0[worker] = mine }
+            return Measurements()
+        }
+        let tokens = made.withLock { $0 }
+        return (0..<concurrency).map { tokens[$0] ?? [] }
+    }
+
+    /// A resource server introspecting access tokens as fast as it can, with its HTTP Basic
+    /// credentials. The tokens are a pool of `tokensPerWorker` live DPoP-bound access tokens per
+    /// worker, made by device-grant logins before the clock starts; every answer must say
+    /// `active`.
+    func introspections(requests: Int, tokensPerWorker: Int = 8, phones: [BenchAPI.Phone]) async throws -> Run {
+        let pool = try await accessTokens(perWorker: tokensPerWorker, phones: phones)
+        let perWorker = requests / concurrency
+        let authorization = api.resourceServerAuthorization
+        return {
+            try await runWorkers { worker in
+                var m = Measurements()
+                let tokens = pool[worker]
+                for index in 0..<perWorker {
+                    let start = ContinuousClock.now
+                    let reply = try await api.introspect(tokens[index % tokens.count], authorization: authorization)
+                    m.latencies.append(elapsedMS(since: start))
+                    if reply.status == 200, BenchAPI.isActive(reply.body) {
+                        m.completed += 1
+                    } else {
+                        m.errors[reply.status == 200 ? "inactive" : "\(reply.status)", default: 0] += 1
+                    }
+                }
+                return m
+            }
+        }
+    }
+
+    /// Devices refreshing in a loop: each worker logs a device in by the device grant (before
+    /// the clock) and then exchanges its refresh token, with a proof of the key its family is
+    /// bound to, for a new one, `requests / concurrency` times. Each answer's refresh token is
+    /// the next one sent. The proofs name only the method and URL, so they are signed
+    /// beforehand. A failed refresh ends its worker's chain (its token may have been used).
+    func refreshes(requests: Int, phones: [BenchAPI.Phone]) async throws -> Run {
+        let perWorker = requests / concurrency
+        let started = Mutex<[Int: (Device, BenchAPI.OAuthTokens)]>([:])
+        _ = try await runWorkers { worker in
+            let device = try device()
+            let tokens = try await deviceLogin(device, phone: phones[worker % phones.count])
+            started.withLock { $0[worker] = (device, tokens) }
+            return Measurements()
+        }
+        let chains = try (0..<concurrency).map { worker in
+            guard let (device, tokens) = started.withLock({ $0[worker] }) else { throw BenchError.unexpected("no device for worker \(worker)") }
+            return (first: tokens.refreshToken, proofs: try (0..<perWorker).map { _ in try api.tokenProof(device.key) })
+        }
+        return {
+            try await runWorkers { worker in
+                var m = Measurements()
+                var refreshToken = chains[worker].first
+                for proof in chains[worker].proofs {
+                    let start = ContinuousClock.now
+                    let reply = try await api.refresh(refreshToken, proof: proof)
+                    m.latencies.append(elapsedMS(since: start))
+                    guard reply.status == 200, let next = BenchAPI.tokens(in: reply.body) else {
+                        m.errors["\(reply.status) \(reply.text)", default: 0] += 1
+                        break
+                    }
+                    refreshToken = next.refreshToken
+                    m.completed += 1
+                }
+                return m
+            }
+        }
+    }
+}
