@@ -259,3 +259,40 @@ import Testing
 private final class SentProof: @unchecked Sendable {
     var value = ""
 }
+
+/// Hostile input at every OAuth endpoint: an RFC error, never a 5xx.
+@Suite struct OAuthHostileInputTests {
+    static let bodies: [String] = [
+        "", "&&&", "=", "grant_type", "grant_type=%FF", "grant_type=%zz", "client_id=%00",
+        "client_id=" + String(repeating: "a", count: 5000),
+        "grant_type=refresh_token&client_id=cli&refresh_token=" + String(repeating: "x", count: 10_000),
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=cli&device_code=qrl_dc_" + String(repeating: "A", count: 200),
+        "token=" + String(repeating: "%41", count: 3000) + "&client_id=cli",
+        "client_id=cli&scope=" + String(repeating: "s ", count: 600),
+        "client_id=cli&scope=%22",
+        "client_id=tv&client_id=tv",
+        String(repeating: "a=b&", count: 4000),
+    ]
+
+    @Test(arguments: ["/oauth/token", "/oauth/device_authorization", "/oauth/introspect", "/oauth/revoke"])
+    func noBodyMakesA5xx(path: String) async throws {
+        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+            for body in Self.bodies {
+                let reply = try await api.client.execute(
+                    uri: path, method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: body)
+                ) { Reply(status: $0.status, headers: $0.headers, body: $0.body) }
+                #expect(reply.status.code < 500, "\(path) \(body.prefix(80)): \(reply.text)")
+                if reply.status != .ok { #expect(reply.oauthError != nil, "\(path) \(body.prefix(80)): \(reply.text)") }
+            }
+            for header in ["Basic", "Basic !!!", "Basic " + Data("no-colon".utf8).base64EncodedString(), "Basic " + Data("cli:%ZZ".utf8).base64EncodedString(), "Bearer x", "DPoP x"] {
+                let reply = try await api.form(path, [("token", "x"), ("grant_type", "refresh_token"), ("refresh_token", "x")], authorization: header)
+                #expect(reply.status == .unauthorized, "\(path) \(header): \(reply.text)")
+                #expect(reply.oauthError == "invalid_client")
+            }
+            for proof in ["", "x", "a.b.c", String(repeating: "a", count: 9000)] {
+                let reply = try await api.form(path, [("client_id", "tv"), ("token", "x"), ("grant_type", "refresh_token"), ("refresh_token", "qrl_rt_x")], proof: proof)
+                #expect(reply.status.code < 500, "\(path) proof \(proof.prefix(20)): \(reply.text)")
+            }
+        }
+    }
+}
