@@ -203,13 +203,7 @@ struct PhoneApproveCommand: AsyncParsableCommand {
             }
             guard let pick else { return }
             if !yes {
-                FileHandle.standardOutput.write(Data("Log \"\(sanitized(requester.name))\" in as \(who)? [y/N] ".utf8))
-                let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased()
-                guard answer == "y" || answer == "yes" else {
-                    try await profile.client.deny(scan)
-                    SavedScan.delete(profile)
-                    throw CLIError.failed("not confirmed: the login request was denied")
-                }
+                try await askOrDeny("Log \"\(sanitized(requester.name))\" in as \(who)?", scan, profile, denied: "not confirmed: the login request was denied")
             }
             do {
                 try await profile.client.confirm(scan, match: pick)
@@ -224,6 +218,18 @@ struct PhoneApproveCommand: AsyncParsableCommand {
             }
             SavedScan.delete(profile)
             Console.write("Approved: \"\(sanitized(requester.name))\" is now logged in as \(who).\n")
+        }
+    }
+
+    /// Asks `question` with a yes/no prompt; anything but yes denies the request and fails with
+    /// `denied`. Deny is the safe default.
+    private func askOrDeny(_ question: String, _ scan: ScanResult, _ profile: ProfileClient, denied: String) async throws {
+        FileHandle.standardOutput.write(Data("\(question) [y/N] ".utf8))
+        let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard answer == "y" || answer == "yes" else {
+            try await profile.client.deny(scan)
+            SavedScan.delete(profile)
+            throw CLIError.failed(denied)
         }
     }
 
@@ -254,13 +260,7 @@ struct PhoneApproveCommand: AsyncParsableCommand {
         }
         guard let pick else { return }
         if !yes {
-            FileHandle.standardOutput.write(Data("Let \(app) sign in as \(who)? [y/N] ".utf8))
-            let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased()
-            guard answer == "y" || answer == "yes" else {
-                try await profile.client.deny(scan)
-                SavedScan.delete(profile)
-                throw CLIError.failed("not confirmed: the sign-in was denied")
-            }
+            try await askOrDeny("Let \(app) sign in as \(who)?", scan, profile, denied: "not confirmed: the sign-in was denied")
         }
         do {
             try await profile.client.confirm(scan, userCode: pick)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import QRLoginOAuth
 #if os(Linux)
 import Glibc
 #endif
@@ -82,12 +83,9 @@ public enum Secrets {
         }
     }
 
-    /// Compares two strings in time that depends only on their lengths.
+    /// Compares two strings in time that depends only on their lengths (one implementation,
+    /// in the lower OAuth target, which compares client secrets with it too).
     public static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var diff: UInt8 = 0
-        for i in 0..<x.count { diff |= x[i] ^ y[i] }
-        return diff == 0
+        ClientSecret.constantTimeEquals(a, b)
     }
 }
