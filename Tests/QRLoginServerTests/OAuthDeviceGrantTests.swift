@@ -22,7 +22,8 @@ import Testing
             #expect(reply["code_challenge_methods_supported"] as? [String] == ["S256"])
             #expect(reply["dpop_signing_alg_values_supported"] as? [String] == ["ES256"])
             #expect((reply["scopes_supported"] as? [String])?.contains("offline_access") == true)
-            #expect(reply["response_types_supported"] is [Any])
+            #expect(reply["response_types_supported"] == nil, "RFC 8414 §3.2: no empty arrays")
+            #expect(reply.headers[.cacheControl] != "no-store", "metadata may be cached")
         }
     }
 

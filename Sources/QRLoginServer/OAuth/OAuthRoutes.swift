@@ -39,6 +39,8 @@ struct OAuthRoutes {
     // MARK: Metadata
 
     /// RFC 8414 §2, computed from the public URL; `issuer` is that URL exactly.
+    /// `response_types_supported` is left out until the authorization endpoint exists: §3.2 says
+    /// a claim with zero elements MUST be omitted.
     func metadata() -> Response {
         let issuer = oauth.issuer
         var writer = JSONWriter(capacity: 1024)
@@ -50,7 +52,6 @@ struct OAuthRoutes {
             $0.field("introspection_endpoint", issuer + Self.introspectionPath)
             $0.field("introspection_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post"])
             $0.field("issuer", issuer)
-            $0.field("response_types_supported", [String]())
             $0.field("revocation_endpoint", issuer + Self.revocationPath)
             $0.field("revocation_endpoint_auth_methods_supported", ClientAuthMethod.allCases.map(\.rawValue))
             $0.field("scopes_supported", Scope.standard.map(\.name))
