@@ -7,8 +7,10 @@ import QRCodeRender
 import QRLoginCore
 
 /// The browser UI: the PC login page `/`, the phone confirm page `/q/{id}` (the QR's url), the
-/// linked devices page `/devices`, their static assets under `/assets/`, and the QR images of
-/// login requests. The pages use only the JSON API, like every other client.
+/// code entry page `/device` (RFC 8628's `verification_uri`, where the phone types a device's
+/// user code), the linked devices and apps page `/devices`, their static assets under
+/// `/assets/`, and the QR images of login requests. The pages use only the JSON API, like
+/// every other client.
 struct WebRoutes {
     let service: LoginService
     let publicBaseURL: String
@@ -18,6 +20,7 @@ struct WebRoutes {
         let web = router.group().add(middleware: SecurityHeadersMiddleware())
         web.getAndHead("/") { _, _ in try page("index.html") }
         web.getAndHead("q/:id") { _, _ in try page("phone.html") }
+        web.getAndHead("device") { _, _ in try page("device.html") }
         web.getAndHead("devices") { _, _ in try page("devices.html") }
         web.getAndHead("assets/:name") { _, context in try asset(context.parameters.require("name")) }
         web.get("api/v1/qr/:id/qr.svg") { _, context in
