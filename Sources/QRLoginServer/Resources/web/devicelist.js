@@ -7,7 +7,8 @@ const TYPE_NAMES = { ios: "iPhone / iPad", android: "Android phone", pc: "Comput
 
 export const typeName = (type) => TYPE_NAMES[type] || String(type);
 
-function text(tag, value, className) {
+/// An element `tag` holding `value` as text.
+export function text(tag, value, className) {
   const element = document.createElement(tag);
   element.textContent = value;
   if (className) element.className = className;

@@ -1,8 +1,10 @@
-// `/devices`: the account's linked devices, each with remote logout, and sign out.
+// `/devices`: the account's linked devices, each with remote logout; the apps signed in as the
+// account, each with Revoke; and sign out.
 
 import { call, currentToken, saveToken, showView, ApiError } from "./api.js";
 import { signIn } from "./auth.js";
 import { renderDevices } from "./devicelist.js";
+import { renderGrants } from "./grantlist.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -11,7 +13,7 @@ async function show() {
   try {
     const me = await call("GET", "/api/v1/me");
     $("account").textContent = me.account.displayName;
-    await renderDevices($("devices"), { onError: failed });
+    await Promise.all([renderDevices($("devices"), { onError: failed }), renderGrants($("grants"), { onError: failed })]);
   } catch (error) {
     failed(error);
   }
