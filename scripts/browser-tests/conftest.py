@@ -1,5 +1,6 @@
 """Fixtures of the browser suite: `qrlogin serve` processes on free ports, headless Chromium
 (Debian's, at /usr/bin/chromium) through Playwright, a PC and a phone context, screenshots."""
+import json
 import os
 import socket
 import subprocess
@@ -17,6 +18,17 @@ PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML,
             "Chrome/130.0.0.0 Mobile Safari/537.36")
 
 
+# The OAuth clients every server starts with (`serve --client-file`): a TV that signs in with
+# the device grant, one whose name is markup, and a confidential resource server that may call
+# the introspection endpoint.
+RESOURCE_SERVER = ("product-api", "rs-secret-" + "x" * 32)
+CLIENTS = {"clients": [
+    {"id": "tv", "name": "Living-room TV", "type": "public", "grantTypes": ["device_code", "refresh_token"]},
+    {"id": "hostile-tv", "name": "<img src=x onerror=alert(1)>", "type": "public", "grantTypes": ["device_code"]},
+    {"id": RESOURCE_SERVER[0], "name": "Product API", "type": "confidential", "secret": RESOURCE_SERVER[1], "grantTypes": []},
+]}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -24,20 +36,24 @@ def free_port() -> int:
 
 
 class Server:
-    """A `qrlogin serve` on an in-memory database. `base` is the public URL (what QR codes and
-    proofs use); `browse` is the URL the PC browser opens, a different host name on purpose, so
-    the pages must take the public URL from the server rather than from location.origin."""
+    """A `qrlogin serve` on an in-memory database, with the OAuth clients of CLIENTS. `base` is
+    the public URL (what QR codes and proofs use); `browse` is the URL the PC browser opens, a
+    different host name on purpose, so the pages must take the public URL from the server rather
+    than from location.origin."""
 
-    def __init__(self, name: str, *extra: str):
+    def __init__(self, name: str, *extra: str, rate_limits: str = "off"):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.browse = f"http://localhost:{self.port}"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.log = open(ARTIFACTS / f"server-{name}.log", "w")
+        clients = ARTIFACTS / "clients.json"
+        clients.write_text(json.dumps(CLIENTS))
         binary = os.environ.get("QRLOGIN_BIN") or str(ROOT / ".build" / "debug" / "qrlogin")
         self.process = subprocess.Popen(
             [binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", ":memory:",
-             "--public-url", self.base, "--rate-limits", "off", "--bcrypt-cost", "4", *extra],
+             "--public-url", self.base, "--rate-limits", rate_limits, "--bcrypt-cost", "4",
+             "--client-file", str(clients), *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while True:
@@ -70,6 +86,14 @@ def server():
 @pytest.fixture(scope="session")
 def short_server():
     s = Server("short-ttl", "--request-ttl", "10")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def limited_server():
+    """A server with the production rate limits, for the pages' rate-limited messages."""
+    s = Server("rate-limited", rate_limits="on")
     yield s
     s.stop()
 

@@ -320,7 +320,7 @@ def test_hostile_device_names_are_text(server, phone):
 
 
 def test_headers(server, pc):
-    for path in ("/", "/q/AAAAAAAAAAAAAAAAAAAAAA", "/devices", "/assets/pc.js", "/assets/style.css"):
+    for path in ("/", "/q/AAAAAAAAAAAAAAAAAAAAAA", "/device", "/devices", "/assets/pc.js", "/assets/confirm.js", "/assets/style.css"):
         status, headers, _ = api(server.base, "GET", path)
         assert status == 200, path
         csp = headers["Content-Security-Policy"]
