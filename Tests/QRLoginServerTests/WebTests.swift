@@ -9,7 +9,7 @@ import Testing
 
 @Suite("Web pages, assets and QR images")
 struct WebTests {
-    static let pages = ["/", "/q/AAAAAAAAAAAAAAAAAAAAAA", "/devices"]
+    static let pages = ["/", "/q/AAAAAAAAAAAAAAAAAAAAAA", "/devices", "/device"]
 
     @Test("Pages carry a strict CSP, no referrer, nosniff and no-store, and the public URL", arguments: pages)
     func pageHeaders(path: String) async throws {

@@ -256,7 +256,8 @@ def test_apps_list_and_revoke(server, phone):
     rows = page.locator("[data-testid=grant]")
     expect(rows).to_have_count(2)
     tv_row = rows.filter(has_text="Living-room TV")
-    expect(tv_row.locator("[data-testid=grant-scopes]")).to_have_text("Scopes: openid, profile, offline_access")
+    expect(tv_row.locator("[data-testid=grant-scopes]")).to_have_text(
+        "Sign you in with your QRLogin account · See your name and username · Stay signed in when you are not using it")
     expect(tv_row.locator("[data-testid=grant-since]")).to_contain_text("Since ")
     expect(rows.filter(has_text="<img src=x onerror=alert(1)>")).to_have_count(1)
     assert page.locator("[data-testid=grants] img").count() == 0

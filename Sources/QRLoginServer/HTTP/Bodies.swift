@@ -304,7 +304,7 @@ struct ScanView: ResponseGenerator, JSONWritable {
 struct GrantView: Encodable {
     var id: String
     var client: ScanView.Client
-    var scopes: [String]
+    var scopes: [ScanView.ScopeView]
     var createdAt: Date
     var expiresAt: Date
 }

@@ -38,7 +38,8 @@ struct GrantRoutes {
         return GrantsView(grants: grants.map { family, client in
             GrantView(
                 id: family.id, client: ScanView.Client(id: family.clientId, name: client?.name ?? family.clientId),
-                scopes: family.scopes, createdAt: family.createdAt, expiresAt: family.expiresAt
+                scopes: family.scopes.map { ScanView.ScopeView(name: $0, description: Scope.describe($0)) },
+                createdAt: family.createdAt, expiresAt: family.expiresAt
             )
         })
     }

@@ -16,7 +16,7 @@ export async function renderGrants(list, { onError } = {}) {
     row.className = "device";
     row.dataset.testid = "grant";
     row.dataset.grantId = grant.id;
-    const access = text("p", `Scopes: ${grant.scopes?.length ? grant.scopes.join(", ") : "sign-in only"}`, "small");
+    const access = text("p", grant.scopes?.length ? grant.scopes.map((scope) => scope.description).join(" · ") : "Sign-in only", "small");
     access.dataset.testid = "grant-scopes";
     const since = text("p", `Since ${formatTime(grant.createdAt)}`, "muted small");
     since.dataset.testid = "grant-since";
