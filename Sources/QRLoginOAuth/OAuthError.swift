@@ -28,6 +28,10 @@ public struct OAuthError: Error, Sendable, Equatable {
         case invalidDPoPProof = "invalid_dpop_proof"
         case useDPoPNonce = "use_dpop_nonce"
         case unsupportedTokenType = "unsupported_token_type"
+        case unsupportedResponseType = "unsupported_response_type"
+        case loginRequired = "login_required"
+        case requestNotSupported = "request_not_supported"
+        case requestURINotSupported = "request_uri_not_supported"
     }
 
     /// `invalid_request` with a description.

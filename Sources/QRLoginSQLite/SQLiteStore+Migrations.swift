@@ -144,6 +144,19 @@ enum SQLiteMigrations {
             "CREATE INDEX oauth_tokens_family ON oauth_tokens (family_id)",
             "CREATE INDEX oauth_tokens_expires_at ON oauth_tokens (expires_at)",
         ],
+        [
+            // OpenID Connect: the ID token algorithm per client, and the keys that sign ID tokens.
+            "ALTER TABLE oauth_clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT 'ES256'",
+            """
+            CREATE TABLE signing_keys (
+                kid TEXT PRIMARY KEY,
+                algorithm TEXT NOT NULL,
+                private_key_pem TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                retired_at REAL
+            ) STRICT
+            """,
+        ],
     ]
 
     /// Applies every step the database lacks, each in its own transaction together with the

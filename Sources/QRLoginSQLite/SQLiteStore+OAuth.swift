@@ -11,16 +11,16 @@ extension SQLiteStore {
         try exclusively { connection in
             try connection.execute(
                 """
-                INSERT INTO oauth_clients (id, name, type, secret_hash, redirect_uris, grant_types, scopes, require_dpop, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO oauth_clients (id, name, type, secret_hash, redirect_uris, grant_types, scopes, require_dpop, id_token_alg, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET
                     name = excluded.name, type = excluded.type, secret_hash = excluded.secret_hash,
                     redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, scopes = excluded.scopes,
-                    require_dpop = excluded.require_dpop, created_at = excluded.created_at
+                    require_dpop = excluded.require_dpop, id_token_alg = excluded.id_token_alg, created_at = excluded.created_at
                 """,
                 [.text(client.id), .text(client.name), .text(client.type.rawValue), client.secretHash.sqlite, .text(redirects),
                  .text(client.grantTypes.map(\.rawValue).joined(separator: " ")), .text(Scope.format(client.scopes)),
-                 (client.requireDPoP ? 1 : 0).sqlite, client.createdAt.sqlite]
+                 (client.requireDPoP ? 1 : 0).sqlite, .text(client.idTokenAlgorithm.rawValue), client.createdAt.sqlite]
             )
         }
     }
@@ -61,7 +61,7 @@ extension SQLiteStore {
             id: try row.text("id"), name: try row.text("name"), type: try row.enumValue("type"),
             secretHash: try row.optionalText("secret_hash"), redirectURIs: redirects, grantTypes: grants,
             scopes: scopes(try row.text("scopes")), requireDPoP: try row.int("require_dpop") != 0,
-            createdAt: try row.date("created_at")
+            idTokenAlgorithm: try row.enumValue("id_token_alg"), createdAt: try row.date("created_at")
         )
     }
 
@@ -207,6 +207,42 @@ extension SQLiteStore {
             // Tokens of a deleted family go with it (ON DELETE CASCADE); a family outlives its tokens.
             try connection.execute("DELETE FROM token_families WHERE expires_at < ?", [cutoff.sqlite])
             return tokens + connection.changes
+        }
+    }
+
+    // MARK: Signing keys
+
+    /// Every signing key, oldest first.
+    public func signingKeys() async throws -> [SigningKey] {
+        try exclusively { connection in
+            try connection.query("SELECT * FROM signing_keys ORDER BY created_at, kid", []) { row in
+                SigningKey(
+                    kid: try row.text("kid"), algorithm: try row.enumValue("algorithm"), privateKeyPEM: try row.text("private_key_pem"),
+                    createdAt: try row.date("created_at"), retiredAt: try row.optionalDate("retired_at")
+                )
+            }
+        }
+    }
+
+    /// Adds `key` and retires the other active keys of its algorithm, in one transaction.
+    public func addSigningKey(_ key: SigningKey) async throws {
+        try transaction { connection in
+            try connection.execute(
+                "UPDATE signing_keys SET retired_at = ? WHERE algorithm = ? AND retired_at IS NULL",
+                [key.createdAt.sqlite, .text(key.algorithm.rawValue)]
+            )
+            try connection.execute(
+                "INSERT INTO signing_keys (kid, algorithm, private_key_pem, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
+                [.text(key.kid), .text(key.algorithm.rawValue), .text(key.privateKeyPEM), key.createdAt.sqlite, key.retiredAt.sqlite]
+            )
+        }
+    }
+
+    /// Deletes keys retired before `cutoff`.
+    public func deleteSigningKeys(retiredBefore cutoff: Date) async throws -> Int {
+        try exclusively { connection in
+            try connection.execute("DELETE FROM signing_keys WHERE retired_at < ?", [cutoff.sqlite])
+            return connection.changes
         }
     }
 

@@ -63,10 +63,15 @@ public func buildApplication(
         let count = try await ClientFile.load(path: file, into: store, clock: dependencies.clock)
         logger.info("registered clients from file", metadata: ["qrlogin.clients": "\(count)", "qrlogin.client_file": "\(file)"])
     }
-    let router = buildRouter(service: service, configuration: configuration, clock: dependencies.clock, assets: assets)
+    let keyring = Keyring(store: store, clock: dependencies.clock, tokenLifetime: configuration.oauth.idTokenTTL)
+    try await keyring.ensureKeys(logger: logger)
+    let router = buildRouter(service: service, keyring: keyring, configuration: configuration, clock: dependencies.clock, assets: assets)
     let serverName = "qrlogin"
     services.append(WaitTimerService(timer: service.waitTimer))
-    services.append(CleanupService(store: store, clock: dependencies.clock, interval: configuration.cleanupInterval, retention: configuration.flow.retention, logger: logger))
+    services.append(CleanupService(
+        store: store, clock: dependencies.clock, interval: configuration.cleanupInterval, retention: configuration.flow.retention,
+        keyLifetime: configuration.oauth.idTokenTTL, logger: logger
+    ))
 
     return Application(
         router: router,
@@ -91,7 +96,7 @@ func http1(configuration: HTTP1Channel.Configuration, streams: EventStreams) -> 
 }
 
 /// The router with every route of the v1 contract.
-func buildRouter(service: LoginService, configuration: ServerConfiguration, clock: any NowClock, assets: WebAssets) -> Router<AppRequestContext> {
+func buildRouter(service: LoginService, keyring: Keyring, configuration: ServerConfiguration, clock: any NowClock, assets: WebAssets) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     // Logs requests too (one layer instead of two: see ProblemMiddleware).
     router.add(middleware: ProblemMiddleware())
@@ -106,7 +111,7 @@ func buildRouter(service: LoginService, configuration: ServerConfiguration, cloc
     WebRoutes(service: service, publicBaseURL: configuration.publicBaseURL, assets: assets).addRoutes(to: router)
     let oauth = OAuthService(
         login: service, settings: configuration.oauth, issuer: configuration.publicBaseURL,
-        nonces: configuration.oauth.dpopNonces ? DPoPNonces() : nil
+        nonces: configuration.oauth.dpopNonces ? DPoPNonces() : nil, keyring: keyring
     )
     OAuthRoutes(oauth: oauth, clients: clients, limiter: limiter).addRoutes(to: router)
     GrantRoutes(oauth: oauth, clients: clients, limiter: limiter).addRoutes(to: router)

@@ -12,6 +12,8 @@ struct CleanupService: Service {
     let clock: any NowClock
     let interval: TimeInterval
     let retention: TimeInterval
+    /// How long a retired signing key stays published (the longest an ID token lives).
+    let keyLifetime: TimeInterval
     let logger: Logger
 
     func run() async throws {
@@ -28,6 +30,8 @@ struct CleanupService: Service {
                 if deleted > 0 { logger.info("deleted expired login requests", metadata: ["qrlogin.deleted": "\(deleted)"]) }
                 let tokens = try await store.deleteOAuthTokens(expiredBefore: clock.now.addingTimeInterval(-retention))
                 if tokens > 0 { logger.info("deleted expired OAuth tokens", metadata: ["qrlogin.deleted": "\(tokens)"]) }
+                let keys = try await store.deleteSigningKeys(retiredBefore: clock.now.addingTimeInterval(-keyLifetime - retention))
+                if keys > 0 { logger.info("deleted retired signing keys", metadata: ["qrlogin.deleted": "\(keys)"]) }
             } catch {
                 logger.error("cleanup failed", metadata: ["qrlogin.error": "\(error)"])
             }

@@ -9,7 +9,7 @@ struct QRLoginCommand: AsyncParsableCommand {
         abstract: "Scan-to-log-in: server, QR encoder and clients.",
         subcommands: [
             ServeCommand.self, LoginCommand.self, WhoamiCommand.self, DevicesCommand.self, RevokeCommand.self, LogoutCommand.self,
-            PhoneCommand.self, QRCommand.self, ClientsCommand.self, BenchCommand.self, PlainStreamServerCommand.self,
+            PhoneCommand.self, QRCommand.self, ClientsCommand.self, KeysCommand.self, BenchCommand.self, PlainStreamServerCommand.self,
         ]
     )
 }

@@ -66,3 +66,19 @@ import Testing
         }
     }
 }
+
+@Suite struct SigningKeyTests {
+    @Test func aRetiredKeyIsPublishedForOneTokenLifetime() {
+        let t0 = Date(timeIntervalSince1970: 1_000)
+        var key = SigningKey(kid: "k", algorithm: .es256, privateKeyPEM: "pem", createdAt: t0)
+        #expect(key.isPublished(at: t0.addingTimeInterval(1_000_000), tokenLifetime: 600))
+        key.retiredAt = t0.addingTimeInterval(100)
+        #expect(key.isPublished(at: t0.addingTimeInterval(699), tokenLifetime: 600))
+        #expect(!key.isPublished(at: t0.addingTimeInterval(700), tokenLifetime: 600))
+    }
+
+    @Test func atHashIsTheLeftHalfOfTheSHA256() {
+        // Expected value computed independently with Python's hashlib and base64 modules.
+        #expect(IDTokenClaims.atHash(for: "jHkWEdUXMU1BwAsC4vtUsZwnNSoWuqVGQFeMdO8Yv4WxgQ") == "rQ7bb78t_oh7DI5_Bu5S6w")
+    }
+}

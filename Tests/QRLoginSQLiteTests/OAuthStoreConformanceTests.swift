@@ -61,6 +61,7 @@ struct OAuthStoreConformanceTests {
             renamed.secretHash = nil
             renamed.grantTypes = [.deviceCode]
             renamed.requireDPoP = false
+            renamed.idTokenAlgorithm = .rs256
             try await store.upsertClient(renamed)
             #expect(try await store.client(id: "cli") == renamed)
             #expect(try await store.clients().count == 2)
@@ -245,6 +246,45 @@ struct OAuthStoreConformanceTests {
             #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(86_401)) == 2)
             #expect(try await store.oauthToken(hash: "hash-fam-rt") == nil)
             #expect(try await store.tokenFamilies(accountId: "acc-1", at: t0).isEmpty)
+        }
+    }
+}
+
+/// The keys that sign ID tokens, in every ``Store``.
+@Suite("Store conformance: signing keys")
+struct SigningKeyStoreConformanceTests {
+    private let t0 = Fixtures.t0
+
+    func key(_ kid: String, _ algorithm: SigningAlgorithm, at offset: TimeInterval) -> SigningKey {
+        SigningKey(kid: kid, algorithm: algorithm, privateKeyPEM: "-----BEGIN PRIVATE KEY-----\n\(kid)\n-----END PRIVATE KEY-----\n", createdAt: Fixtures.t0.addingTimeInterval(offset))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aNewKeyRetiresTheActiveKeyOfItsAlgorithmOnly(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            #expect(try await store.signingKeys().isEmpty)
+            try await store.addSigningKey(key("es-1", .es256, at: 0))
+            try await store.addSigningKey(key("rs-1", .rs256, at: 1))
+            try await store.addSigningKey(key("es-2", .es256, at: 2))
+            let keys = try await store.signingKeys()
+            #expect(keys.map(\.kid) == ["es-1", "rs-1", "es-2"])
+            #expect(keys[0].retiredAt == t0.addingTimeInterval(2))
+            #expect(keys[1].retiredAt == nil)
+            #expect(keys[2].retiredAt == nil)
+            #expect(keys[2] == key("es-2", .es256, at: 2), "the PEM and dates round-trip")
+            #expect(SigningKeySelection.signer(of: .es256, in: keys)?.kid == "es-2")
+            #expect(SigningKeySelection.signer(of: .rs256, in: keys)?.kid == "rs-1")
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func retiredKeysAreDeletedOnlyPastTheCutoff(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await store.addSigningKey(key("es-1", .es256, at: 0))
+            try await store.addSigningKey(key("es-2", .es256, at: 10))
+            #expect(try await store.deleteSigningKeys(retiredBefore: t0.addingTimeInterval(10)) == 0)
+            #expect(try await store.deleteSigningKeys(retiredBefore: t0.addingTimeInterval(11)) == 1)
+            #expect(try await store.signingKeys().map(\.kid) == ["es-2"], "the active key is never deleted")
         }
     }
 }

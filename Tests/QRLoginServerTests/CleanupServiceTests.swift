@@ -22,7 +22,7 @@ struct CleanupServiceTests {
 
     /// Runs a cleanup service every `interval` seconds in its own service group.
     private func start(store: any Store, clock: ManualClock, interval: TimeInterval) -> (ServiceGroup, Task<Void, any Error>) {
-        let service = CleanupService(store: store, clock: clock, interval: interval, retention: Self.retention, logger: Logger(label: "test"))
+        let service = CleanupService(store: store, clock: clock, interval: interval, retention: Self.retention, keyLifetime: 3600, logger: Logger(label: "test"))
         let group = ServiceGroup(configuration: .init(services: [service], logger: Logger(label: "test")))
         return (group, Task { try await group.run() })
     }

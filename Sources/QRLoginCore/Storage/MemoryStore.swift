@@ -14,6 +14,7 @@ public actor MemoryStore: Store {
     private var oauthClients: [String: OAuthClient] = [:]
     private var families: [String: TokenFamily] = [:]
     private var oauthTokens: [String: OAuthToken] = [:]  // key: token hash
+    private var keys: [SigningKey] = []
 
     /// Creates an empty store.
     public init() {}
@@ -277,5 +278,25 @@ public actor MemoryStore: Store {
         let oldFamilies = families.values.filter { $0.expiresAt < cutoff }.map(\.id)
         for id in oldFamilies { families[id] = nil }
         return oldTokens.count + oldFamilies.count
+    }
+
+    /// Every signing key, oldest first (ties by kid). Never throws.
+    public func signingKeys() async throws -> [SigningKey] {
+        keys.sorted { ($0.createdAt, $0.kid) < ($1.createdAt, $1.kid) }
+    }
+
+    /// Adds `key` and retires the other active keys of its algorithm. Never throws.
+    public func addSigningKey(_ key: SigningKey) async throws {
+        for index in keys.indices where keys[index].algorithm == key.algorithm && keys[index].retiredAt == nil {
+            keys[index].retiredAt = key.createdAt
+        }
+        keys.append(key)
+    }
+
+    /// Deletes keys retired before `cutoff`. Never throws.
+    public func deleteSigningKeys(retiredBefore cutoff: Date) async throws -> Int {
+        let before = keys.count
+        keys.removeAll { $0.retiredAt.map { $0 < cutoff } ?? false }
+        return before - keys.count
     }
 }

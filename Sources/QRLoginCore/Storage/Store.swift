@@ -133,6 +133,16 @@ public protocol Store: Sendable {
     /// Deletes OAuth tokens, and token families, whose `expiresAt` is before `cutoff`. Returns
     /// how many records were deleted.
     func deleteOAuthTokens(expiredBefore cutoff: Date) async throws -> Int
+
+    // MARK: Signing keys
+
+    /// Every signing key, retired or not, oldest first.
+    func signingKeys() async throws -> [SigningKey]
+    /// Inserts `key` and, in the same step, retires (at `key.createdAt`) every other active key
+    /// of its algorithm: the new key takes over signing.
+    func addSigningKey(_ key: SigningKey) async throws
+    /// Deletes keys retired before `cutoff`. Returns how many.
+    func deleteSigningKeys(retiredBefore cutoff: Date) async throws -> Int
 }
 
 /// A token with its account and device, as ``Store/identity(tokenHash:)`` reads them.

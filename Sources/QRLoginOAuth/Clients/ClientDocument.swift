@@ -20,10 +20,12 @@ public struct ClientDocument: Codable, Sendable, Equatable {
     public var grantTypes: [String]
     public var scopes: [String]?
     public var dpopBoundAccessTokens: Bool?
+    public var idTokenSignedResponseAlg: SigningAlgorithm?
     public var createdAt: Date?
 
     /// A document with every field given.
-    public init(id: String, name: String, type: ClientType, secret: String? = nil, secretSHA256: String? = nil, redirectURIs: [String]? = nil, grantTypes: [String], scopes: [String]? = nil, dpopBoundAccessTokens: Bool? = nil, createdAt: Date? = nil) {
+    public init(id: String, name: String, type: ClientType, secret: String? = nil, secretSHA256: String? = nil, redirectURIs: [String]? = nil, grantTypes: [String], scopes: [String]? = nil, dpopBoundAccessTokens: Bool? = nil, idTokenSignedResponseAlg: SigningAlgorithm? = nil, createdAt: Date? = nil) {
+        self.idTokenSignedResponseAlg = idTokenSignedResponseAlg
         self.id = id
         self.name = name
         self.type = type
@@ -46,6 +48,7 @@ public struct ClientDocument: Codable, Sendable, Equatable {
         grantTypes = client.grantTypes.map(\.shortName)
         scopes = client.scopes
         dpopBoundAccessTokens = client.requireDPoP
+        idTokenSignedResponseAlg = client.idTokenAlgorithm
         createdAt = client.createdAt
     }
 
@@ -66,7 +69,8 @@ public struct ClientDocument: Codable, Sendable, Equatable {
         let client = OAuthClient(
             id: id, name: name, type: type, secretHash: secretSHA256 ?? secret.map(ClientSecret.hash),
             redirectURIs: redirectURIs ?? [], grantTypes: grants, scopes: scopes ?? [],
-            requireDPoP: dpopBoundAccessTokens ?? false, createdAt: createdAt ?? now
+            requireDPoP: dpopBoundAccessTokens ?? false, idTokenAlgorithm: idTokenSignedResponseAlg ?? .es256,
+            createdAt: createdAt ?? now
         )
         do {
             try ClientRules.validate(client)

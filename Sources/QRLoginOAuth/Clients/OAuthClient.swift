@@ -20,14 +20,18 @@ public struct OAuthClient: Codable, Sendable, Equatable {
     public var scopes: [String]
     /// Whether every token of this client must be DPoP-bound (`dpop_bound_access_tokens`).
     public var requireDPoP: Bool
+    /// The algorithm of this client's ID tokens (`id_token_signed_response_alg`).
+    public var idTokenAlgorithm: SigningAlgorithm
     /// When the client was registered.
     public var createdAt: Date
 
     /// Creates a client record.
     public init(
         id: String, name: String, type: ClientType, secretHash: String?, redirectURIs: [String] = [],
-        grantTypes: [GrantType], scopes: [String] = [], requireDPoP: Bool = false, createdAt: Date
+        grantTypes: [GrantType], scopes: [String] = [], requireDPoP: Bool = false, idTokenAlgorithm: SigningAlgorithm = .es256,
+        createdAt: Date
     ) {
+        self.idTokenAlgorithm = idTokenAlgorithm
         self.id = id
         self.name = name
         self.type = type

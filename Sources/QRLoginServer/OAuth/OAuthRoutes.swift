@@ -19,9 +19,11 @@ struct OAuthRoutes {
     static let tokenPath = "/oauth/token"
     static let introspectionPath = "/oauth/introspect"
     static let revocationPath = "/oauth/revoke"
+    static let jwksPath = "/oauth/jwks"
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.getAndHead(RouterPath(Self.metadataPath)) { _, _ in metadata() }
+        router.getAndHead(RouterPath(Self.jwksPath)) { _, context in try await jwks(context: context) }
         router.post(RouterPath(Self.deviceAuthorizationPath)) { request, context in
             await answer(request, context: context) { try await deviceAuthorization(request, context: context) }
         }
@@ -59,6 +61,27 @@ struct OAuthRoutes {
             $0.field("token_endpoint_auth_methods_supported", ClientAuthMethod.allCases.map(\.rawValue))
         }
         return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=300"], body: .init(byteBuffer: writer.buffer))
+    }
+
+    /// The public keys that check ID tokens (RFC 7517 JWK Set), cacheable for a minute: a relying
+    /// party that meets an unknown `kid` (a key rotated in since) fetches the set again.
+    func jwks(context: AppRequestContext) async throws -> Response {
+        let keys = try await oauth.keyring.jwks()
+        var writer = JSONWriter(capacity: 2048)
+        writer.object {
+            $0.field("keys", array: keys) { writer, key in
+                writer.field("alg", key.alg)
+                writer.field("crv", key.crv)
+                writer.field("e", key.e)
+                writer.field("kid", key.kid)
+                writer.field("kty", key.kty)
+                writer.field("n", key.n)
+                writer.field("use", key.use)
+                writer.field("x", key.x)
+                writer.field("y", key.y)
+            }
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=60"], body: .init(byteBuffer: writer.buffer))
     }
 
     // MARK: Device authorization

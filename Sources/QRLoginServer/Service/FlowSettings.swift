@@ -39,6 +39,8 @@ public struct OAuthSettings: Sendable {
     public var deviceInterval: Int = 5
     /// How long an OAuth access token works.
     public var accessTokenTTL: TimeInterval = 3600
+    /// How long an ID token is valid; also how long a retired signing key stays published.
+    public var idTokenTTL: TimeInterval = 3600
     /// How long a refresh token works; every refresh gives a new one.
     public var refreshTokenTTL: TimeInterval = 30 * 24 * 3600
     /// Whether DPoP proofs at the token and device endpoints must carry a server nonce

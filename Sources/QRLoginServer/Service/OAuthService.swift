@@ -42,6 +42,8 @@ struct OAuthService: Sendable {
     let settings: OAuthSettings
     let issuer: String
     let nonces: DPoPNonces?
+    /// The keys that sign ID tokens.
+    let keyring: Keyring
 
     var store: any Store { login.store }
     var clock: any NowClock { login.clock }

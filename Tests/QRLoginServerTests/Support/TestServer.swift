@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import QRLoginCore
+import QRLoginOAuth
 @testable import QRLoginServer
 import Synchronization
 import Testing
@@ -150,6 +151,11 @@ func makeTestApp(
     configure(&config)
     var logger = Logger(label: "qrlogin-test")
     logger.logLevel = .warning
+    // An RSA key takes long to make in a debug build: every test server starts with the same
+    // pair, made once (SigningKeyServerTests makes its own).
+    if try await store.signingKeys().isEmpty {
+        for key in TestSigningKeys.shared { try await store.addSigningKey(key) }
+    }
     return try await buildApplication(configuration: config, dependencies: ServerDependencies(store: store, clock: clock, codeSender: codes, notifier: notifier), logger: logger)
 }
 
@@ -164,5 +170,13 @@ func withAPI(
     let app = try await makeTestApp(store: store, clock: clock, codes: codes, configure: configure)
     try await app.test(.router) { client in
         try await body(API(client: client, clock: clock), clock)
+    }
+}
+
+/// One ES256 and one RS256 signing key, made once per test run.
+enum TestSigningKeys {
+    static let shared: [SigningKey] = SigningAlgorithm.allCases.map { algorithm in
+        // A failure to make a key fails every test that starts a server, with this message.
+        (try? KeyMaker.generate(algorithm, at: Date(timeIntervalSince1970: 1_700_000_000))) ?? SigningKey(kid: "broken", algorithm: algorithm, privateKeyPEM: "", createdAt: Date())
     }
 }
