@@ -17,6 +17,7 @@ import Testing
             #expect(reply["device_authorization_endpoint"] as? String == testBaseURL + "/oauth/device_authorization")
             #expect(reply["introspection_endpoint"] as? String == testBaseURL + "/oauth/introspect")
             #expect(reply["revocation_endpoint"] as? String == testBaseURL + "/oauth/revoke")
+            #expect(reply["jwks_uri"] as? String == testBaseURL + "/oauth/jwks")
             #expect(reply["grant_types_supported"] as? [String] == ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"])
             #expect(reply["token_endpoint_auth_methods_supported"] as? [String] == ["none", "client_secret_basic", "client_secret_post"])
             #expect(reply["code_challenge_methods_supported"] as? [String] == ["S256"])

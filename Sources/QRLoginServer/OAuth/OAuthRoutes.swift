@@ -54,6 +54,7 @@ struct OAuthRoutes {
             $0.field("introspection_endpoint", issuer + Self.introspectionPath)
             $0.field("introspection_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post"])
             $0.field("issuer", issuer)
+            $0.field("jwks_uri", issuer + Self.jwksPath)
             $0.field("revocation_endpoint", issuer + Self.revocationPath)
             $0.field("revocation_endpoint_auth_methods_supported", ClientAuthMethod.allCases.map(\.rawValue))
             $0.field("scopes_supported", Scope.standard.map(\.name))
