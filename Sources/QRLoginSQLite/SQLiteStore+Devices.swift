@@ -61,6 +61,10 @@ extension SQLiteStore {
                 "UPDATE tokens SET revoked_at = ? WHERE account_id = ? AND device_id = ? AND revoked_at IS NULL",
                 [date.sqlite, .text(accountId), .text(id)]
             )
+            try connection.execute(
+                "UPDATE browser_sessions SET revoked_at = ? WHERE account_id = ? AND device_id = ? AND revoked_at IS NULL",
+                [date.sqlite, .text(accountId), .text(id)]
+            )
             let removed = try connection.query(
                 "DELETE FROM devices WHERE account_id = ? AND id = ? RETURNING id",
                 [.text(accountId), .text(id)]

@@ -157,6 +157,44 @@ enum SQLiteMigrations {
             ) STRICT
             """,
         ],
+        [
+            // OpenID Connect: authorization codes and the browsers' single sign-on sessions.
+            """
+            CREATE TABLE authorization_codes (
+                hash TEXT PRIMARY KEY,
+                client_id TEXT NOT NULL,
+                account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                redirect_uri TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                nonce TEXT,
+                code_challenge TEXT,
+                dpop_jkt TEXT,
+                auth_time REAL NOT NULL,
+                amr TEXT NOT NULL,
+                session_id TEXT,
+                created_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                used_at REAL,
+                family_id TEXT
+            ) STRICT
+            """,
+            "CREATE INDEX authorization_codes_expires_at ON authorization_codes (expires_at)",
+            """
+            CREATE TABLE browser_sessions (
+                id TEXT PRIMARY KEY,
+                secret_hash TEXT NOT NULL UNIQUE,
+                account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                device_id TEXT,
+                auth_time REAL NOT NULL,
+                amr TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                revoked_at REAL
+            ) STRICT
+            """,
+            "CREATE INDEX browser_sessions_device ON browser_sessions (account_id, device_id)",
+            "CREATE INDEX browser_sessions_expires_at ON browser_sessions (expires_at)",
+        ],
     ]
 
     /// Applies every step the database lacks, each in its own transaction together with the

@@ -206,7 +206,11 @@ extension SQLiteStore {
             let tokens = connection.changes
             // Tokens of a deleted family go with it (ON DELETE CASCADE); a family outlives its tokens.
             try connection.execute("DELETE FROM token_families WHERE expires_at < ?", [cutoff.sqlite])
-            return tokens + connection.changes
+            let families = connection.changes
+            try connection.execute("DELETE FROM authorization_codes WHERE expires_at < ?", [cutoff.sqlite])
+            let codes = connection.changes
+            try connection.execute("DELETE FROM browser_sessions WHERE expires_at < ?", [cutoff.sqlite])
+            return tokens + families + codes + connection.changes
         }
     }
 
@@ -243,6 +247,97 @@ extension SQLiteStore {
         try exclusively { connection in
             try connection.execute("DELETE FROM signing_keys WHERE retired_at < ?", [cutoff.sqlite])
             return connection.changes
+        }
+    }
+
+    // MARK: Authorization codes and browser sessions
+
+    /// Inserts a new authorization code.
+    public func insertAuthorizationCode(_ code: AuthorizationCode) async throws {
+        try exclusively { connection in
+            try connection.execute(
+                """
+                INSERT INTO authorization_codes (hash, client_id, account_id, redirect_uri, scopes, nonce, code_challenge, dpop_jkt,
+                    auth_time, amr, session_id, created_at, expires_at, used_at, family_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [.text(code.hash), .text(code.clientId), .text(code.accountId), .text(code.redirectURI), .text(Scope.format(code.scopes)),
+                 code.nonce.sqlite, code.codeChallenge.sqlite, code.dpopJKT.sqlite, code.authTime.sqlite, .text(code.amr.joined(separator: " ")),
+                 code.sessionId.sqlite, code.createdAt.sqlite, code.expiresAt.sqlite, code.usedAt.sqlite, code.familyId.sqlite]
+            )
+        }
+    }
+
+    /// Reads, decides and writes a code's redemption in one transaction.
+    public func redeemAuthorizationCode(hash: String, at now: Date, _ decide: @Sendable (AuthorizationCode) throws -> CodeRedemption) async throws -> CodeRedemption? {
+        try transaction { connection in
+            let found = try connection.queryFirst("SELECT * FROM authorization_codes WHERE hash = ?", [.text(hash)]) { row in
+                var code = AuthorizationCode(
+                    hash: try row.text("hash"), clientId: try row.text("client_id"), accountId: try row.text("account_id"),
+                    redirectURI: try row.text("redirect_uri"), scopes: Self.scopes(try row.text("scopes")), nonce: try row.optionalText("nonce"),
+                    codeChallenge: try row.optionalText("code_challenge"), dpopJKT: try row.optionalText("dpop_jkt"),
+                    authTime: try row.date("auth_time"), amr: Self.scopes(try row.text("amr")), sessionId: try row.optionalText("session_id"),
+                    createdAt: try row.date("created_at"), expiresAt: try row.date("expires_at")
+                )
+                code.usedAt = try row.optionalDate("used_at")
+                code.familyId = try row.optionalText("family_id")
+                return code
+            }
+            guard let code = found else { return nil }
+            let decision = try decide(code)
+            switch decision {
+            case .issue(let grant):
+                // Conditional on the code being unused, as a second line of defence.
+                let marked = try connection.query(
+                    "UPDATE authorization_codes SET used_at = ?, family_id = ? WHERE hash = ? AND used_at IS NULL RETURNING hash",
+                    [now.sqlite, .text(grant.family.id), .text(hash)]
+                ) { _ in true }
+                guard !marked.isEmpty else { throw SQLiteStoreError.concurrentModification(requestId: hash) }
+                try Self.insert(grant, on: connection)
+            case .revokeIssued:
+                if let familyId = code.familyId {
+                    try connection.execute(
+                        "UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now.sqlite, .text(familyId)]
+                    )
+                }
+            }
+            return decision
+        }
+    }
+
+    /// Inserts a new browser session.
+    public func insertBrowserSession(_ session: BrowserSession) async throws {
+        try exclusively { connection in
+            try connection.execute(
+                """
+                INSERT INTO browser_sessions (id, secret_hash, account_id, device_id, auth_time, amr, created_at, expires_at, revoked_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [.text(session.id), .text(session.secretHash), .text(session.accountId), session.deviceId.sqlite, session.authTime.sqlite,
+                 .text(session.amr.joined(separator: " ")), session.createdAt.sqlite, session.expiresAt.sqlite, session.revokedAt.sqlite]
+            )
+        }
+    }
+
+    /// The session with this cookie secret hash, live or not.
+    public func browserSession(secretHash: String) async throws -> BrowserSession? {
+        try exclusively { connection in
+            try connection.queryFirst("SELECT * FROM browser_sessions WHERE secret_hash = ?", [.text(secretHash)]) { row in
+                BrowserSession(
+                    id: try row.text("id"), secretHash: try row.text("secret_hash"), accountId: try row.text("account_id"),
+                    deviceId: try row.optionalText("device_id"), authTime: try row.date("auth_time"), amr: Self.scopes(try row.text("amr")),
+                    createdAt: try row.date("created_at"), expiresAt: try row.date("expires_at"), revokedAt: try row.optionalDate("revoked_at")
+                )
+            }
+        }
+    }
+
+    /// Ends session `id` if it is live.
+    public func revokeBrowserSession(id: String, at date: Date) async throws -> Bool {
+        try exclusively { connection in
+            !(try connection.query(
+                "UPDATE browser_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING id", [date.sqlite, .text(id)]
+            ) { _ in true }).isEmpty
         }
     }
 

@@ -100,3 +100,41 @@ import Testing
         }
     }
 }
+
+@Suite struct CodeRedemptionTests {
+    let now = Date(timeIntervalSince1970: 5_000)
+    static let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+
+    func code(jkt: String? = nil, challenge: String? = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM") -> AuthorizationCode {
+        AuthorizationCode(hash: "h", clientId: "web", accountId: "acc", redirectURI: "https://app.example/cb", scopes: ["openid"], nonce: nil, codeChallenge: challenge, dpopJKT: jkt, authTime: now, amr: ["qr"], sessionId: nil, createdAt: now, expiresAt: now.addingTimeInterval(60))
+    }
+
+    let grant = IssuedGrant(family: TokenFamily(id: "f", clientId: "web", accountId: "acc", scopes: ["openid"], refreshJKT: nil, origin: .authorizationCode, createdAt: Date(), expiresAt: Date()), tokens: [])
+
+    func decide(_ code: AuthorizationCode, client: String = "web", redirect: String? = "https://app.example/cb", verifier: String? = verifier, jkt: String? = nil, at: Date? = nil) throws(OAuthError) -> CodeRedemption {
+        try CodeRedemptionRules.decide(code, clientId: client, redirectURI: redirect, verifier: verifier, proofJKT: jkt, now: at ?? now) { grant }
+    }
+
+    @Test func theRightClientRedirectAndVerifierRedeem() throws {
+        #expect(try decide(code()) == .issue(grant))
+        #expect(try decide(code(challenge: nil), verifier: nil) == .issue(grant))
+    }
+
+    @Test func stolenWrongOrLateCodesAreRefused() {
+        #expect(throws: OAuthError.self, "another client") { try decide(code(), client: "thief") }
+        #expect(throws: OAuthError.self, "wrong verifier") { try decide(code(), verifier: Self.verifier.replacingOccurrences(of: "d", with: "e")) }
+        #expect(throws: OAuthError.self, "no verifier") { try decide(code(), verifier: nil) }
+        #expect(throws: OAuthError.self, "a verifier the request never had a challenge for") { try decide(code(challenge: nil)) }
+        #expect(throws: OAuthError.self, "another redirect URI") { try decide(code(), redirect: "https://evil.example/cb") }
+        #expect(throws: OAuthError.self, "no redirect URI") { try decide(code(), redirect: nil) }
+        #expect(throws: OAuthError.self, "expired") { try decide(code(), at: now.addingTimeInterval(60)) }
+        #expect(throws: OAuthError(.invalidDPoPProof, "the code is bound to a DPoP key (dpop_jkt); prove possession of that key")) { try decide(code(jkt: "k"), jkt: "other") }
+    }
+
+    @Test func aUsedCodeRevokesWhatItIssued() throws {
+        var used = code()
+        used.usedAt = now
+        #expect(try decide(used) == .revokeIssued)
+        #expect(throws: OAuthError.self, "but not when another client presents it") { try decide(used, client: "thief") }
+    }
+}

@@ -15,6 +15,8 @@ public actor MemoryStore: Store {
     private var families: [String: TokenFamily] = [:]
     private var oauthTokens: [String: OAuthToken] = [:]  // key: token hash
     private var keys: [SigningKey] = []
+    private var authorizationCodes: [String: AuthorizationCode] = [:]  // key: code hash
+    private var sessions: [String: BrowserSession] = [:]  // key: session id
 
     /// Creates an empty store.
     public init() {}
@@ -90,6 +92,9 @@ public actor MemoryStore: Store {
     public func removeDevice(id: String, accountId: String, at date: Date) async throws -> Bool {
         for (tokenId, token) in tokens where token.accountId == accountId && token.deviceId == id && token.revokedAt == nil {
             tokens[tokenId]?.revokedAt = date
+        }
+        for (sessionId, session) in sessions where session.accountId == accountId && session.deviceId == id && session.revokedAt == nil {
+            sessions[sessionId]?.revokedAt = date
         }
         return devices.removeValue(forKey: Self.deviceKey(accountId, id)) != nil
     }
@@ -277,7 +282,11 @@ public actor MemoryStore: Store {
         for hash in oldTokens { oauthTokens[hash] = nil }
         let oldFamilies = families.values.filter { $0.expiresAt < cutoff }.map(\.id)
         for id in oldFamilies { families[id] = nil }
-        return oldTokens.count + oldFamilies.count
+        let oldCodes = authorizationCodes.values.filter { $0.expiresAt < cutoff }.map(\.hash)
+        for hash in oldCodes { authorizationCodes[hash] = nil }
+        let oldSessions = sessions.values.filter { $0.expiresAt < cutoff }.map(\.id)
+        for id in oldSessions { sessions[id] = nil }
+        return oldTokens.count + oldFamilies.count + oldCodes.count + oldSessions.count
     }
 
     /// Every signing key, oldest first (ties by kid). Never throws.
@@ -298,5 +307,44 @@ public actor MemoryStore: Store {
         let before = keys.count
         keys.removeAll { $0.retiredAt.map { $0 < cutoff } ?? false }
         return before - keys.count
+    }
+
+    /// Stores `code`. Never throws.
+    public func insertAuthorizationCode(_ code: AuthorizationCode) async throws {
+        authorizationCodes[code.hash] = code
+    }
+
+    /// Applies `decide` to the code with hash `hash` in one actor turn; nil if there is none.
+    /// Rethrows what `decide` throws, writing nothing then.
+    public func redeemAuthorizationCode(hash: String, at now: Date, _ decide: @Sendable (AuthorizationCode) throws -> CodeRedemption) async throws -> CodeRedemption? {
+        guard let code = authorizationCodes[hash] else { return nil }
+        let decision = try decide(code)
+        switch decision {
+        case .issue(let grant):
+            authorizationCodes[hash]?.usedAt = now
+            authorizationCodes[hash]?.familyId = grant.family.id
+            families[grant.family.id] = grant.family
+            for token in grant.tokens { oauthTokens[token.hash] = token }
+        case .revokeIssued:
+            if let familyId = code.familyId, families[familyId]?.revokedAt == nil { families[familyId]?.revokedAt = now }
+        }
+        return decision
+    }
+
+    /// Stores `session`. Never throws.
+    public func insertBrowserSession(_ session: BrowserSession) async throws {
+        sessions[session.id] = session
+    }
+
+    /// The session with this cookie secret hash, or nil. Never throws.
+    public func browserSession(secretHash: String) async throws -> BrowserSession? {
+        sessions.values.first { $0.secretHash == secretHash }
+    }
+
+    /// Ends session `id`. Never throws.
+    public func revokeBrowserSession(id: String, at date: Date) async throws -> Bool {
+        guard let session = sessions[id], session.revokedAt == nil else { return false }
+        sessions[id]?.revokedAt = date
+        return true
     }
 }

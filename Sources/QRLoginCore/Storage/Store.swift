@@ -56,7 +56,8 @@ public protocol Store: Sendable {
     func devices(accountId: String) async throws -> [Device]
     /// Records a use of the device.
     func touchDevice(id: String, accountId: String, at: Date, ip: String) async throws
-    /// Unlinks a device and revokes all of its tokens for that account. Returns whether it existed.
+    /// Unlinks a device and revokes all of its tokens, and ends the browser sessions it signed in,
+    /// for that account. Returns whether it existed.
     func removeDevice(id: String, accountId: String, at: Date) async throws -> Bool
 
     // MARK: Tokens
@@ -130,9 +131,26 @@ public protocol Store: Sendable {
     func tokenFamilies(accountId: String, at now: Date) async throws -> [TokenFamily]
     /// Revokes family `id` of `accountId` at `date`. Returns whether a live family was revoked.
     func revokeTokenFamily(id: String, accountId: String, at date: Date) async throws -> Bool
-    /// Deletes OAuth tokens, and token families, whose `expiresAt` is before `cutoff`. Returns
-    /// how many records were deleted.
+    /// Deletes OAuth tokens, token families, authorization codes and browser sessions whose
+    /// `expiresAt` is before `cutoff`. Returns how many records were deleted.
     func deleteOAuthTokens(expiredBefore cutoff: Date) async throws -> Int
+
+    // MARK: Authorization codes and browser sessions
+
+    /// Inserts a new authorization code.
+    func insertAuthorizationCode(_ code: AuthorizationCode) async throws
+    /// Atomically reads the code whose hash is `hash`, runs `decide`, and applies the decision:
+    /// ``CodeRedemption/issue(_:)`` marks the code used (remembering the family) and writes the
+    /// family and its tokens; ``CodeRedemption/revokeIssued`` revokes, at `now`, the family the
+    /// first redemption wrote. If `decide` throws, nothing is written.
+    /// - Returns: the decision applied, or nil when no code has that hash.
+    func redeemAuthorizationCode(hash: String, at now: Date, _ decide: @Sendable (AuthorizationCode) throws -> CodeRedemption) async throws -> CodeRedemption?
+    /// Inserts a new browser session.
+    func insertBrowserSession(_ session: BrowserSession) async throws
+    /// The session whose cookie secret hashes to `secretHash`, live or not.
+    func browserSession(secretHash: String) async throws -> BrowserSession?
+    /// Ends session `id` at `date`. Returns whether it was live.
+    func revokeBrowserSession(id: String, at date: Date) async throws -> Bool
 
     // MARK: Signing keys
 
