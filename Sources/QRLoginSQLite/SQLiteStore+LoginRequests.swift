@@ -7,7 +7,7 @@ extension SQLiteStore {
         poll_secret_hash, pc_key_thumbprint, pc_public_key_jwk, requester_type, requester_name, requester_ip,
         requester_user_agent, state, account_id, scanner_display_name, scanner_device_id, ticket_hash,
         ticket_expires_at, match, match_choices, deny_reason, token_id, created_at, expires_at, version,
-        client_id, scopes, user_code, user_code_choices, poll_interval, last_polled_at, issued
+        client_id, scopes, user_code, user_code_choices, poll_interval, last_polled_at, issued, app_client_id, app_scopes
         """
 
     private static let requestAssignments = requestColumns
@@ -67,7 +67,7 @@ extension SQLiteStore {
 
     /// Built once, so the statement cache sees the very same SQL on every call.
     private static let insertSQL =
-        "INSERT INTO login_requests (\(requestColumns), id) VALUES (\(Array(repeating: "?", count: 28).joined(separator: ", ")))"
+        "INSERT INTO login_requests (\(requestColumns), id) VALUES (\(Array(repeating: "?", count: 30).joined(separator: ", ")))"
 
     private static let updateSQL = "UPDATE login_requests SET \(requestAssignments) WHERE id = ? AND version = ? RETURNING id"
 
@@ -81,7 +81,7 @@ extension SQLiteStore {
             request.ticketExpiresAt.sqlite, request.match?.sqlite ?? .null,
             .text(request.matchChoices.map(String.init).joined(separator: ",")), request.denyReason.map { .text($0.rawValue) } ?? .null,
             request.tokenId.sqlite, request.createdAt.sqlite, request.expiresAt.sqlite, request.version.sqlite,
-        ] + deviceGrantBinds(request.deviceGrant)
+        ] + deviceGrantBinds(request.deviceGrant) + [request.app.map { .text($0.clientId) } ?? .null, request.app.map { .text(Scope.format($0.scopes)) } ?? .null]
     }
 
     /// The device grant's columns; all NULL for a QR login.
@@ -147,6 +147,9 @@ extension SQLiteStore {
         request.tokenId = try row.optionalText("token_id")
         request.version = try row.int("version")
         request.deviceGrant = try deviceGrant(from: row)
+        if let appClient = try row.optionalText("app_client_id") {
+            request.app = AppSignIn(clientId: appClient, scopes: try row.text("app_scopes").split(separator: " ").map(String.init))
+        }
         return request
     }
 

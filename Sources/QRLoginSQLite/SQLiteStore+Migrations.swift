@@ -194,6 +194,9 @@ enum SQLiteMigrations {
             """,
             "CREATE INDEX browser_sessions_device ON browser_sessions (account_id, device_id)",
             "CREATE INDEX browser_sessions_expires_at ON browser_sessions (expires_at)",
+            // A QR login that is an OpenID Connect login screen names its app.
+            "ALTER TABLE login_requests ADD COLUMN app_client_id TEXT",
+            "ALTER TABLE login_requests ADD COLUMN app_scopes TEXT",
         ],
     ]
 

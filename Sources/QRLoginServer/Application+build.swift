@@ -106,14 +106,16 @@ func buildRouter(service: LoginService, keyring: Keyring, configuration: ServerC
         _ = try await service.store.loginRequest(id: "health-check")
         return try HealthView(status: "ok", storage: "ok").response(from: request, context: context)
     }
-    AccountRoutes(service: service, clients: clients, limiter: limiter).addRoutes(to: router)
-    LoginRequestRoutes(service: service, clients: clients, limiter: limiter, publicBaseURL: configuration.publicBaseURL).addRoutes(to: router)
-    WebRoutes(service: service, publicBaseURL: configuration.publicBaseURL, assets: assets).addRoutes(to: router)
     let oauth = OAuthService(
         login: service, settings: configuration.oauth, issuer: configuration.publicBaseURL,
         nonces: configuration.oauth.dpopNonces ? DPoPNonces() : nil, keyring: keyring
     )
-    OAuthRoutes(oauth: oauth, clients: clients, limiter: limiter).addRoutes(to: router)
+    let oidc = OIDCService(oauth: oauth)
+    AccountRoutes(service: service, clients: clients, limiter: limiter).addRoutes(to: router)
+    LoginRequestRoutes(service: service, clients: clients, limiter: limiter, publicBaseURL: configuration.publicBaseURL, oidc: oidc).addRoutes(to: router)
+    WebRoutes(service: service, publicBaseURL: configuration.publicBaseURL, assets: assets).addRoutes(to: router)
+    OAuthRoutes(oauth: oauth, oidc: oidc, clients: clients, limiter: limiter).addRoutes(to: router)
     GrantRoutes(oauth: oauth, clients: clients, limiter: limiter).addRoutes(to: router)
+    OIDCRoutes(oidc: oidc, clients: clients, assets: assets).addRoutes(to: router)
     return router
 }

@@ -18,12 +18,13 @@ import Testing
             #expect(reply["introspection_endpoint"] as? String == testBaseURL + "/oauth/introspect")
             #expect(reply["revocation_endpoint"] as? String == testBaseURL + "/oauth/revoke")
             #expect(reply["jwks_uri"] as? String == testBaseURL + "/oauth/jwks")
-            #expect(reply["grant_types_supported"] as? [String] == ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"])
+            #expect(reply["grant_types_supported"] as? [String] == ["authorization_code", "urn:ietf:params:oauth:grant-type:device_code", "refresh_token"])
+            #expect(reply["authorization_endpoint"] as? String == testBaseURL + "/authorize")
             #expect(reply["token_endpoint_auth_methods_supported"] as? [String] == ["none", "client_secret_basic", "client_secret_post"])
             #expect(reply["code_challenge_methods_supported"] as? [String] == ["S256"])
             #expect(reply["dpop_signing_alg_values_supported"] as? [String] == ["ES256"])
             #expect((reply["scopes_supported"] as? [String])?.contains("offline_access") == true)
-            #expect(reply["response_types_supported"] == nil, "RFC 8414 §3.2: no empty arrays")
+            #expect(reply["response_types_supported"] as? [String] == ["code"])
             #expect(reply.headers[.cacheControl] != "no-store", "metadata may be cached")
         }
     }

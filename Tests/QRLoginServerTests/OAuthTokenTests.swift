@@ -126,7 +126,7 @@ import Testing
 
     @Test(arguments: [
         ([("grant_type", "password"), ("client_id", "cli")], "unsupported_grant_type"),
-        ([("grant_type", "authorization_code"), ("client_id", "cli")], "unsupported_grant_type"),
+        ([("grant_type", "authorization_code"), ("client_id", "cli"), ("code", "qrl_ac_x")], "unauthorized_client"),
         ([("client_id", "cli")], "invalid_request"),
         ([("grant_type", "refresh_token"), ("client_id", "cli")], "invalid_request"),
         ([("grant_type", "refresh_token"), ("refresh_token", "qrl_rt_x"), ("client_id", "nobody")], "invalid_client"),

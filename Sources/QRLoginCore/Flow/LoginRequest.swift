@@ -66,6 +66,8 @@ public struct LoginRequest: Codable, Sendable, Equatable {
     /// (when the device sent a DPoP proof) the key its tokens are bound to, and the phone picks
     /// the user code instead of a number.
     public var deviceGrant: DeviceGrant?
+    /// For a QR login that is the login screen of an OpenID Connect sign-in: the app and scopes.
+    public var app: AppSignIn?
 
     /// Creates a new pending request.
     public init(id: String, pollSecretHash: String, pcKeyThumbprint: String, pcPublicKeyJWK: String, requester: RequesterContext, createdAt: Date, expiresAt: Date, deviceGrant: DeviceGrant? = nil) {

@@ -126,3 +126,18 @@ public enum PKCE {
             || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
     }
 }
+
+/// The app a browser signs in to when a QR login runs as an OpenID Connect login screen: the
+/// phone names it and what it asks for.
+public struct AppSignIn: Codable, Sendable, Equatable {
+    /// The client the browser is signing in to.
+    public var clientId: String
+    /// The scopes it asks for.
+    public var scopes: [String]
+
+    /// Names the app and its scopes.
+    public init(clientId: String, scopes: [String]) {
+        self.clientId = clientId
+        self.scopes = scopes
+    }
+}

@@ -41,6 +41,9 @@ struct CodeVerifyBody: Decodable {
 
 struct CreateLoginBody: Decodable {
     var device: DeviceBody
+    /// On the OpenID Connect login screen: the authorization request's query, so the phone can
+    /// name the app (checked by the server, never taken on trust).
+    var authorize: String?
 }
 
 struct ConfirmBody: Decodable {
@@ -268,6 +271,9 @@ struct ScanView: ResponseGenerator, JSONWritable {
             userCodeChoices = grant.userCodeChoices.map(UserCode.display)
             client = Client(id: grant.clientId, name: result.client?.name ?? grant.clientId)
             scopes = grant.scopes.map { ScopeView(name: $0, description: Scope.describe($0)) }
+        } else if let app = request.app {
+            client = Client(id: app.clientId, name: result.client?.name ?? app.clientId)
+            scopes = app.scopes.map { ScopeView(name: $0, description: Scope.describe($0)) }
         }
     }
 

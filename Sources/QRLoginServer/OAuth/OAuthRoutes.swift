@@ -11,6 +11,7 @@ import QRLoginOAuth
 /// speak RFC 6749 §5.2 error JSON, not the problem JSON of the v1 API.
 struct OAuthRoutes {
     let oauth: OAuthService
+    let oidc: OIDCService
     let clients: ClientResolver
     let limiter: RateLimiter
 
@@ -41,8 +42,6 @@ struct OAuthRoutes {
     // MARK: Metadata
 
     /// RFC 8414 §2, computed from the public URL; `issuer` is that URL exactly.
-    /// `response_types_supported` is left out until the authorization endpoint exists: §3.2 says
-    /// a claim with zero elements MUST be omitted.
     func metadata() -> Response {
         let issuer = oauth.issuer
         var writer = JSONWriter(capacity: 1024)
@@ -50,11 +49,14 @@ struct OAuthRoutes {
             $0.field("code_challenge_methods_supported", ["S256"])
             $0.field("device_authorization_endpoint", issuer + Self.deviceAuthorizationPath)
             $0.field("dpop_signing_alg_values_supported", ["ES256"])
-            $0.field("grant_types_supported", [GrantType.deviceCode.rawValue, GrantType.refreshToken.rawValue])
+            $0.field("authorization_endpoint", issuer + OIDCRoutes.authorizePath)
+            $0.field("authorization_response_iss_parameter_supported", true)
+            $0.field("grant_types_supported", [GrantType.authorizationCode.rawValue, GrantType.deviceCode.rawValue, GrantType.refreshToken.rawValue])
             $0.field("introspection_endpoint", issuer + Self.introspectionPath)
             $0.field("introspection_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post"])
             $0.field("issuer", issuer)
             $0.field("jwks_uri", issuer + Self.jwksPath)
+            $0.field("response_types_supported", ["code"])
             $0.field("revocation_endpoint", issuer + Self.revocationPath)
             $0.field("revocation_endpoint_auth_methods_supported", ClientAuthMethod.allCases.map(\.rawValue))
             $0.field("scopes_supported", Scope.standard.map(\.name))
@@ -114,18 +116,24 @@ struct OAuthRoutes {
         let client = try await authenticateClient(request, form: form)
         let proof = try await proofIfAny(request)
         let issued: IssuedOAuthTokens
+        var idToken: String?
         switch GrantType(rawValue: grantType) {
         case .deviceCode?:
             issued = try await oauth.redeemDeviceCode(try form.require("device_code"), client: client, proof: proof)
         case .refreshToken?:
             issued = try await oauth.refresh(try form.require("refresh_token"), scope: form["scope"], client: client, proof: proof)
-        case .authorizationCode?, nil:
-            throw OAuthError(.unsupportedGrantType, "grant_type must be \(GrantType.deviceCode.rawValue) or refresh_token")
+        case .authorizationCode?:
+            (issued, idToken) = try await oidc.redeem(
+                code: try form.require("code"), redirectURI: form["redirect_uri"], verifier: form["code_verifier"], client: client, proof: proof
+            )
+        case nil:
+            throw OAuthError(.unsupportedGrantType, "grant_type must be authorization_code, \(GrantType.deviceCode.rawValue) or refresh_token")
         }
         context.logger.info("tokens issued", metadata: ["qrlogin.client.id": "\(client.id)", "qrlogin.grant_type": "\(grantType)"])
         return json {
             $0.field("access_token", issued.accessToken)
             $0.field("expires_in", issued.expiresIn)
+            $0.field("id_token", idToken)
             $0.field("refresh_token", issued.refreshToken)
             $0.field("scope", Scope.format(issued.scopes))
             $0.field("token_type", issued.tokenType)

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import QRLoginCore
+import QRLoginOAuth
 
 /// The QR login flow: the PC creates, waits, collects or cancels; the phone scans, confirms or
 /// denies.
@@ -11,6 +12,8 @@ struct LoginRequestRoutes {
     let clients: ClientResolver
     let limiter: RateLimiter
     let publicBaseURL: String
+    /// Checks the authorization request of a login screen, so the phone can name the app.
+    let oidc: OIDCService
 
     func addRoutes(to router: Router<AppRequestContext>) {
         let pc = router.group("api/v1/qr")
@@ -32,7 +35,16 @@ struct LoginRequestRoutes {
         let body = try await request.decode(as: CreateLoginBody.self, context: context)
         let device = try body.device.validated()
         let proof = try await service.verifier.verify(proof: request.headers[.dpop], method: "POST", path: request.uri.path, accessToken: nil)
-        let (login, pollSecret) = try await service.createLoginRequest(device: device, proof: proof, client: client)
+        var app: AppSignIn?
+        if let query = body.authorize {
+            do {
+                let (checked, _) = try await oidc.check(query: query)
+                app = AppSignIn(clientId: checked.clientId, scopes: checked.scopes)
+            } catch {
+                throw QRLoginError.invalidInput("authorize is not a valid authorization request")
+            }
+        }
+        let (login, pollSecret) = try await service.createLoginRequest(device: device, proof: proof, client: client, app: app)
         context.logger.info("login request created", metadata: ["qrlogin.request.id": "\(login.id)"])
         let view = CreatedLoginView(
             id: login.id, url: publicBaseURL + "/q/" + login.id, pollSecret: pollSecret,

@@ -6,15 +6,16 @@ import ServiceLifecycle
 extension LoginService {
     /// Creates a login request for the PC whose key signed `proof`.
     /// - Returns: the request and its poll secret (shown once, stored only hashed).
-    public func createLoginRequest(device: DeviceInfo, proof: DPoPProof, client: ClientInfo) async throws -> (request: LoginRequest, pollSecret: String) {
+    public func createLoginRequest(device: DeviceInfo, proof: DPoPProof, client: ClientInfo, app: AppSignIn? = nil) async throws -> (request: LoginRequest, pollSecret: String) {
         let now = clock.now
         let pollSecret = Secrets.secret(prefix: Secrets.pollSecretPrefix)
-        let request = LoginRequest(
+        var request = LoginRequest(
             id: Secrets.publicId(), pollSecretHash: Secrets.hash(pollSecret), pcKeyThumbprint: proof.thumbprint,
             pcPublicKeyJWK: proof.publicKeyJWK,
             requester: RequesterContext(type: device.type, name: device.name, ip: client.ip, userAgent: client.userAgent),
             createdAt: now, expiresAt: now.addingTimeInterval(settings.requestTTL)
         )
+        request.app = app
         try await store.insertLoginRequest(request)
         return (request, pollSecret)
     }
@@ -168,7 +169,8 @@ extension LoginService {
             return .none
         }
         await notifier.publish(requestId: id)
-        let client = try await request.deviceGrant.asyncMap { try await store.client(id: $0.clientId) } ?? nil
+        let clientId = request.deviceGrant?.clientId ?? request.app?.clientId
+        let client = try await clientId.asyncMap { try await store.client(id: $0) } ?? nil
         return ScanResult(ticket: ticket, request: request, client: client)
     }
 

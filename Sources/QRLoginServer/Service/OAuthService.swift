@@ -185,7 +185,7 @@ struct OAuthService: Sendable {
 
     /// New access token (bound to the proof's key if there is one) and, with `offline_access`,
     /// a new refresh token of family `familyId`.
-    private func mint(scopes: [String], refreshScopes: [String], proof: DPoPProof?, familyId: String, now: Date)
+    func mint(scopes: [String], refreshScopes: [String], proof: DPoPProof?, familyId: String, now: Date)
         -> (issued: IssuedOAuthTokens, tokens: [OAuthToken], familyId: String, expiresAt: Date)
     {
         let access = Secrets.secret(prefix: Self.accessTokenPrefix)

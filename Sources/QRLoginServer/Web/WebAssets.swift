@@ -47,11 +47,19 @@ struct WebAssets: Sendable {
 
     /// Page `name` with the public base URL filled in (HTML-escaped), so the page's scripts sign
     /// their DPoP proofs for the URL the server checks rather than the browser's idea of it.
-    func page(_ name: String, publicBaseURL: String) -> [UInt8]? {
+    func page(_ name: String, publicBaseURL: String, values: [String: String] = [:]) -> [UInt8]? {
         guard let file = files[name] else { return nil }
-        let html = String(decoding: file.bytes, as: UTF8.self)
-        return Array(html.replacingOccurrences(of: "{{publicBaseURL}}", with: Self.escapeHTML(publicBaseURL)).utf8)
+        var html = String(decoding: file.bytes, as: UTF8.self).replacingOccurrences(of: "{{publicBaseURL}}", with: Self.escapeHTML(publicBaseURL))
+        // Placeholders a page has but this answer does not fill stay empty.
+        for placeholder in Self.placeholders {
+            html = html.replacingOccurrences(of: "{{\(placeholder)}}", with: Self.escapeHTML(values[placeholder] ?? ""))
+        }
+        return Array(html.utf8)
     }
+
+    /// The placeholders pages may carry besides `publicBaseURL`: the OpenID Connect login
+    /// screen's authorization request, CSRF token and app name.
+    static let placeholders = ["authorizeQuery", "csrf", "clientName"]
 
     /// Escapes text for an HTML attribute value or element content.
     static func escapeHTML(_ text: String) -> String {

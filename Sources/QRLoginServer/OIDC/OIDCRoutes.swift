@@ -1,0 +1,234 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import QRLoginCore
+import QRLoginOAuth
+
+/// OpenID Connect sign-in: discovery, the authorization endpoint (whose login screen is the QR
+/// page, with a password fallback), and UserInfo.
+struct OIDCRoutes {
+    let oidc: OIDCService
+    let clients: ClientResolver
+    let assets: WebAssets
+
+    static let discoveryPath = "/.well-known/openid-configuration"
+    static let authorizePath = "/authorize"
+    static let userInfoPath = "/oauth/userinfo"
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.getAndHead(RouterPath(Self.discoveryPath)) { _, _ in discovery() }
+        let web = router.group().add(middleware: SecurityHeadersMiddleware())
+        web.get(RouterPath(Self.authorizePath)) { request, context in
+            try await authorize(query: request.uri.query ?? "", request: request, context: context)
+        }
+        web.post(RouterPath(Self.authorizePath)) { request, context in
+            // Core §3.1.2.1: the endpoint takes POST with form parameters too.
+            var request = request
+            let body = try await request.collectBody(upTo: 16 * 1024)
+            return try await authorize(query: String(buffer: body), request: request, context: context)
+        }
+        web.post("authorize/password") { request, context in try await finishWithPassword(request, context: context) }
+        router.group("authorize")
+            .add(middleware: DeviceAuthMiddleware(service: oidc.login, clients: clients))
+            .group(context: AuthenticatedContext.self)
+            .post("qr") { request, context in try await finishWithQR(request, context: context) }
+        router.get(RouterPath(Self.userInfoPath)) { request, _ in await userInfo(request) }
+        router.post(RouterPath(Self.userInfoPath)) { request, _ in await userInfo(request) }
+    }
+
+    // MARK: Discovery
+
+    /// OpenID Connect Discovery 1.0 §3, consistent with the RFC 8414 document.
+    func discovery() -> Response {
+        let issuer = oidc.issuer
+        var writer = JSONWriter(capacity: 2048)
+        writer.object {
+            $0.field("authorization_endpoint", issuer + Self.authorizePath)
+            $0.field("authorization_response_iss_parameter_supported", true)
+            $0.field("claims_supported", ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "sid", "name", "preferred_username", "phone_number"])
+            $0.field("code_challenge_methods_supported", ["S256"])
+            $0.field("device_authorization_endpoint", issuer + OAuthRoutes.deviceAuthorizationPath)
+            $0.field("dpop_signing_alg_values_supported", ["ES256"])
+            $0.field("grant_types_supported", [GrantType.authorizationCode.rawValue, GrantType.deviceCode.rawValue, GrantType.refreshToken.rawValue])
+            $0.field("id_token_signing_alg_values_supported", SigningAlgorithm.allCases.map(\.rawValue))
+            $0.field("introspection_endpoint", issuer + OAuthRoutes.introspectionPath)
+            $0.field("issuer", issuer)
+            $0.field("jwks_uri", issuer + OAuthRoutes.jwksPath)
+            $0.field("prompt_values_supported", ["none", "login"])
+            $0.field("response_modes_supported", ["query"])
+            $0.field("response_types_supported", ["code"])
+            $0.field("revocation_endpoint", issuer + OAuthRoutes.revocationPath)
+            $0.field("scopes_supported", Scope.standard.map(\.name))
+            $0.field("subject_types_supported", ["public"])
+            $0.field("token_endpoint", issuer + OAuthRoutes.tokenPath)
+            $0.field("token_endpoint_auth_methods_supported", ClientAuthMethod.allCases.map(\.rawValue))
+            $0.field("userinfo_endpoint", issuer + Self.userInfoPath)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=300"], body: .init(byteBuffer: writer.buffer))
+    }
+
+    // MARK: Authorization endpoint
+
+    func authorize(query: String, request: Request, context: AppRequestContext) async throws -> Response {
+        do {
+            let (checked, client) = try await oidc.check(query: query)
+            switch try await oidc.decide(checked, client: client, sessionSecret: cookie(Self.sessionCookie, in: request)) {
+            case .redirect(let url):
+                return Self.redirect(url)
+            case .login(_, let client):
+                let csrf = Secrets.secret(prefix: "")
+                guard let page = assets.page("index.html", publicBaseURL: oidc.issuer, values: ["authorizeQuery": query, "csrf": csrf, "clientName": client.name]) else {
+                    throw HTTPError(.internalServerError)
+                }
+                var headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"]
+                headers[.setCookie] = cookieHeader(Self.csrfCookie, csrf, sameSite: "Strict", maxAge: 3600)
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: page)))
+            }
+        } catch let error as AuthorizationRequestError {
+            switch error {
+            case .noRedirect(let message):
+                context.logger.info("authorization request refused", metadata: ["qrlogin.reason": "\(message)"])
+                return errorPage(message)
+            case .redirect(let oauthError, let redirectURI, let state):
+                return Self.redirect(oidc.errorRedirect(oauthError, redirectURI: redirectURI, state: state))
+            }
+        }
+    }
+
+    /// `POST /authorize/password` `{query, csrf, username, password}` → `{redirect}`.
+    func finishWithPassword(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await request.decode(as: PasswordFinishBody.self, context: context)
+        try checkCSRF(body.csrf, request: request)
+        return try await finish(context: context) { try await oidc.finishWithPassword(query: body.query, username: body.username, password: body.password) }
+    }
+
+    /// `POST /authorize/qr` `{query, csrf}` with the browser's fresh QR-login token and proof → `{redirect}`.
+    func finishWithQR(_ request: Request, context: AuthenticatedContext) async throws -> Response {
+        let body = try await request.decode(as: QRFinishBody.self, context: context)
+        try checkCSRF(body.csrf, request: request)
+        return try await finish(context: context) { try await oidc.finishWithQR(query: body.query, identity: context.identity) }
+    }
+
+    private func finish(context: some RequestContext, _ body: () async throws -> (redirect: String, sessionSecret: String)) async throws -> Response {
+        let redirect: String
+        let secret: String
+        do {
+            (redirect, secret) = try await body()
+        } catch let error as AuthorizationRequestError {
+            switch error {
+            case .noRedirect(let message): throw QRLoginError.invalidInput(message)
+            case .redirect(let oauthError, let redirectURI, let state): redirect = oidc.errorRedirect(oauthError, redirectURI: redirectURI, state: state); secret = ""
+            }
+        }
+        var writer = JSONWriter()
+        writer.object { $0.field("redirect", redirect) }
+        var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
+        if !secret.isEmpty { headers[.setCookie] = cookieHeader(Self.sessionCookie, secret, sameSite: "Lax", maxAge: Int(OIDCService.sessionTTL)) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: writer.buffer))
+    }
+
+    private func checkCSRF(_ token: String, request: Request) throws {
+        guard let cookie = cookie(Self.csrfCookie, in: request), !token.isEmpty, Secrets.constantTimeEquals(cookie, token) else {
+            throw QRLoginError.invalidInput("the sign-in form is stale or was not sent by this site; reload the page")
+        }
+    }
+
+    // MARK: UserInfo
+
+    func userInfo(_ request: Request) async -> Response {
+        let scheme: String
+        let token: String
+        if let header = request.headers[.authorization], let space = header.firstIndex(of: " ") {
+            scheme = header[..<space].lowercased()
+            token = header[header.index(after: space)...].trimmingCharacters(in: .whitespaces)
+        } else {
+            return challenge(status: .unauthorized, error: nil, description: nil)
+        }
+        do {
+            let claims = try await oidc.userInfo(scheme: scheme, token: token, proof: request.headers[.dpop], method: request.method.rawValue, path: request.uri.path)
+            var writer = JSONWriter()
+            writer.object { object in
+                if let name = claims["name"] { object.field("name", name) }
+                if let phone = claims["phone_number"] { object.field("phone_number", phone) }
+                if let username = claims["preferred_username"] { object.field("preferred_username", username) }
+                object.field("sub", claims["sub"] ?? "")
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: writer.buffer))
+        } catch UserInfoError.invalidToken(let description) {
+            return challenge(status: .unauthorized, error: "invalid_token", description: description)
+        } catch UserInfoError.invalidProof(let description) {
+            return challenge(status: .unauthorized, error: "invalid_dpop_proof", description: description)
+        } catch UserInfoError.insufficientScope(let description) {
+            return challenge(status: .forbidden, error: "insufficient_scope", description: description)
+        } catch {
+            return Response(status: .internalServerError, headers: [.cacheControl: "no-store"])
+        }
+    }
+
+    /// RFC 6750 §3 and RFC 9449 §7.1 challenges for both schemes.
+    private func challenge(status: HTTPResponse.Status, error: String?, description: String?) -> Response {
+        var parameters = ""
+        if let error { parameters += #", error="\#(error)""# }
+        if let description { parameters += #", error_description="\#(description.replacingOccurrences(of: "\"", with: "'"))""# }
+        var headers: HTTPFields = [.cacheControl: "no-store"]
+        headers.append(HTTPField(name: .wwwAuthenticate, value: #"DPoP algs="ES256""# + parameters))
+        headers.append(HTTPField(name: .wwwAuthenticate, value: #"Bearer realm="qrlogin""# + parameters))
+        return Response(status: status, headers: headers)
+    }
+
+    // MARK: Helpers
+
+    /// The session cookie: `__Host-` prefixed and `Secure` over HTTPS.
+    var sessionCookie: String { Self.sessionCookie }
+    static let sessionCookie = "qrlogin_session"
+    static let csrfCookie = "qrlogin_csrf"
+
+    private var secure: Bool { oidc.issuer.lowercased().hasPrefix("https://") }
+
+    private func cookieName(_ base: String) -> String { secure ? "__Host-" + base : base }
+
+    private func cookieHeader(_ base: String, _ value: String, sameSite: String, maxAge: Int) -> String {
+        "\(cookieName(base))=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=\(sameSite)" + (secure ? "; Secure" : "")
+    }
+
+    private func cookie(_ base: String, in request: Request) -> String? {
+        let name = cookieName(base)
+        for header in request.headers[values: .cookie] {
+            for pair in header.split(separator: ";") {
+                let parts = pair.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0] == name { return String(parts[1]) }
+            }
+        }
+        return nil
+    }
+
+    static func redirect(_ url: String) -> Response {
+        Response(status: .seeOther, headers: [.location: url, .cacheControl: "no-store"])
+    }
+
+    /// The page shown when the app cannot be told (unknown client or redirect URI).
+    private func errorPage(_ message: String) -> Response {
+        let html = """
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Sign-in error · QRLogin</title><link rel="stylesheet" href="/assets/style.css"></head>
+        <body><main><section class="card" data-testid="authorize-error"><h1>This sign-in cannot go on</h1>
+        <p>\(WebAssets.escapeHTML(message))</p><p class="muted">Go back to the app you came from and try again. If it keeps happening, tell the app's owner.</p>
+        </section></main></body></html>
+        """
+        return Response(status: .badRequest, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+}
+
+struct PasswordFinishBody: Decodable {
+    var query: String
+    var csrf: String
+    var username: String
+    var password: String
+}
+
+struct QRFinishBody: Decodable {
+    var query: String
+    var csrf: String
+}

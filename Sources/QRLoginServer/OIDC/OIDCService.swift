@@ -1,0 +1,265 @@
+import Foundation
+import QRLoginCore
+import QRLoginOAuth
+
+/// OpenID Connect sign-in for web apps: the authorization endpoint's decisions, the browser's
+/// single sign-on session, codes, ID tokens and UserInfo. No HTTP in it.
+struct OIDCService: Sendable {
+    /// How long a code lives (it is redeemed by the app's backend right after the redirect).
+    static let codeTTL: TimeInterval = 60
+    /// How long a browser stays signed in for single sign-on.
+    static let sessionTTL: TimeInterval = 7 * 24 * 3600
+    /// How recent a QR login must be to finish an authorization request.
+    static let freshLogin: TimeInterval = 300
+
+    let oauth: OAuthService
+    var login: LoginService { oauth.login }
+    var store: any Store { oauth.store }
+    var clock: any NowClock { oauth.clock }
+    var issuer: String { oauth.issuer }
+
+    // MARK: Authorization requests
+
+    /// The parameters of a query or form text: single values, plus the names given more than once.
+    static func parameters(_ text: String) -> (values: [String: String], repeated: Set<String>) {
+        var values: [String: String] = [:]
+        var repeated: Set<String> = []
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = FormBody.decode(parts[0]) else { continue }
+            let value = parts.count > 1 ? FormBody.decode(parts[1]) : ""
+            if values[name] != nil { repeated.insert(name) }
+            values[name] = value ?? ""
+        }
+        return (values, repeated)
+    }
+
+    /// Checks the authorization request in `query`.
+    /// - Throws: ``AuthorizationRequestError``: a page for a bad client or redirect URI, a
+    ///   redirect for anything else.
+    func check(query: String) async throws -> (request: AuthorizationRequest, client: OAuthClient) {
+        guard query.utf8.count <= 8 * 1024 else { throw AuthorizationRequestError.noRedirect("The request is too long.") }
+        let (values, repeated) = Self.parameters(query)
+        if repeated.contains("client_id") || repeated.contains("redirect_uri") {
+            throw AuthorizationRequestError.noRedirect("client_id or redirect_uri is given more than once.")
+        }
+        let client: OAuthClient? = if let id = values["client_id"], ClientRules.isValidId(id) { try await store.client(id: id) } else { nil }
+        let request = try AuthorizationRequestRules.check(values, client: client)
+        if let name = repeated.first {
+            throw AuthorizationRequestError.redirect(.invalidRequest("the parameter '\(name.prefix(64))' is given more than once"), redirectURI: request.redirectURI, state: request.state)
+        }
+        return (request, client!)
+    }
+
+    /// What `/authorize` does with a checked request.
+    enum Decision {
+        /// Show the login screen.
+        case login(AuthorizationRequest, OAuthClient)
+        /// Redirect the browser to this URL (a code from the session, or an error).
+        case redirect(String)
+    }
+
+    /// The session's answer for `request`: a code straight away when the browser's session is
+    /// live, fresh enough for `max_age` and no `prompt=login`; `login_required` for `prompt=none`
+    /// without one; otherwise the login screen.
+    func decide(_ request: AuthorizationRequest, client: OAuthClient, sessionSecret: String?) async throws -> Decision {
+        let now = clock.now
+        if !request.prompt.contains(.login), let session = try await session(secret: sessionSecret),
+           session.satisfies(maxAge: request.maxAge, at: now) {
+            return .redirect(try await issueCode(for: request, accountId: session.accountId, session: session))
+        }
+        if request.prompt.contains(.none) {
+            return .redirect(errorRedirect(OAuthError(.loginRequired, "the user is not signed in here"), redirectURI: request.redirectURI, state: request.state))
+        }
+        return .login(request, client)
+    }
+
+    /// The live session behind a cookie secret, if any.
+    func session(secret: String?) async throws -> BrowserSession? {
+        guard let secret, secret.hasPrefix(Self.sessionPrefix), secret.utf8.count <= 128,
+              let session = try await store.browserSession(secretHash: Secrets.hash(secret)), session.isLive(at: clock.now)
+        else { return nil }
+        return session
+    }
+
+    static let sessionPrefix = "qrl_ss_"
+
+    /// Starts a browser session for `accountId`, signed in by `amr` (and `deviceId` for a QR
+    /// login's browser key). Returns the session and the cookie's secret.
+    func startSession(accountId: String, deviceId: String?, amr: [String]) async throws -> (BrowserSession, String) {
+        let now = clock.now
+        let secret = Secrets.secret(prefix: Self.sessionPrefix)
+        let session = BrowserSession(
+            id: Secrets.publicId(), secretHash: Secrets.hash(secret), accountId: accountId, deviceId: deviceId, authTime: now, amr: amr,
+            createdAt: now, expiresAt: now.addingTimeInterval(Self.sessionTTL)
+        )
+        try await store.insertBrowserSession(session)
+        return (session, secret)
+    }
+
+    /// A new code for `request`, and the redirect that carries it with `state` and `iss`.
+    func issueCode(for request: AuthorizationRequest, accountId: String, session: BrowserSession) async throws -> String {
+        let now = clock.now
+        let code = Secrets.secret(prefix: Self.codePrefix)
+        try await store.insertAuthorizationCode(AuthorizationCode(
+            hash: Secrets.hash(code), clientId: request.clientId, accountId: accountId, redirectURI: request.redirectURI,
+            scopes: request.scopes, nonce: request.nonce, codeChallenge: request.codeChallenge, dpopJKT: request.dpopJKT,
+            authTime: session.authTime, amr: session.amr, sessionId: session.id, createdAt: now, expiresAt: now.addingTimeInterval(Self.codeTTL)
+        ))
+        var parameters = [("code", code)]
+        if let state = request.state { parameters.append(("state", state)) }
+        parameters.append(("iss", issuer))
+        return Self.url(request.redirectURI, adding: parameters)
+    }
+
+    static let codePrefix = "qrl_ac_"
+
+    /// The redirect that reports `error` to the app (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
+    func errorRedirect(_ error: OAuthError, redirectURI: String, state: String?) -> String {
+        var parameters = [("error", error.code.rawValue), ("error_description", error.description)]
+        if let state { parameters.append(("state", state)) }
+        parameters.append(("iss", issuer))
+        return Self.url(redirectURI, adding: parameters)
+    }
+
+    /// `base` with `parameters` added to its query.
+    static func url(_ base: String, adding parameters: [(String, String)]) -> String {
+        let query = parameters.map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&")
+        return base + (base.contains("?") ? "&" : "?") + query
+    }
+
+    static func formEncode(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+
+    // MARK: Finishing a login on the login screen
+
+    /// The password fallback: checks the password, starts a session, and returns the redirect.
+    /// - Throws: ``QRLoginError/invalidCredentials``; ``AuthorizationRequestError``.
+    func finishWithPassword(query: String, username: String, password: String) async throws -> (redirect: String, sessionSecret: String) {
+        let (request, _) = try await check(query: query)
+        guard username.utf8.count <= 256, password.utf8.count <= Validate.maxPasswordLength else { throw QRLoginError.invalidCredentials }
+        let account = try await store.account(username: username)
+        let ok = try await login.passwords.verify(password, hash: account?.passwordHash ?? login.passwords.dummyHash)
+        guard let account, ok else { throw QRLoginError.invalidCredentials }
+        let (session, secret) = try await startSession(accountId: account.id, deviceId: nil, amr: ["pwd"])
+        return (try await issueCode(for: request, accountId: account.id, session: session), secret)
+    }
+
+    /// The QR login finished: the browser proves the token its login request just handed it.
+    /// - Throws: ``QRLoginError/invalidToken`` for a token that is not a fresh QR login's;
+    ///   ``AuthorizationRequestError``.
+    func finishWithQR(query: String, identity: Identity) async throws -> (redirect: String, sessionSecret: String) {
+        let (request, _) = try await check(query: query)
+        let token = identity.token
+        guard token.origin == .qr, clock.now.timeIntervalSince(token.createdAt) <= Self.freshLogin else { throw QRLoginError.invalidToken }
+        let (session, secret) = try await startSession(accountId: identity.account.id, deviceId: identity.device.id, amr: ["qr"])
+        return (try await issueCode(for: request, accountId: identity.account.id, session: session), secret)
+    }
+
+    // MARK: Token endpoint
+
+    /// `grant_type=authorization_code` (RFC 6749 §4.1.3): checks the code, PKCE, the redirect URI
+    /// and `dpop_jkt`, and issues tokens with an ID token. A second use revokes what the first
+    /// issued.
+    func redeem(code: String, redirectURI: String?, verifier: String?, client: OAuthClient, proof: DPoPProof?) async throws -> (tokens: IssuedOAuthTokens, idToken: String) {
+        try client.checkGrant(.authorizationCode)
+        try oauth.checkProofRules(proof, client: client)
+        guard code.hasPrefix(Self.codePrefix), code.utf8.count <= 128 else {
+            throw OAuthError.invalidGrant("the code is invalid, expired or was issued to another client")
+        }
+        let now = clock.now
+        let outcome = CodeOutcome()
+        let decision = try await store.redeemAuthorizationCode(hash: Secrets.hash(code), at: now) { stored in
+            try CodeRedemptionRules.decide(stored, clientId: client.id, redirectURI: redirectURI, verifier: verifier, proofJKT: proof?.thumbprint, now: now) {
+                let familyId = Secrets.publicId()
+                let minted = oauth.mint(scopes: stored.scopes, refreshScopes: stored.scopes, proof: proof, familyId: familyId, now: now)
+                outcome.issued = minted.issued
+                outcome.code = stored
+                let family = TokenFamily(
+                    id: familyId, clientId: client.id, accountId: stored.accountId, scopes: stored.scopes,
+                    refreshJKT: client.type == .public ? proof?.thumbprint : nil, origin: .authorizationCode, createdAt: now, expiresAt: minted.expiresAt
+                )
+                return IssuedGrant(family: family, tokens: minted.tokens)
+            }
+        }
+        switch decision {
+        case .issue?:
+            guard let issued = outcome.issued, let stored = outcome.code, let account = try await store.account(id: stored.accountId) else {
+                throw OAuthError.invalidGrant("the code is invalid")
+            }
+            var claims = IDTokenClaims(iss: issuer, sub: account.id, aud: client.id, issuedAt: now, lifetime: oauth.settings.idTokenTTL)
+            claims.authTime = Int(stored.authTime.timeIntervalSince1970)
+            claims.nonce = stored.nonce
+            claims.amr = stored.amr
+            claims.azp = client.id
+            claims.sid = stored.sessionId
+            claims.atHash = IDTokenClaims.atHash(for: issued.accessToken)
+            Self.addProfileClaims(to: &claims, account: account, scopes: stored.scopes)
+            return (issued, try await oauth.keyring.sign(claims, algorithm: client.idTokenAlgorithm))
+        case .revokeIssued?:
+            throw OAuthError.invalidGrant("the code was already used; the tokens issued for it are revoked")
+        case nil:
+            throw OAuthError.invalidGrant("the code is invalid, expired or was issued to another client")
+        }
+    }
+
+    /// The claims of `profile` and `phone` (OpenID Connect Core §5.4).
+    static func addProfileClaims(to claims: inout IDTokenClaims, account: Account, scopes: [String]) {
+        if scopes.contains("profile") {
+            claims.name = account.displayName
+            claims.preferredUsername = account.username
+        }
+        if scopes.contains("phone"), let phone = account.phone {
+            claims.phoneNumber = phone
+        }
+    }
+
+    // MARK: UserInfo
+
+    /// The UserInfo answer (Core §5.3) for an access token presented with `scheme`, and its
+    /// DPoP proof for a DPoP-bound token.
+    /// - Throws: ``UserInfoError``.
+    func userInfo(scheme: String, token: String, proof: String?, method: String, path: String) async throws -> [String: String] {
+        guard token.hasPrefix(OAuthService.accessTokenPrefix), token.utf8.count <= 256,
+              let found = try await store.oauthToken(hash: Secrets.hash(token)), found.token.kind == .access,
+              found.token.isActive(in: found.family, at: clock.now)
+        else { throw UserInfoError.invalidToken("the access token is invalid, expired or revoked") }
+        if let jkt = found.token.jkt {
+            guard scheme == "dpop" else { throw UserInfoError.invalidToken("a DPoP-bound token must be sent with the DPoP scheme and a proof") }
+            let verified: DPoPProof
+            do {
+                verified = try await login.verifier.verify(proof: proof, method: method, path: path, accessToken: token)
+            } catch {
+                throw UserInfoError.invalidProof(error.detail)
+            }
+            guard verified.thumbprint == jkt else { throw UserInfoError.invalidProof("the proof is not signed by the token's key") }
+        } else if scheme != "bearer" {
+            throw UserInfoError.invalidToken("this token is a Bearer token")
+        }
+        guard found.token.scopes.contains("openid") else { throw UserInfoError.insufficientScope("the token lacks the openid scope") }
+        guard let account = try await store.account(id: found.family.accountId) else { throw UserInfoError.invalidToken("the account is gone") }
+        var claims = IDTokenClaims(iss: issuer, sub: account.id, aud: found.family.clientId, issuedAt: clock.now, lifetime: 0)
+        Self.addProfileClaims(to: &claims, account: account, scopes: found.token.scopes)
+        var answer = ["sub": account.id]
+        if let name = claims.name { answer["name"] = name }
+        if let username = claims.preferredUsername { answer["preferred_username"] = username }
+        if let phone = claims.phoneNumber { answer["phone_number"] = phone }
+        return answer
+    }
+}
+
+/// Why UserInfo refused a request (RFC 6750 §3.1, RFC 9449 §7.1).
+enum UserInfoError: Error {
+    case invalidToken(String)
+    case invalidProof(String)
+    case insufficientScope(String)
+}
+
+/// Carries what is minted inside a code's atomic redemption out of it (read after it returns).
+private final class CodeOutcome: @unchecked Sendable {
+    var issued: IssuedOAuthTokens?
+    var code: AuthorizationCode?
+}

@@ -1,0 +1,315 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import JWTKit
+import NIOCore
+import QRLoginCore
+import QRLoginOAuth
+@testable import QRLoginServer
+import Testing
+
+/// A relying party in the tests: its client record, PKCE pair, and the browser's cookies.
+struct TestRP {
+    static let redirect = "https://wiki.example/cb"
+    static let client = OAuthClient(id: "wiki", name: "Team wiki", type: .public, secretHash: nil, redirectURIs: [redirect], grantTypes: [.authorizationCode, .refreshToken], createdAt: Date())
+    static let secret = "qrl_cs_wiki-backend-secret-0123456789abcdefghijklmnop"
+    static let backend = OAuthClient(id: "wiki-backend", name: "Team wiki (server)", type: .confidential, secretHash: ClientSecret.hash(secret), redirectURIs: [redirect], grantTypes: [.authorizationCode], idTokenAlgorithm: .rs256, createdAt: Date())
+    static let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    static let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+    static func store() async throws -> MemoryStore {
+        let store = try await OAuthClients.store()
+        try await store.upsertClient(client)
+        try await store.upsertClient(backend)
+        return store
+    }
+
+    static func query(client: String = "wiki", _ extra: [(String, String)] = []) -> String {
+        var parameters = [("response_type", "code"), ("client_id", client), ("redirect_uri", redirect), ("scope", "openid profile"),
+                          ("state", "st-1"), ("nonce", "no-1"), ("code_challenge", challenge), ("code_challenge_method", "S256")]
+        parameters += extra
+        return parameters.map { "\($0.0)=\(API.encode($0.1))" }.joined(separator: "&")
+    }
+}
+
+extension Reply {
+    /// The redirect's query parameters.
+    var redirectParameters: [String: String] {
+        guard let location = headers[.location], let components = URLComponents(string: location) else { return [:] }
+        return Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// A cookie the answer sets, by name.
+    func setCookie(_ name: String) -> String? {
+        for value in headers[values: .setCookie] where value.hasPrefix(name + "=") {
+            return String(value.dropFirst(name.count + 1).prefix { $0 != ";" })
+        }
+        return nil
+    }
+
+    /// A `<meta name=NAME content=…>` value of a page.
+    func meta(_ name: String) -> String? {
+        guard let range = text.range(of: #"<meta name="\#(name)" content=""#) else { return nil }
+        return String(text[range.upperBound...].prefix { $0 != "\"" }).replacingOccurrences(of: "&amp;", with: "&")
+    }
+}
+
+extension API {
+    func get(_ path: String, cookie: String? = nil) async throws -> Reply {
+        var headers: HTTPFields = [:]
+        if let cookie { headers[.cookie] = cookie }
+        return try await call(.get, path, headers: headers)
+    }
+
+    /// Opens the login screen for `query` and signs in with the password fallback. Returns the
+    /// redirect and the session cookie.
+    func passwordLogin(query: String, username: String = "alice") async throws -> (redirect: [String: String], location: String, session: String) {
+        let page = try await get("/authorize?" + query)
+        #expect(page.status == .ok, "\(page.text)")
+        let csrf = try #require(page.meta("qrlogin-csrf"))
+        let csrfCookie = try #require(page.setCookie("qrlogin_csrf"))
+        let finished = try await call(.post, "/authorize/password", json: ["query": query, "csrf": csrf, "username": username, "password": "correct horse battery"], headers: [.cookie: "qrlogin_csrf=\(csrfCookie)"])
+        #expect(finished.status == .ok, "\(finished.text)")
+        let location = try #require(finished["redirect"] as? String)
+        let components = try #require(URLComponents(string: location))
+        let parameters = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { first, _ in first })
+        return (parameters, location, try #require(finished.setCookie("qrlogin_session")))
+    }
+
+    /// Redeems `code` as the public RP.
+    func redeem(_ code: String, client: String = "wiki", verifier: String = TestRP.verifier, redirect: String = TestRP.redirect, key: TestDevice? = nil, authorization: String? = nil) async throws -> Reply {
+        var parameters = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect), ("code_verifier", verifier)]
+        if authorization == nil { parameters.append(("client_id", client)) }
+        return try await form("/oauth/token", parameters, device: key, authorization: authorization)
+    }
+}
+
+@Suite struct OIDCTests {
+    @Test func discoveryMatchesTheOAuthMetadataAndListsWhatRelyingPartiesNeed() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            let oidc = try await api.get("/.well-known/openid-configuration")
+            let oauth = try await api.get("/.well-known/oauth-authorization-server")
+            #expect(oidc.status == .ok)
+            for key in ["issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "device_authorization_endpoint", "introspection_endpoint", "revocation_endpoint"] {
+                #expect(oidc[key] as? String == oauth[key] as? String, "\(key)")
+            }
+            #expect(oidc["issuer"] as? String == testBaseURL)
+            #expect(oidc["userinfo_endpoint"] as? String == testBaseURL + "/oauth/userinfo")
+            #expect(oidc["id_token_signing_alg_values_supported"] as? [String] == ["ES256", "RS256"])
+            #expect(oidc["subject_types_supported"] as? [String] == ["public"])
+            #expect(oidc["response_types_supported"] as? [String] == ["code"])
+            #expect(oidc["authorization_response_iss_parameter_supported"] as? Bool == true)
+        }
+    }
+
+    @Test func thePasswordFallbackEndsInACodeThatGivesAnIDTokenCheckedByTheJWKS() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, clock in
+            _ = try await api.signedInPhone("alice", displayName: "Alice Liddell")
+            let (redirect, location, session) = try await api.passwordLogin(query: TestRP.query())
+            #expect(location.hasPrefix(TestRP.redirect + "?"))
+            #expect(redirect["state"] == "st-1")
+            #expect(redirect["iss"] == testBaseURL, "RFC 9207")
+            let code = try #require(redirect["code"])
+            #expect(session.hasPrefix("qrl_ss_"))
+
+            let tokens = try await api.redeem(code)
+            #expect(tokens.status == .ok, "\(tokens.text)")
+            #expect(tokens["token_type"] as? String == "Bearer")
+            let idToken = try #require(tokens["id_token"] as? String)
+            let jwks = try await api.get("/oauth/jwks")
+            let verifier = JWTKeyCollection()
+            try await verifier.add(jwksJSON: jwks.text)
+            let claims = try await verifier.verify(idToken, as: RPClaims.self)
+            #expect(claims.iss == testBaseURL && claims.aud.value == ["wiki"] && claims.nonce == "no-1")
+            #expect(claims.amr == ["pwd"])
+            #expect(claims.name == "Alice Liddell" && claims.preferredUsername == "alice")
+            #expect(claims.atHash == IDTokenClaims.atHash(for: try #require(tokens["access_token"] as? String)))
+            #expect(claims.authTime <= Int(clock.now.timeIntervalSince1970))
+
+            let info = try await api.call(.get, "/oauth/userinfo", token: tokens["access_token"] as? String, scheme: "Bearer")
+            #expect(info.status == .ok, "\(info.text)")
+            #expect(info["sub"] as? String == claims.sub && info["preferred_username"] as? String == "alice")
+        }
+    }
+
+    @Test func aCodeWorksOnceForItsClientVerifierAndRedirectAndAReplayRevokesItsTokens() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            _ = try await api.signedInPhone("alice")
+            let code = try #require(try await api.passwordLogin(query: TestRP.query()).redirect["code"])
+            let stolen = try await api.redeem(code, authorization: OAuthClients.basic("wiki-backend", TestRP.secret))
+            #expect(stolen.oauthError == "invalid_grant", "a code stolen and redeemed by another client")
+            #expect(try await api.redeem(code, verifier: String(repeating: "a", count: 43)).oauthError == "invalid_grant", "the wrong PKCE verifier")
+            #expect(try await api.redeem(code, redirect: "https://wiki.example/other").oauthError == "invalid_grant")
+            let first = try await api.redeem(code)
+            #expect(first.status == .ok, "the refusals changed nothing: \(first.text)")
+            let access = try #require(first["access_token"] as? String)
+            #expect(try await api.introspect(access)["active"] as? Bool == true)
+            #expect(try await api.redeem(code).oauthError == "invalid_grant", "a code redeemed twice")
+            #expect(try await api.introspect(access)["active"] as? Bool == false, "and what it issued is revoked")
+        }
+    }
+
+    @Test func aCodeExpiresAfterAMinute() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, clock in
+            _ = try await api.signedInPhone("alice")
+            let code = try #require(try await api.passwordLogin(query: TestRP.query()).redirect["code"])
+            clock.advance(by: 61)
+            #expect(try await api.redeem(code).oauthError == "invalid_grant")
+        }
+    }
+
+    @Test func dpopJKTBindsTheCodeToTheKey() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            _ = try await api.signedInPhone("alice")
+            let key = TestDevice()
+            let code = try #require(try await api.passwordLogin(query: TestRP.query([("dpop_jkt", key.id)])).redirect["code"])
+            #expect(try await api.redeem(code, key: TestDevice()).oauthError == "invalid_dpop_proof")
+            #expect(try await api.redeem(code).oauthError == "invalid_dpop_proof")
+            let tokens = try await api.redeem(code, key: key)
+            #expect(tokens["token_type"] as? String == "DPoP", "\(tokens.text)")
+            let access = try #require(tokens["access_token"] as? String)
+            let bearer = try await api.call(.get, "/oauth/userinfo", token: access, scheme: "Bearer")
+            #expect(bearer.status == .unauthorized, "a DPoP-bound token sent as Bearer")
+            #expect(bearer.headers[values: .wwwAuthenticate].contains { $0.hasPrefix("DPoP") })
+            let proven = try await api.call(.get, "/oauth/userinfo", device: key, token: access, scheme: "DPoP")
+            #expect(proven.status == .ok, "\(proven.text)")
+        }
+    }
+
+    @Test func aConfidentialClientGetsRS256IDTokensAfterAuthenticating() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            _ = try await api.signedInPhone("alice")
+            let code = try #require(try await api.passwordLogin(query: TestRP.query(client: "wiki-backend")).redirect["code"])
+            #expect(try await api.redeem(code, authorization: OAuthClients.basic("wiki-backend", "qrl_cs_wrong")).status == .unauthorized)
+            let tokens = try await api.redeem(code, authorization: OAuthClients.basic("wiki-backend", TestRP.secret))
+            let idToken = try #require(tokens["id_token"] as? String, "\(tokens.text)")
+            let header = try #require(Data(base64URL: String(idToken.split(separator: ".")[0])))
+            #expect(String(decoding: header, as: UTF8.self).contains(#""alg":"RS256""#))
+        }
+    }
+
+    @Test func badClientsAndRedirectsGetAPageNeverARedirect() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            for query in [TestRP.query(client: "nobody"), TestRP.query().replacingOccurrences(of: API.encode(TestRP.redirect), with: API.encode("https://evil.example/cb")),
+                          TestRP.query() + "&redirect_uri=" + API.encode(TestRP.redirect), "scope=openid"] {
+                let reply = try await api.get("/authorize?" + query)
+                #expect(reply.status == .badRequest, "\(query)")
+                #expect(reply.headers[.location] == nil, "an open redirect")
+                #expect(reply.text.contains("data-testid=\"authorize-error\""))
+            }
+        }
+    }
+
+    @Test func otherMistakesGoBackToTheAppWithStateAndIss() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            let noPKCE = try await api.get("/authorize?" + TestRP.query().replacingOccurrences(of: "&code_challenge=" + TestRP.challenge + "&code_challenge_method=S256", with: ""))
+            #expect(noPKCE.status == .seeOther)
+            #expect(noPKCE.redirectParameters["error"] == "invalid_request")
+            #expect(noPKCE.redirectParameters["state"] == "st-1")
+            #expect(noPKCE.redirectParameters["iss"] == testBaseURL)
+            let twice = try await api.get("/authorize?" + TestRP.query() + "&state=other")
+            #expect(twice.redirectParameters["error"] == "invalid_request")
+            let noOpenID = try await api.get("/authorize?" + TestRP.query().replacingOccurrences(of: "openid+profile", with: "profile").replacingOccurrences(of: "openid%20profile", with: "profile"))
+            #expect(noOpenID.redirectParameters["error"] == "invalid_scope")
+        }
+    }
+
+    @Test func promptNoneWithoutASessionIsLoginRequiredAndASessionSignsInWithoutAScan() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, clock in
+            _ = try await api.signedInPhone("alice")
+            let none = try await api.get("/authorize?" + TestRP.query([("prompt", "none")]))
+            #expect(none.redirectParameters["error"] == "login_required")
+            #expect(none.redirectParameters["state"] == "st-1")
+
+            let (_, _, session) = try await api.passwordLogin(query: TestRP.query())
+            let cookie = "qrlogin_session=\(session)"
+            let sso = try await api.get("/authorize?" + TestRP.query(client: "wiki-backend"), cookie: cookie)
+            #expect(sso.status == .seeOther, "a second app goes through without a login")
+            #expect(sso.redirectParameters["code"] != nil)
+            #expect(try await api.get("/authorize?" + TestRP.query([("prompt", "none")]), cookie: cookie).redirectParameters["code"] != nil)
+            let forced = try await api.get("/authorize?" + TestRP.query([("prompt", "login")]), cookie: cookie)
+            #expect(forced.status == .ok, "prompt=login shows the login screen")
+            clock.advance(by: 120)
+            let old = try await api.get("/authorize?" + TestRP.query([("max_age", "60")]), cookie: cookie)
+            #expect(old.status == .ok, "max_age asks for a fresh login")
+            let oldNone = try await api.get("/authorize?" + TestRP.query([("max_age", "60"), ("prompt", "none")]), cookie: cookie)
+            #expect(oldNone.redirectParameters["error"] == "login_required")
+        }
+    }
+
+    @Test func theLoginFormNeedsItsCSRFCookieAndTheRightPassword() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            _ = try await api.signedInPhone("alice")
+            let page = try await api.get("/authorize?" + TestRP.query())
+            let csrf = try #require(page.meta("qrlogin-csrf"))
+            #expect(page.setCookie("qrlogin_csrf") != nil)
+            #expect(page.headers[values: .setCookie].allSatisfy { $0.contains("HttpOnly") && $0.contains("SameSite=") })
+            let noCookie = try await api.call(.post, "/authorize/password", json: ["query": TestRP.query(), "csrf": csrf, "username": "alice", "password": "correct horse battery"])
+            #expect(noCookie.status == .badRequest, "a form posted from another site carries no cookie")
+            let wrongCookie = try await api.call(.post, "/authorize/password", json: ["query": TestRP.query(), "csrf": csrf, "username": "alice", "password": "correct horse battery"], headers: [.cookie: "qrlogin_csrf=other"])
+            #expect(wrongCookie.status == .badRequest)
+            let wrongPassword = try await api.call(.post, "/authorize/password", json: ["query": TestRP.query(), "csrf": csrf, "username": "alice", "password": "wrong password!"], headers: [.cookie: "qrlogin_csrf=\(page.setCookie("qrlogin_csrf") ?? "")"])
+            #expect(wrongPassword.status == .unauthorized)
+            #expect(wrongPassword.setCookie("qrlogin_session") == nil)
+        }
+    }
+
+    @Test func theQRLoginScreenNamesTheAppOnThePhoneAndFinishesWithTheBrowsersNewToken() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            let phone = try await api.signedInPhone("alice")
+            let page = try await api.get("/authorize?" + TestRP.query())
+            #expect(page.meta("qrlogin-client-name") == "Team wiki")
+            let csrf = try #require(page.meta("qrlogin-csrf"))
+            let csrfCookie = try #require(page.setCookie("qrlogin_csrf"))
+            let browser = TestDevice()
+            let created = try await api.call(.post, "/api/v1/qr", json: ["device": ["type": "web", "name": "Chromium"], "authorize": TestRP.query()], device: browser)
+            #expect(created.status == .created, "\(created.text)")
+            let login = API.PCLogin(device: browser, id: try #require(created["id"] as? String), pollSecret: try #require(created["pollSecret"] as? String), url: "")
+            let scan = try await api.scan(login, by: phone)
+            #expect((scan["client"] as? [String: Any])?["name"] as? String == "Team wiki")
+            #expect((scan["scopes"] as? [[String: Any]])?.count == 2)
+            #expect((scan["matchChoices"] as? [Int])?.count == 3)
+            #expect(try await api.confirm(login, by: phone, scan: scan).status == .ok)
+            let status = try await api.pcStatus(login)
+            var signedIn = browser
+            signedIn.token = (status["token"] as? [String: Any])?["accessToken"] as? String
+
+            let finished = try await api.call(.post, "/authorize/qr", json: ["query": TestRP.query(), "csrf": csrf], device: signedIn, token: signedIn.token, headers: [.cookie: "qrlogin_csrf=\(csrfCookie)"])
+            #expect(finished.status == .ok, "\(finished.text)")
+            let location = try #require(finished["redirect"] as? String)
+            let code = try #require(URLComponents(string: location)?.queryItems?.first { $0.name == "code" }?.value)
+            let tokens = try await api.redeem(code)
+            let idToken = try #require(tokens["id_token"] as? String)
+            let verifier = JWTKeyCollection()
+            try await verifier.add(jwksJSON: try await api.get("/oauth/jwks").text)
+            #expect(try await verifier.verify(idToken, as: RPClaims.self).amr == ["qr"])
+
+            let badQuery = try await api.call(.post, "/api/v1/qr", json: ["device": ["type": "web", "name": "Chromium"], "authorize": "client_id=nobody"], device: TestDevice())
+            #expect(badQuery.status == .badRequest, "the app named on the phone is checked, not taken on trust")
+        }
+    }
+}
+
+/// What a relying party checks in an ID token.
+struct RPClaims: JWTPayload {
+    var iss: String
+    var sub: String
+    var aud: AudienceClaim
+    var exp: ExpirationClaim
+    var iat: Int
+    var nonce: String?
+    var amr: [String]?
+    var name: String?
+    var preferredUsername: String?
+    var atHash: String?
+    var authTime: Int
+
+    enum CodingKeys: String, CodingKey {
+        case iss, sub, aud, exp, iat, nonce, amr, name
+        case preferredUsername = "preferred_username", atHash = "at_hash", authTime = "auth_time"
+    }
+
+    func verify(using algorithm: some JWTAlgorithm) throws {
+        try exp.verifyNotExpired()
+    }
+}
