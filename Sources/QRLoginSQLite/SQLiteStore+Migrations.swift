@@ -194,6 +194,7 @@ enum SQLiteMigrations {
             """,
             "CREATE INDEX browser_sessions_device ON browser_sessions (account_id, device_id)",
             "CREATE INDEX browser_sessions_expires_at ON browser_sessions (expires_at)",
+            "ALTER TABLE oauth_clients ADD COLUMN post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]'",
             // A QR login that is an OpenID Connect login screen names its app.
             "ALTER TABLE login_requests ADD COLUMN app_client_id TEXT",
             "ALTER TABLE login_requests ADD COLUMN app_scopes TEXT",

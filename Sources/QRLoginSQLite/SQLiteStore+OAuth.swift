@@ -8,19 +8,22 @@ extension SQLiteStore {
     /// Inserts `client`, or replaces the client with its id.
     public func upsertClient(_ client: OAuthClient) async throws {
         let redirects = String(decoding: try JSONEncoder().encode(client.redirectURIs), as: UTF8.self)
+        let logoutRedirects = String(decoding: try JSONEncoder().encode(client.postLogoutRedirectURIs), as: UTF8.self)
         try exclusively { connection in
             try connection.execute(
                 """
-                INSERT INTO oauth_clients (id, name, type, secret_hash, redirect_uris, grant_types, scopes, require_dpop, id_token_alg, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO oauth_clients (id, name, type, secret_hash, redirect_uris, grant_types, scopes, require_dpop, id_token_alg,
+                    post_logout_redirect_uris, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET
                     name = excluded.name, type = excluded.type, secret_hash = excluded.secret_hash,
                     redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, scopes = excluded.scopes,
-                    require_dpop = excluded.require_dpop, id_token_alg = excluded.id_token_alg, created_at = excluded.created_at
+                    require_dpop = excluded.require_dpop, id_token_alg = excluded.id_token_alg,
+                    post_logout_redirect_uris = excluded.post_logout_redirect_uris, created_at = excluded.created_at
                 """,
                 [.text(client.id), .text(client.name), .text(client.type.rawValue), client.secretHash.sqlite, .text(redirects),
                  .text(client.grantTypes.map(\.rawValue).joined(separator: " ")), .text(Scope.format(client.scopes)),
-                 (client.requireDPoP ? 1 : 0).sqlite, .text(client.idTokenAlgorithm.rawValue), client.createdAt.sqlite]
+                 (client.requireDPoP ? 1 : 0).sqlite, .text(client.idTokenAlgorithm.rawValue), .text(logoutRedirects), client.createdAt.sqlite]
             )
         }
     }
@@ -53,6 +56,9 @@ extension SQLiteStore {
         guard let redirects = try? JSONDecoder().decode([String].self, from: Data(try row.text("redirect_uris").utf8)) else {
             throw SQLiteStoreError.malformedRow(column: "redirect_uris")
         }
+        guard let logoutRedirects = try? JSONDecoder().decode([String].self, from: Data(try row.text("post_logout_redirect_uris").utf8)) else {
+            throw SQLiteStoreError.malformedRow(column: "post_logout_redirect_uris")
+        }
         let grants = try row.text("grant_types").split(separator: " ").map { name in
             guard let grant = GrantType(rawValue: String(name)) else { throw SQLiteStoreError.malformedRow(column: "grant_types") }
             return grant
@@ -61,7 +67,7 @@ extension SQLiteStore {
             id: try row.text("id"), name: try row.text("name"), type: try row.enumValue("type"),
             secretHash: try row.optionalText("secret_hash"), redirectURIs: redirects, grantTypes: grants,
             scopes: scopes(try row.text("scopes")), requireDPoP: try row.int("require_dpop") != 0,
-            idTokenAlgorithm: try row.enumValue("id_token_alg"), createdAt: try row.date("created_at")
+            idTokenAlgorithm: try row.enumValue("id_token_alg"), postLogoutRedirectURIs: logoutRedirects, createdAt: try row.date("created_at")
         )
     }
 

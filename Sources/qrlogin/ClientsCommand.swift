@@ -61,6 +61,8 @@ struct ClientStoreOptions: ParsableArguments {
             ["grant types", client.grantTypes.map(\.shortName).joined(separator: " ")],
             ["scopes", client.allowedScopes.joined(separator: " ")],
             ["redirect URIs", client.redirectURIs.joined(separator: " ")],
+            ["after sign-out", client.postLogoutRedirectURIs.joined(separator: " ")],
+            ["ID tokens", client.idTokenAlgorithm.rawValue],
             ["DPoP required", client.requireDPoP ? "yes" : "no"],
             ["created", readable(client.createdAt)],
         ]
@@ -85,6 +87,8 @@ struct ClientsAddCommand: AsyncParsableCommand {
     @Option(name: .customLong("redirect-uri"), help: "A redirect URI (exact match); repeatable.") var redirectURIs: [String] = []
     @Option(name: .customLong("grant-type"), help: "device_code, refresh_token, authorization_code, or none (a backend that only introspects); repeatable. (default: device_code and refresh_token)") var grantTypes: [String] = []
     @Option(name: .customLong("scope"), help: "A scope this client may ask for beyond openid, profile, phone and offline_access; repeatable.") var scopes: [String] = []
+    @Option(name: .customLong("post-logout-redirect-uri"), help: "Where sign-out may return the browser to (exact match); repeatable.") var postLogoutRedirectURIs: [String] = []
+    @Option(name: .customLong("id-token-alg"), help: "ES256 or RS256: how this client's ID tokens are signed. (default: ES256)") var idTokenAlg: String = "ES256"
     @Flag(name: .customLong("require-dpop"), help: "Issue only DPoP-bound tokens to this client (dpop_bound_access_tokens).") var requireDPoP = false
 
     func run() async throws {
@@ -93,8 +97,10 @@ struct ClientsAddCommand: AsyncParsableCommand {
             let document = ClientDocument(
                 id: id ?? Secrets.publicId().replacingOccurrences(of: "_", with: "-"), name: name, type: type, secret: secret,
                 redirectURIs: redirectURIs, grantTypes: grantTypes.isEmpty ? ["device_code", "refresh_token"] : grantTypes.filter { $0 != "none" },
-                scopes: scopes, dpopBoundAccessTokens: requireDPoP
+                scopes: scopes, dpopBoundAccessTokens: requireDPoP, idTokenSignedResponseAlg: SigningAlgorithm(rawValue: idTokenAlg.uppercased()),
+                postLogoutRedirectURIs: postLogoutRedirectURIs
             )
+            guard SigningAlgorithm(rawValue: idTokenAlg.uppercased()) != nil else { throw CLIError.usage("--id-token-alg must be ES256 or RS256") }
             let client: OAuthClient
             do throws(OAuthError) {
                 client = try document.client(createdAt: Date())

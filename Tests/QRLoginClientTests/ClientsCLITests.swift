@@ -46,7 +46,7 @@ struct ClientsCLITests {
 
         let plain = try await qrlogin(["clients", "add", "--id", "tv", "--name", "TV", "--require-dpop"] + db)
         #expect(plain.status == 0)
-        #expect(plain.stdout.contains("DPoP required  yes"))
+        #expect(plain.stdout.split(separator: "\n").contains { $0.hasPrefix("DPoP required") && $0.hasSuffix(" yes") }, "\(plain.stdout)")
         #expect(!plain.stdout.contains("qrl_cs_"), "a public client has no secret")
 
         let list = try await qrlogin(["clients", "list", "--json"] + db)

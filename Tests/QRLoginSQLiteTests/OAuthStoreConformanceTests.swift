@@ -62,6 +62,7 @@ struct OAuthStoreConformanceTests {
             renamed.grantTypes = [.deviceCode]
             renamed.requireDPoP = false
             renamed.idTokenAlgorithm = .rs256
+            renamed.postLogoutRedirectURIs = ["https://app.example/bye"]
             try await store.upsertClient(renamed)
             #expect(try await store.client(id: "cli") == renamed)
             #expect(try await store.clients().count == 2)

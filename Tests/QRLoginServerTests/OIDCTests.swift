@@ -11,7 +11,8 @@ import Testing
 /// A relying party in the tests: its client record, PKCE pair, and the browser's cookies.
 struct TestRP {
     static let redirect = "https://wiki.example/cb"
-    static let client = OAuthClient(id: "wiki", name: "Team wiki", type: .public, secretHash: nil, redirectURIs: [redirect], grantTypes: [.authorizationCode, .refreshToken], createdAt: Date())
+    static let bye = "https://wiki.example/signed-out"
+    static let client = OAuthClient(id: "wiki", name: "Team wiki", type: .public, secretHash: nil, redirectURIs: [redirect], grantTypes: [.authorizationCode, .refreshToken], postLogoutRedirectURIs: [bye], createdAt: Date())
     static let secret = "qrl_cs_wiki-backend-secret-0123456789abcdefghijklmnop"
     static let backend = OAuthClient(id: "wiki-backend", name: "Team wiki (server)", type: .confidential, secretHash: ClientSecret.hash(secret), redirectURIs: [redirect], grantTypes: [.authorizationCode], idTokenAlgorithm: .rs256, createdAt: Date())
     static let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
@@ -286,6 +287,92 @@ extension API {
 
             let badQuery = try await api.call(.post, "/api/v1/qr", json: ["device": ["type": "web", "name": "Chromium"], "authorize": "client_id=nobody"], device: TestDevice())
             #expect(badQuery.status == .badRequest, "the app named on the phone is checked, not taken on trust")
+        }
+    }
+}
+
+/// RP-initiated logout.
+@Suite struct OIDCLogoutTests {
+    /// Signs in with the password and redeems the code: the session cookie and the ID token.
+    func signedIn(_ api: API) async throws -> (cookie: String, idToken: String) {
+        _ = try await api.signedInPhone("alice")
+        let (redirect, _, session) = try await api.passwordLogin(query: TestRP.query())
+        let tokens = try await api.redeem(try #require(redirect["code"]))
+        return ("qrlogin_session=\(session)", try #require(tokens["id_token"] as? String))
+    }
+
+    @Test func anIDTokenHintLogsOutAtOnceAndReturnsToTheRegisteredURIWithState() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            let (cookie, idToken) = try await signedIn(api)
+            let query = "id_token_hint=\(idToken)&post_logout_redirect_uri=\(API.encode(TestRP.bye))&state=bye-1"
+            let reply = try await api.get("/oauth/logout?" + query, cookie: cookie)
+            #expect(reply.status == .seeOther)
+            #expect(reply.headers[.location] == TestRP.bye + "?state=bye-1")
+            #expect(reply.headers[values: .setCookie].contains { $0.hasPrefix("qrlogin_session=;") && $0.contains("Max-Age=0") })
+            let again = try await api.get("/authorize?" + TestRP.query(), cookie: cookie)
+            #expect(again.status == .ok, "the session is over: the login screen shows")
+        }
+    }
+
+    @Test func anUnregisteredReturnURIIsRefusedWithAPage() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            let (cookie, idToken) = try await signedIn(api)
+            let reply = try await api.get("/oauth/logout?id_token_hint=\(idToken)&post_logout_redirect_uri=\(API.encode("https://evil.example/"))", cookie: cookie)
+            #expect(reply.status == .badRequest)
+            #expect(reply.headers[.location] == nil)
+            let noClient = try await api.get("/oauth/logout?post_logout_redirect_uri=\(API.encode(TestRP.bye))", cookie: cookie)
+            #expect(noClient.status == .badRequest, "a return URI needs a client to belong to")
+            #expect(try await api.get("/authorize?" + TestRP.query(), cookie: cookie).status == .seeOther, "still signed in")
+        }
+    }
+
+    @Test func withoutAHintTheUserConfirmsWithAFormThatAnotherSiteCannotPost() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            let (cookie, _) = try await signedIn(api)
+            let ask = try await api.get("/oauth/logout?client_id=wiki&post_logout_redirect_uri=\(API.encode(TestRP.bye))", cookie: cookie)
+            #expect(ask.status == .ok)
+            #expect(ask.text.contains("data-testid=\"confirm-logout\""))
+            #expect(try await api.get("/authorize?" + TestRP.query(), cookie: cookie).status == .seeOther, "asking ends nothing")
+            let csrf = try #require(ask.setCookie("qrlogin_csrf"))
+            let body = "client_id=wiki&post_logout_redirect_uri=\(API.encode(TestRP.bye))&confirm=yes&csrf=\(csrf)"
+            let forged = try await api.client.execute(uri: "/oauth/logout", method: .post, headers: [.contentType: "application/x-www-form-urlencoded", .cookie: cookie], body: ByteBuffer(string: body)) { Reply(status: $0.status, headers: $0.headers, body: $0.body) }
+            #expect(forged.text.contains("confirm-logout"), "without the CSRF cookie the form only asks again")
+            let confirmed = try await api.client.execute(uri: "/oauth/logout", method: .post, headers: [.contentType: "application/x-www-form-urlencoded", .cookie: cookie + "; qrlogin_csrf=\(csrf)"], body: ByteBuffer(string: body)) { Reply(status: $0.status, headers: $0.headers, body: $0.body) }
+            #expect(confirmed.status == .ok)
+            #expect(confirmed.text.contains("return-to-app"))
+            #expect(try await api.get("/authorize?" + TestRP.query(), cookie: cookie).status == .ok, "signed out")
+        }
+    }
+
+    @Test func aForgedHintIsRefused() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            let (cookie, idToken) = try await signedIn(api)
+            var parts = idToken.split(separator: ".").map(String.init)
+            parts[1] = Data(#"{"sub":"someone","aud":"wiki","iss":"x","exp":1,"iat":1}"#.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
+            let reply = try await api.get("/oauth/logout?id_token_hint=\(parts.joined(separator: "."))", cookie: cookie)
+            #expect(reply.status == .badRequest)
+        }
+    }
+
+    @Test func remoteLogoutOfTheBrowsersDeviceEndsItsSession() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            let phone = try await api.signedInPhone("alice")
+            let page = try await api.get("/authorize?" + TestRP.query())
+            let csrf = try #require(page.meta("qrlogin-csrf")), csrfCookie = try #require(page.setCookie("qrlogin_csrf"))
+            let browser = TestDevice()
+            let created = try await api.call(.post, "/api/v1/qr", json: ["device": ["type": "web", "name": "Chromium"], "authorize": TestRP.query()], device: browser)
+            let login = API.PCLogin(device: browser, id: try #require(created["id"] as? String), pollSecret: try #require(created["pollSecret"] as? String), url: "")
+            let scan = try await api.scan(login, by: phone)
+            _ = try await api.confirm(login, by: phone, scan: scan)
+            var signedIn = browser
+            signedIn.token = (try await api.pcStatus(login)["token"] as? [String: Any])?["accessToken"] as? String
+            let finished = try await api.call(.post, "/authorize/qr", json: ["query": TestRP.query(), "csrf": csrf], device: signedIn, token: signedIn.token, headers: [.cookie: "qrlogin_csrf=\(csrfCookie)"])
+            let cookie = "qrlogin_session=\(try #require(finished.setCookie("qrlogin_session")))"
+            #expect(try await api.get("/authorize?" + TestRP.query(), cookie: cookie).status == .seeOther)
+            let devices = try await api.call(.get, "/api/v1/devices", device: phone, token: phone.token)
+            #expect((devices["devices"] as? [[String: Any]])?.contains { $0["id"] as? String == browser.id } == true, "the browser is listed among the devices")
+            #expect(try await api.call(.delete, "/api/v1/devices/\(browser.id)", device: phone, token: phone.token).status == .noContent)
+            #expect(try await api.get("/authorize?" + TestRP.query(), cookie: cookie).status == .ok, "remote logout ended the session")
         }
     }
 }

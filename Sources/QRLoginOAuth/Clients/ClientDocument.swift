@@ -21,10 +21,12 @@ public struct ClientDocument: Codable, Sendable, Equatable {
     public var scopes: [String]?
     public var dpopBoundAccessTokens: Bool?
     public var idTokenSignedResponseAlg: SigningAlgorithm?
+    public var postLogoutRedirectURIs: [String]?
     public var createdAt: Date?
 
     /// A document with every field given.
-    public init(id: String, name: String, type: ClientType, secret: String? = nil, secretSHA256: String? = nil, redirectURIs: [String]? = nil, grantTypes: [String], scopes: [String]? = nil, dpopBoundAccessTokens: Bool? = nil, idTokenSignedResponseAlg: SigningAlgorithm? = nil, createdAt: Date? = nil) {
+    public init(id: String, name: String, type: ClientType, secret: String? = nil, secretSHA256: String? = nil, redirectURIs: [String]? = nil, grantTypes: [String], scopes: [String]? = nil, dpopBoundAccessTokens: Bool? = nil, idTokenSignedResponseAlg: SigningAlgorithm? = nil, postLogoutRedirectURIs: [String]? = nil, createdAt: Date? = nil) {
+        self.postLogoutRedirectURIs = postLogoutRedirectURIs
         self.idTokenSignedResponseAlg = idTokenSignedResponseAlg
         self.id = id
         self.name = name
@@ -49,6 +51,7 @@ public struct ClientDocument: Codable, Sendable, Equatable {
         scopes = client.scopes
         dpopBoundAccessTokens = client.requireDPoP
         idTokenSignedResponseAlg = client.idTokenAlgorithm
+        postLogoutRedirectURIs = client.postLogoutRedirectURIs
         createdAt = client.createdAt
     }
 
@@ -70,7 +73,7 @@ public struct ClientDocument: Codable, Sendable, Equatable {
             id: id, name: name, type: type, secretHash: secretSHA256 ?? secret.map(ClientSecret.hash),
             redirectURIs: redirectURIs ?? [], grantTypes: grants, scopes: scopes ?? [],
             requireDPoP: dpopBoundAccessTokens ?? false, idTokenAlgorithm: idTokenSignedResponseAlg ?? .es256,
-            createdAt: createdAt ?? now
+            postLogoutRedirectURIs: postLogoutRedirectURIs ?? [], createdAt: createdAt ?? now
         )
         do {
             try ClientRules.validate(client)

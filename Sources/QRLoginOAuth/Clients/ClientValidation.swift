@@ -37,6 +37,11 @@ public enum ClientRules {
                   url.fragment == nil, uri.utf8.count <= 2048
             else { throw .invalidRequest("redirect URI '\(uri)' must be an absolute URI without a fragment") }
         }
+        for uri in client.postLogoutRedirectURIs {
+            guard let url = URL(string: uri), url.scheme != nil, url.fragment == nil, uri.utf8.count <= 2048 else {
+                throw .invalidRequest("post-logout redirect URI '\(uri)' must be an absolute URI without a fragment")
+            }
+        }
         if client.grantTypes.contains(.authorizationCode), client.redirectURIs.isEmpty {
             throw .invalidRequest("the authorization_code grant needs at least one redirect URI")
         }

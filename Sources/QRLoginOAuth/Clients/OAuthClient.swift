@@ -22,6 +22,8 @@ public struct OAuthClient: Codable, Sendable, Equatable {
     public var requireDPoP: Bool
     /// The algorithm of this client's ID tokens (`id_token_signed_response_alg`).
     public var idTokenAlgorithm: SigningAlgorithm
+    /// Where RP-initiated logout may send the browser back to (exact match).
+    public var postLogoutRedirectURIs: [String]
     /// When the client was registered.
     public var createdAt: Date
 
@@ -29,8 +31,9 @@ public struct OAuthClient: Codable, Sendable, Equatable {
     public init(
         id: String, name: String, type: ClientType, secretHash: String?, redirectURIs: [String] = [],
         grantTypes: [GrantType], scopes: [String] = [], requireDPoP: Bool = false, idTokenAlgorithm: SigningAlgorithm = .es256,
-        createdAt: Date
+        postLogoutRedirectURIs: [String] = [], createdAt: Date
     ) {
+        self.postLogoutRedirectURIs = postLogoutRedirectURIs
         self.idTokenAlgorithm = idTokenAlgorithm
         self.id = id
         self.name = name

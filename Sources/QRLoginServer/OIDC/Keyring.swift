@@ -68,6 +68,13 @@ final class Keyring: Sendable {
         return try await keys.collection.sign(SignedClaims(claims: claims), kid: JWKIdentifier(string: signer.kid))
     }
 
+    /// The claims of an ID token this server signed with a key it still publishes, whether or not
+    /// the token has expired (for `id_token_hint`); nil for anything else.
+    func claimsOfOwnToken(_ token: String) async -> IDTokenClaims? {
+        guard token.utf8.count <= 8192, let keys = try? await current() else { return nil }
+        return try? await keys.collection.verify(token, as: SignedClaims.self).claims
+    }
+
     /// The public keys relying parties may need now: every active key and every key retired less
     /// than one token lifetime ago.
     func jwks() async throws -> [PublicJWK] {

@@ -16,6 +16,7 @@ struct OIDCRoutes {
     static let discoveryPath = "/.well-known/openid-configuration"
     static let authorizePath = "/authorize"
     static let userInfoPath = "/oauth/userinfo"
+    static let logoutPath = "/oauth/logout"
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.getAndHead(RouterPath(Self.discoveryPath)) { _, _ in discovery() }
@@ -34,6 +35,15 @@ struct OIDCRoutes {
             .add(middleware: DeviceAuthMiddleware(service: oidc.login, clients: clients))
             .group(context: AuthenticatedContext.self)
             .post("qr") { request, context in try await finishWithQR(request, context: context) }
+        web.get(RouterPath(Self.logoutPath)) { request, _ in try await logout(parameters: request.uri.query ?? "", request: request, confirmed: false) }
+        web.post(RouterPath(Self.logoutPath)) { request, _ in
+            var request = request
+            let body = String(buffer: try await request.collectBody(upTo: 16 * 1024))
+            // The confirmation form posts `confirm` and `csrf` besides the logout parameters.
+            let (values, _) = OIDCService.parameters(body)
+            let confirmed = values["confirm"] == "yes" && checkedCSRF(values["csrf"], request: request)
+            return try await logout(parameters: body, request: request, confirmed: confirmed)
+        }
         router.get(RouterPath(Self.userInfoPath)) { request, _ in await userInfo(request) }
         router.post(RouterPath(Self.userInfoPath)) { request, _ in await userInfo(request) }
     }
@@ -50,6 +60,7 @@ struct OIDCRoutes {
             $0.field("claims_supported", ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "sid", "name", "preferred_username", "phone_number"])
             $0.field("code_challenge_methods_supported", ["S256"])
             $0.field("device_authorization_endpoint", issuer + OAuthRoutes.deviceAuthorizationPath)
+            $0.field("end_session_endpoint", issuer + Self.logoutPath)
             $0.field("dpop_signing_alg_values_supported", ["ES256"])
             $0.field("grant_types_supported", [GrantType.authorizationCode.rawValue, GrantType.deviceCode.rawValue, GrantType.refreshToken.rawValue])
             $0.field("id_token_signing_alg_values_supported", SigningAlgorithm.allCases.map(\.rawValue))
@@ -130,9 +141,69 @@ struct OIDCRoutes {
     }
 
     private func checkCSRF(_ token: String, request: Request) throws {
-        guard let cookie = cookie(Self.csrfCookie, in: request), !token.isEmpty, Secrets.constantTimeEquals(cookie, token) else {
+        guard checkedCSRF(token, request: request) else {
             throw QRLoginError.invalidInput("the sign-in form is stale or was not sent by this site; reload the page")
         }
+    }
+
+    /// Whether `token` is the one in this browser's CSRF cookie (double submit: a page of
+    /// another site can post the field but cannot send the SameSite=Strict cookie).
+    private func checkedCSRF(_ token: String?, request: Request) -> Bool {
+        guard let token, !token.isEmpty, let cookie = cookie(Self.csrfCookie, in: request) else { return false }
+        return Secrets.constantTimeEquals(cookie, token)
+    }
+
+    // MARK: Logout
+
+    /// The end-session endpoint: ends the browser's session and returns to the app's registered
+    /// post-logout URI, after asking the user when nothing proves the app asked.
+    func logout(parameters text: String, request: Request, confirmed: Bool) async throws -> Response {
+        let (values, repeated) = OIDCService.parameters(text)
+        guard repeated.isEmpty, text.utf8.count <= 16 * 1024 else { return page("Sign-out error", "The sign-out request is malformed.", status: .badRequest) }
+        func value(_ name: String) -> String? { values[name].flatMap { $0.isEmpty ? nil : $0 } }
+        let decision = try await oidc.decideLogout(
+            idTokenHint: value("id_token_hint"), clientId: value("client_id"), postLogoutRedirectURI: value("post_logout_redirect_uri"),
+            state: value("state"), sessionSecret: cookie(Self.sessionCookie, in: request)
+        )
+        switch decision {
+        case .refuse(let message):
+            return page("Sign-out error", message, status: .badRequest)
+        case .confirm(let session, let redirect):
+            guard confirmed else { return confirmLogoutPage(parameters: values) }
+            try await oidc.endSession(session)
+            return signedOut(redirect: redirect, viaForm: true)
+        case .logOut(let session, let redirect):
+            if let session { try await oidc.endSession(session) }
+            return signedOut(redirect: redirect, viaForm: request.method == .post)
+        }
+    }
+
+    /// Clears the cookie and returns to the app, or says so. After a form post a redirect to the
+    /// app would be blocked by the page's `form-action 'self'`, so the page links to it instead.
+    private func signedOut(redirect: String?, viaForm: Bool) -> Response {
+        var response: Response
+        if let redirect, !viaForm {
+            response = Self.redirect(redirect)
+        } else {
+            let link = redirect.map { #"<p><a class="button" data-testid="return-to-app" href="\#(WebAssets.escapeHTML($0))">Return to the app</a></p>"# } ?? ""
+            response = page("Signed out", "You are signed out of QRLogin in this browser.", status: .ok, extra: link)
+        }
+        response.headers.append(HTTPField(name: .setCookie, value: "\(cookieName(Self.sessionCookie))=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")))
+        return response
+    }
+
+    private func confirmLogoutPage(parameters: [String: String]) -> Response {
+        let csrf = Secrets.secret(prefix: "")
+        let hidden = parameters.filter { ["client_id", "post_logout_redirect_uri", "state", "id_token_hint"].contains($0.key) }
+            .sorted { $0.key < $1.key }
+            .map { #"<input type="hidden" name="\#(WebAssets.escapeHTML($0.key))" value="\#(WebAssets.escapeHTML($0.value))">"# }.joined()
+        let form = """
+        <form method="post" action="\(Self.logoutPath)">\(hidden)<input type="hidden" name="csrf" value="\(csrf)">\
+        <button type="submit" name="confirm" value="yes" data-testid="confirm-logout">Sign out</button></form>
+        """
+        var response = page("Sign out?", "An application asks to sign you out of QRLogin in this browser.", status: .ok, extra: form)
+        response.headers[.setCookie] = cookieHeader(Self.csrfCookie, csrf, sameSite: "Strict", maxAge: 3600)
+        return response
     }
 
     // MARK: UserInfo
@@ -210,14 +281,19 @@ struct OIDCRoutes {
 
     /// The page shown when the app cannot be told (unknown client or redirect URI).
     private func errorPage(_ message: String) -> Response {
+        page("This sign-in cannot go on", message, status: .badRequest, testId: "authorize-error",
+             extra: #"<p class="muted">Go back to the app you came from and try again. If it keeps happening, tell the app's owner.</p>"#)
+    }
+
+    /// A small server-rendered page: `title`, `message` (escaped) and trusted `extra` HTML.
+    private func page(_ title: String, _ message: String, status: HTTPResponse.Status, testId: String = "oidc-page", extra: String = "") -> Response {
         let html = """
         <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>Sign-in error · QRLogin</title><link rel="stylesheet" href="/assets/style.css"></head>
-        <body><main><section class="card" data-testid="authorize-error"><h1>This sign-in cannot go on</h1>
-        <p>\(WebAssets.escapeHTML(message))</p><p class="muted">Go back to the app you came from and try again. If it keeps happening, tell the app's owner.</p>
-        </section></main></body></html>
+        <title>\(WebAssets.escapeHTML(title)) · QRLogin</title><link rel="stylesheet" href="/assets/style.css"></head>
+        <body><main><section class="card" data-testid="\(testId)"><h1>\(WebAssets.escapeHTML(title))</h1>
+        <p>\(WebAssets.escapeHTML(message))</p>\(extra)</section></main></body></html>
         """
-        return Response(status: .badRequest, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(string: html)))
+        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 }
 

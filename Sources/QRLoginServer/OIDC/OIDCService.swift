@@ -60,11 +60,12 @@ struct OIDCService: Sendable {
     }
 
     /// The session's answer for `request`: a code straight away when the browser's session is
-    /// live, fresh enough for `max_age` and no `prompt=login`; `login_required` for `prompt=none`
+    /// live, fresh enough for `max_age` and no `prompt=login` or `consent`; `login_required` for `prompt=none`
     /// without one; otherwise the login screen.
     func decide(_ request: AuthorizationRequest, client: OAuthClient, sessionSecret: String?) async throws -> Decision {
         let now = clock.now
-        if !request.prompt.contains(.login), let session = try await session(secret: sessionSecret),
+        // The phone's confirm is the consent, so prompt=consent asks for a login like prompt=login.
+        if !request.prompt.contains(.login), !request.prompt.contains(.consent), let session = try await session(secret: sessionSecret),
            session.satisfies(maxAge: request.maxAge, at: now) {
             return .redirect(try await issueCode(for: request, accountId: session.accountId, session: session))
         }
@@ -215,6 +216,45 @@ struct OIDCService: Sendable {
         if scopes.contains("phone"), let phone = account.phone {
             claims.phoneNumber = phone
         }
+    }
+
+    // MARK: RP-initiated logout
+
+    /// What the end-session endpoint does (OpenID Connect RP-Initiated Logout 1.0 §2-§3).
+    enum LogoutDecision {
+        /// End this session (if any) now, then go to `redirect` (or show the signed-out page).
+        case logOut(session: BrowserSession?, redirect: String?)
+        /// Ask the user first: nothing proves the request comes from the app they signed in to.
+        case confirm(session: BrowserSession, redirect: String?)
+        /// Refuse with a page: never redirect to an unregistered URI.
+        case refuse(String)
+    }
+
+    /// Decides a logout request. An `id_token_hint` this server signed (expired or not) for the
+    /// browser's account, or no session at all, logs out at once; otherwise the user confirms.
+    func decideLogout(idTokenHint: String?, clientId: String?, postLogoutRedirectURI: String?, state: String?, sessionSecret: String?) async throws -> LogoutDecision {
+        var hint: IDTokenClaims?
+        if let idTokenHint {
+            guard let claims = await oauth.keyring.claimsOfOwnToken(idTokenHint) else { return .refuse("The id_token_hint is not an ID token from this server.") }
+            hint = claims
+        }
+        if let clientId, let hint, hint.aud != clientId { return .refuse("client_id and id_token_hint name different applications.") }
+        var redirect: String?
+        if let uri = postLogoutRedirectURI {
+            guard let id = hint?.aud ?? clientId, ClientRules.isValidId(id), let client = try await store.client(id: id) else {
+                return .refuse("post_logout_redirect_uri needs id_token_hint or client_id to say which application it belongs to.")
+            }
+            guard client.postLogoutRedirectURIs.contains(uri) else { return .refuse("That post_logout_redirect_uri is not one \(client.name) registered.") }
+            redirect = state.map { Self.url(uri, adding: [("state", $0)]) } ?? uri
+        }
+        guard let session = try await session(secret: sessionSecret) else { return .logOut(session: nil, redirect: redirect) }
+        if let hint, hint.sub == session.accountId { return .logOut(session: session, redirect: redirect) }
+        return .confirm(session: session, redirect: redirect)
+    }
+
+    /// Ends `session` now.
+    func endSession(_ session: BrowserSession) async throws {
+        _ = try await store.revokeBrowserSession(id: session.id, at: clock.now)
     }
 
     // MARK: UserInfo
