@@ -129,8 +129,10 @@ export function learnClock(response) {
 }
 
 /// Calls the API. `auth`: "device" (the stored token), "none" (a proof only), or
-/// `{token, scheme}`. Returns the parsed JSON (null for 204); throws ApiError.
-export async function call(method, path, { body, auth = "device", signal, accept } = {}) {
+/// `{token, scheme}`. Cookies are neither sent nor taken unless `credentials` says
+/// "same-origin" (the login screen's CSRF and session cookies); `keepalive` lets a call outlive
+/// the page. Returns the parsed JSON (null for 204); throws ApiError.
+export async function call(method, path, { body, auth = "device", signal, accept, credentials = "omit", keepalive = false } = {}) {
   let token = null, scheme = "DPoP";
   if (auth === "device") {
     token = await currentToken();
@@ -142,7 +144,7 @@ export async function call(method, path, { body, auth = "device", signal, accept
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal, cache: "no-store", credentials: "omit" });
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal, cache: "no-store", credentials, keepalive });
   } catch (error) {
     if (error.name === "AbortError") throw error;
     throw new ApiError(0, { code: "network", detail: "The server cannot be reached." });

@@ -1,8 +1,11 @@
 // The PC login page: shows a QR code for a login request signed with this browser's key, follows
 // its state (SSE read through fetch streaming, long-poll as fallback), renews the code when it
-// expires, and once confirmed keeps the token and shows the account.
+// expires, and once confirmed keeps the token and shows the account. As an app's login screen
+// (authorize.js) it names the app, offers a password instead, and once signed in goes back to
+// the app rather than to the account.
 
 import { call, authHeaders, learnClock, saveToken, currentToken, serverNow, browserName, formatTime, showView, ApiError } from "./api.js";
+import { appSignIn, finishMessage, finishWithPassword, finishWithQR } from "./authorize.js";
 import { renderDevices, typeName } from "./devicelist.js";
 
 const $ = (id) => document.getElementById(id);
@@ -38,7 +41,10 @@ async function newCode() {
   $("renew").hidden = true;
   let created;
   try {
-    created = await call("POST", "/api/v1/qr", { auth: "none", body: { device: { type: "web", name: browserName() } } });
+    const body = { device: { type: "web", name: browserName() } };
+    // The server checks the request and names the app on the phone.
+    if (appSignIn) body.authorize = appSignIn.query;
+    created = await call("POST", "/api/v1/qr", { auth: "none", body });
   } catch (error) {
     setState("error", `Cannot start a login: ${error.message}`);
     $("renew").hidden = false;
@@ -89,9 +95,10 @@ async function apply(request, status) {
         $("renew").hidden = false;
         return true;
       }
-      setState("confirmed", "Confirmed. Signing in…");
+      setState("confirmed", appSignIn ? `Confirmed. Taking you back to ${appSignIn.clientName}…` : "Confirmed. Signing in…");
       await saveToken(status.token.accessToken, status.token.expiresAt);
-      await showAccount();
+      if (appSignIn) await returnToApp(status.token.accessToken);
+      else await showAccount();
       return true;
     case "denied":
       stopRequest();
@@ -219,6 +226,50 @@ async function followLongPoll(request) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/// The app's login screen after a QR login: the new token buys the redirect back to the app.
+async function returnToApp(token) {
+  try {
+    await finishWithQR(token);
+  } catch (error) {
+    setState("error", `Cannot finish signing in to ${appSignIn.clientName}: ${finishMessage(error)}`);
+    $("renew").hidden = false;
+  }
+}
+
+/// Ends the QR login request the page shows (best effort, and it outlives the page), so that
+/// a phone scanning it later is not told it signed anything in.
+function cancelCode() {
+  const request = current;
+  stopRequest();
+  if (!request) return;
+  call("DELETE", `/api/v1/qr/${encodeURIComponent(request.id)}`, { auth: { token: request.pollSecret, scheme: "Bearer" }, keepalive: true }).catch(() => {});
+}
+
+/// The app's login screen: the heading names the app (as text), and a password form is offered
+/// for a user without their phone.
+function setUpAppSignIn() {
+  $("login-title").textContent = `Sign in to ${appSignIn.clientName}`;
+  document.title = `Sign in to ${appSignIn.clientName} · QRLogin`;
+  $("app-intro").hidden = false;
+  $("password-box").hidden = false;
+  const form = $("password-form");
+  const error = $("password-error");
+  $("password-box").addEventListener("toggle", () => { if ($("password-box").open) form.username.focus(); });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await finishWithPassword(form.username.value.trim(), form.password.value, cancelCode);
+    } catch (failure) {
+      error.textContent = finishMessage(failure);
+      form.password.select();
+      button.disabled = false;
+    }
+  });
+}
+
 async function showAccount() {
   let me;
   try {
@@ -282,6 +333,10 @@ $("refresh-devices").addEventListener("click", () => refreshDevices());
 document.addEventListener("visibilitychange", () => { if (!document.hidden && sessionTimer) checkSession(); });
 
 (async () => {
-  if (await currentToken()) await showAccount();
+  // An app's login screen always asks for a fresh sign-in: the app wants to know it is you now.
+  if (appSignIn) {
+    setUpAppSignIn();
+    await newCode();
+  } else if (await currentToken()) await showAccount();
   else await newCode();
 })();
