@@ -1,8 +1,9 @@
 // The confirm step of the phone-side pages, shared by `/q/{id}` (the QR's url) and `/device`
 // (a typed user code): who is asking, the pick, then Confirm or Deny (the default). A QR login
-// offers the number the PC shows; a device grant (RFC 8628) names the app and what it asks
-// for, and offers the user code the device shows. Everything from the API is written with
-// textContent, never as HTML: client names and scopes are client-supplied text.
+// offers the number the PC shows; an app's sign-in on the PC's login screen (OpenID Connect)
+// also names the app and what it asks for; a device grant (RFC 8628) names the app and what
+// it asks for, and offers the user code the device shows. Everything from the API is written
+// with textContent, never as HTML: client names and scopes are client-supplied text.
 
 import { call, formatTime, showView, ApiError } from "./api.js";
 import { typeName } from "./devicelist.js";
@@ -11,6 +12,18 @@ const $ = (id) => document.getElementById(id);
 
 /// True when `scan` is a device grant's: the phone picks a user code, not a number.
 export const isDeviceGrant = (scan) => Array.isArray(scan?.userCodeChoices);
+
+/// True when `scan` is an app's sign-in on a computer's login screen: the app is named, and
+/// the phone picks the number the computer shows.
+export const isAppSignIn = (scan) => !isDeviceGrant(scan) && Boolean(scan?.client);
+
+/// The app's name as an element tests can find.
+function clientName(scan) {
+  const name = document.createElement("span");
+  name.dataset.testid = "client-name";
+  name.textContent = scan.client?.name || scan.client?.id || "An app";
+  return name;
+}
 
 /// One plain message per way a request can be unusable: `[outcome, text]`. `subject` names
 /// what asks ("the computer", "the device").
@@ -72,17 +85,24 @@ function facts(list, rows) {
   }
 }
 
-/// Fills the heading, intro and scope list for a QR login or for the app of a device grant.
+/// Fills the heading, intro and scope list for a QR login, for an app's sign-in on a computer,
+/// or for the app of a device grant.
 function describeAsker(scan) {
   const title = $("request-title");
-  const app = isDeviceGrant(scan);
+  const grant = isDeviceGrant(scan);
+  const app = grant || isAppSignIn(scan);
   $("app-request").hidden = !app;
   $("request-intro").hidden = app;
-  $("request-note").textContent = app
+  $("request-note").textContent = grant
     ? "If you did not just start signing in on a device you are using, tap Deny."
     : "If you did not just scan a code on a device you are using, tap Deny.";
-  if (!app) {
-    title.textContent = "Sign in on another device?";
+  if (!grant) {
+    if (app) {
+      title.replaceChildren("Sign in to ", clientName(scan));
+      listScopes(scan);
+    } else {
+      title.textContent = "Sign in on another device?";
+    }
     $("choice-legend").textContent = "Which number does that device show?";
     facts($("requester"), [
       ["Device", `${typeName(scan.requester.type)} · ${scan.requester.name}`],
@@ -92,10 +112,18 @@ function describeAsker(scan) {
     ]);
     return;
   }
-  const name = document.createElement("span");
-  name.dataset.testid = "client-name";
-  name.textContent = scan.client?.name || scan.client?.id || "An app";
-  title.replaceChildren(name, " wants to sign in as you");
+  title.replaceChildren(clientName(scan), " wants to sign in as you");
+  listScopes(scan);
+  $("choice-legend").textContent = scan.userCodeChoices.length === 1 ? "The code you entered" : "Pick the code shown on the device";
+  facts($("requester"), [
+    ["Asked from", scan.requester.ip],
+    ["Software", scan.requester.userAgent || "unknown"],
+    ["Time", formatTime(scan.requester.createdAt)],
+  ]);
+}
+
+/// What the app asks for, in plain words.
+function listScopes(scan) {
   const scopes = $("scopes");
   scopes.replaceChildren();
   for (const scope of scan.scopes || []) {
@@ -109,12 +137,6 @@ function describeAsker(scan) {
     item.textContent = "Know that it is you, nothing more";
     scopes.append(item);
   }
-  $("choice-legend").textContent = scan.userCodeChoices.length === 1 ? "The code you entered" : "Pick the code shown on the device";
-  facts($("requester"), [
-    ["Asked from", scan.requester.ip],
-    ["Software", scan.requester.userAgent || "unknown"],
-    ["Time", formatTime(scan.requester.createdAt)],
-  ]);
 }
 
 /// Shows the confirm card for the scan answer `scan`. `onSignedOut` runs when the server no
@@ -126,6 +148,7 @@ export function showRequest(scan, { onSignedOut, onFinished } = {}) {
   const app = isDeviceGrant(scan);
   const subject = app ? "the device" : "the computer";
   const asker = app ? scan.client?.name || "The app" : "The computer";
+  const appName = isAppSignIn(scan) ? scan.client.name || scan.client.id || "the app" : null;
 
   let picked = null;
   const confirm = $("confirm");
@@ -160,7 +183,10 @@ export function showRequest(scan, { onSignedOut, onFinished } = {}) {
       const body = action === "deny" ? { ticket: scan.ticket } : app ? { ticket: scan.ticket, userCode: picked } : { ticket: scan.ticket, match: picked };
       await call("POST", `/api/v1/qr/${encodeURIComponent(scan.id)}/${action}`, { body });
       onFinished?.();
-      if (action === "confirm") showResult("confirmed", `Confirmed. ${asker} is now signed in to your account.`);
+      if (appName) {
+        if (action === "confirm") showResult("confirmed", `Confirmed. The computer is signing you in to ${appName}.`);
+        else showResult("denied", `Declined. You were not signed in to ${appName}.`);
+      } else if (action === "confirm") showResult("confirmed", `Confirmed. ${asker} is now signed in to your account.`);
       else showResult("denied", `Declined. ${asker} was not signed in.`);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) return onSignedOut?.();
