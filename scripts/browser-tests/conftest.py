@@ -1,11 +1,15 @@
 """Fixtures of the browser suite: `qrlogin serve` processes on free ports, headless Chromium
-(Debian's, at /usr/bin/chromium) through Playwright, a PC and a phone context, screenshots."""
+(Debian's, at /usr/bin/chromium) through Playwright, a PC and a phone context, a relying
+party's redirect endpoint, screenshots."""
+import html
 import json
 import os
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,6 +33,51 @@ CLIENTS = {"clients": [
 ]}
 
 
+class RelyingParty:
+    """A web app's redirect endpoint: a tiny HTTP server on 127.0.0.1 that answers every GET
+    with 200 and the query it received, and remembers the paths. It starts before the qrlogin
+    servers, which register its `/cb` for the OpenID Connect clients (see oidc_clients)."""
+
+    def __init__(self):
+        self.paths: list[str] = []
+        received = self.paths
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                received.append(self.path)
+                query = self.path.partition("?")[2]
+                body = ("<!doctype html><meta charset=utf-8><title>Team wiki</title>"
+                        f"<h1>Team wiki callback</h1><pre id=query>{html.escape(query)}</pre>").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = self.browse = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.redirect_uri = self.base + "/cb"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def oidc_clients(rp: RelyingParty) -> list[dict]:
+    """The web apps that sign in with the authorization code flow at `rp`'s redirect URI: a
+    public one, and one whose name is markup."""
+    grants = ["authorization_code", "refresh_token"]
+    return [
+        {"id": "wiki", "name": "Team wiki", "type": "public", "redirectURIs": [rp.redirect_uri], "grantTypes": grants},
+        {"id": "hostile-wiki", "name": "<img src=x onerror=alert(1)>", "type": "public", "redirectURIs": [rp.redirect_uri], "grantTypes": grants},
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -41,19 +90,19 @@ class Server:
     different host name on purpose, so the pages must take the public URL from the server rather
     than from location.origin."""
 
-    def __init__(self, name: str, *extra: str, rate_limits: str = "off"):
+    def __init__(self, name: str, *extra: str, rate_limits: str = "off", clients: list[dict] = ()):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.browse = f"http://localhost:{self.port}"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.log = open(ARTIFACTS / f"server-{name}.log", "w")
-        clients = ARTIFACTS / "clients.json"
-        clients.write_text(json.dumps(CLIENTS))
+        client_file = ARTIFACTS / f"clients-{name}.json"
+        client_file.write_text(json.dumps({"clients": CLIENTS["clients"] + list(clients)}))
         binary = os.environ.get("QRLOGIN_BIN") or str(ROOT / ".build" / "debug" / "qrlogin")
         self.process = subprocess.Popen(
             [binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", ":memory:",
              "--public-url", self.base, "--rate-limits", rate_limits, "--bcrypt-cost", "4",
-             "--client-file", str(clients), *extra],
+             "--client-file", str(client_file), *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while True:
@@ -77,8 +126,15 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def server():
-    s = Server("main")
+def relying_party():
+    rp = RelyingParty()
+    yield rp
+    rp.stop()
+
+
+@pytest.fixture(scope="session")
+def server(relying_party):
+    s = Server("main", clients=oidc_clients(relying_party))
     yield s
     s.stop()
 
