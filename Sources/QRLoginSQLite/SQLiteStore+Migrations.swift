@@ -195,6 +195,17 @@ enum SQLiteMigrations {
             "CREATE INDEX browser_sessions_device ON browser_sessions (account_id, device_id)",
             "CREATE INDEX browser_sessions_expires_at ON browser_sessions (expires_at)",
             "ALTER TABLE oauth_clients ADD COLUMN post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE oauth_clients ADD COLUMN require_par INTEGER NOT NULL DEFAULT 0",
+            // RFC 9126: authorization requests pushed by clients, found again by request_uri.
+            """
+            CREATE TABLE pushed_requests (
+                request_uri TEXT PRIMARY KEY,
+                client_id TEXT NOT NULL,
+                query TEXT NOT NULL,
+                expires_at REAL NOT NULL
+            ) STRICT
+            """,
+            "CREATE INDEX pushed_requests_expires_at ON pushed_requests (expires_at)",
             // A QR login that is an OpenID Connect login screen names its app.
             "ALTER TABLE login_requests ADD COLUMN app_client_id TEXT",
             "ALTER TABLE login_requests ADD COLUMN app_scopes TEXT",

@@ -13,17 +13,19 @@ extension SQLiteStore {
             try connection.execute(
                 """
                 INSERT INTO oauth_clients (id, name, type, secret_hash, redirect_uris, grant_types, scopes, require_dpop, id_token_alg,
-                    post_logout_redirect_uris, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    post_logout_redirect_uris, require_par, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET
                     name = excluded.name, type = excluded.type, secret_hash = excluded.secret_hash,
                     redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, scopes = excluded.scopes,
                     require_dpop = excluded.require_dpop, id_token_alg = excluded.id_token_alg,
-                    post_logout_redirect_uris = excluded.post_logout_redirect_uris, created_at = excluded.created_at
+                    post_logout_redirect_uris = excluded.post_logout_redirect_uris, require_par = excluded.require_par,
+                    created_at = excluded.created_at
                 """,
                 [.text(client.id), .text(client.name), .text(client.type.rawValue), client.secretHash.sqlite, .text(redirects),
                  .text(client.grantTypes.map(\.rawValue).joined(separator: " ")), .text(Scope.format(client.scopes)),
-                 (client.requireDPoP ? 1 : 0).sqlite, .text(client.idTokenAlgorithm.rawValue), .text(logoutRedirects), client.createdAt.sqlite]
+                 (client.requireDPoP ? 1 : 0).sqlite, .text(client.idTokenAlgorithm.rawValue), .text(logoutRedirects),
+                 (client.requirePAR ? 1 : 0).sqlite, client.createdAt.sqlite]
             )
         }
     }
@@ -67,7 +69,8 @@ extension SQLiteStore {
             id: try row.text("id"), name: try row.text("name"), type: try row.enumValue("type"),
             secretHash: try row.optionalText("secret_hash"), redirectURIs: redirects, grantTypes: grants,
             scopes: scopes(try row.text("scopes")), requireDPoP: try row.int("require_dpop") != 0,
-            idTokenAlgorithm: try row.enumValue("id_token_alg"), postLogoutRedirectURIs: logoutRedirects, createdAt: try row.date("created_at")
+            idTokenAlgorithm: try row.enumValue("id_token_alg"), postLogoutRedirectURIs: logoutRedirects,
+            requirePAR: try row.int("require_par") != 0, createdAt: try row.date("created_at")
         )
     }
 
@@ -216,7 +219,9 @@ extension SQLiteStore {
             try connection.execute("DELETE FROM authorization_codes WHERE expires_at < ?", [cutoff.sqlite])
             let codes = connection.changes
             try connection.execute("DELETE FROM browser_sessions WHERE expires_at < ?", [cutoff.sqlite])
-            return tokens + families + codes + connection.changes
+            let sessions = connection.changes
+            try connection.execute("DELETE FROM pushed_requests WHERE expires_at < ?", [cutoff.sqlite])
+            return tokens + families + codes + sessions + connection.changes
         }
     }
 
@@ -344,6 +349,27 @@ extension SQLiteStore {
             !(try connection.query(
                 "UPDATE browser_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING id", [date.sqlite, .text(id)]
             ) { _ in true }).isEmpty
+        }
+    }
+
+    // MARK: Pushed authorization requests
+
+    /// Inserts a pushed authorization request.
+    public func insertPushedRequest(_ request: PushedRequest) async throws {
+        try exclusively { connection in
+            try connection.execute(
+                "INSERT INTO pushed_requests (request_uri, client_id, query, expires_at) VALUES (?, ?, ?, ?)",
+                [.text(request.requestURI), .text(request.clientId), .text(request.query), request.expiresAt.sqlite]
+            )
+        }
+    }
+
+    /// The pushed request behind `requestURI`, expired or not.
+    public func pushedRequest(uri: String) async throws -> PushedRequest? {
+        try exclusively { connection in
+            try connection.queryFirst("SELECT * FROM pushed_requests WHERE request_uri = ?", [.text(uri)]) { row in
+                PushedRequest(requestURI: try row.text("request_uri"), clientId: try row.text("client_id"), query: try row.text("query"), expiresAt: try row.date("expires_at"))
+            }
         }
     }
 

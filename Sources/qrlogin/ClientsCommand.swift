@@ -90,6 +90,7 @@ struct ClientsAddCommand: AsyncParsableCommand {
     @Option(name: .customLong("post-logout-redirect-uri"), help: "Where sign-out may return the browser to (exact match); repeatable.") var postLogoutRedirectURIs: [String] = []
     @Option(name: .customLong("id-token-alg"), help: "ES256 or RS256: how this client's ID tokens are signed. (default: ES256)") var idTokenAlg: String = "ES256"
     @Flag(name: .customLong("require-dpop"), help: "Issue only DPoP-bound tokens to this client (dpop_bound_access_tokens).") var requireDPoP = false
+    @Flag(name: .customLong("require-par"), help: "Accept only pushed authorization requests from this client (RFC 9126).") var requirePAR = false
 
     func run() async throws {
         try await runClientCommand {
@@ -98,7 +99,7 @@ struct ClientsAddCommand: AsyncParsableCommand {
                 id: id ?? Secrets.publicId().replacingOccurrences(of: "_", with: "-"), name: name, type: type, secret: secret,
                 redirectURIs: redirectURIs, grantTypes: grantTypes.isEmpty ? ["device_code", "refresh_token"] : grantTypes.filter { $0 != "none" },
                 scopes: scopes, dpopBoundAccessTokens: requireDPoP, idTokenSignedResponseAlg: SigningAlgorithm(rawValue: idTokenAlg.uppercased()),
-                postLogoutRedirectURIs: postLogoutRedirectURIs
+                postLogoutRedirectURIs: postLogoutRedirectURIs, requirePushedAuthorizationRequests: requirePAR
             )
             guard SigningAlgorithm(rawValue: idTokenAlg.uppercased()) != nil else { throw CLIError.usage("--id-token-alg must be ES256 or RS256") }
             let client: OAuthClient

@@ -76,7 +76,7 @@ import Testing
         (["max_age": "+5"], "invalid_request"),
         (["response_mode": "fragment"], "invalid_request"),
         (["request": "eyJ"], "request_not_supported"),
-        (["request_uri": "urn:x"], "request_uri_not_supported"),
+        (["request_uri": "urn:x"], "invalid_request"),
         (["dpop_jkt": "nope"], "invalid_request"),
         (["nonce": String(repeating: "n", count: 513)], "invalid_request"),
     ] as [([String: String?], String)])

@@ -377,6 +377,67 @@ extension API {
     }
 }
 
+/// Pushed authorization requests (RFC 9126).
+@Suite struct PARTests {
+    static let parClient = OAuthClient(id: "par-app", name: "Payroll", type: .confidential, secretHash: ClientSecret.hash(TestRP.secret), redirectURIs: [TestRP.redirect], grantTypes: [.authorizationCode], requirePAR: true, createdAt: Date())
+
+    func store() async throws -> MemoryStore {
+        let store = try await TestRP.store()
+        try await store.upsertClient(Self.parClient)
+        return store
+    }
+
+    func pushed(_ api: API, _ params: [(String, String)], key: TestDevice? = nil) async throws -> Reply {
+        try await api.form("/oauth/par", params, device: key, authorization: OAuthClients.basic("par-app", TestRP.secret))
+    }
+
+    static let request: [(String, String)] = [("response_type", "code"), ("redirect_uri", TestRP.redirect), ("scope", "openid"), ("state", "p-1"), ("nonce", "n"), ("code_challenge", TestRP.challenge), ("code_challenge_method", "S256")]
+
+    @Test func aPushedRequestIsUsedByItsRequestURIAndAClientThatMustPushCannotSkipIt() async throws {
+        try await withAPI(store: try await store()) { api, _ in
+            let direct = try await api.get("/authorize?" + TestRP.query(client: "par-app"))
+            #expect(direct.redirectParameters["error"] == "invalid_request", "this client must push")
+            let reply = try await pushed(api, Self.request)
+            #expect(reply.status == .created, "\(reply.text)")
+            let uri = try #require(reply["request_uri"] as? String)
+            #expect(uri.hasPrefix("urn:ietf:params:oauth:request_uri:"))
+            #expect(reply["expires_in"] as? Int == 600)
+            let page = try await api.get("/authorize?client_id=par-app&request_uri=\(API.encode(uri))")
+            #expect(page.status == .ok, "\(page.text)")
+            #expect(page.meta("qrlogin-client-name") == "Payroll")
+            let other = try await api.get("/authorize?client_id=wiki&request_uri=\(API.encode(uri))")
+            #expect(other.status == .badRequest, "another client cannot use it")
+            let unknown = try await api.get("/authorize?client_id=par-app&request_uri=urn:ietf:params:oauth:request_uri:nope")
+            #expect(unknown.status == .badRequest)
+            #expect(unknown.headers[.location] == nil)
+
+            _ = try await api.signedInPhone("alice")
+            let query = "client_id=par-app&request_uri=\(API.encode(uri))"
+            let (redirect, _, _) = try await api.passwordLogin(query: query)
+            #expect(redirect["state"] == "p-1")
+            let tokens = try await api.redeem(try #require(redirect["code"]), authorization: OAuthClients.basic("par-app", TestRP.secret))
+            #expect(tokens["id_token"] != nil, "\(tokens.text)")
+        }
+    }
+
+    @Test func badPushesAreRefusedAtOnce() async throws {
+        try await withAPI(store: try await store()) { api, clock in
+            #expect(try await pushed(api, Self.request.filter { $0.0 != "redirect_uri" }).oauthError == "invalid_request")
+            #expect(try await pushed(api, Self.request.map { $0.0 == "scope" ? ($0.0, "profile") : $0 }).oauthError == "invalid_scope")
+            #expect(try await pushed(api, Self.request + [("request_uri", "urn:x")]).oauthError == "invalid_request")
+            let anonymous = try await api.form("/oauth/par", Self.request + [("client_id", "par-app")])
+            #expect(anonymous.status == .unauthorized)
+            let key = TestDevice()
+            #expect(try await pushed(api, Self.request + [("dpop_jkt", TestRP.challenge)], key: key).oauthError == "invalid_request", "dpop_jkt and the proof disagree")
+            let bound = try await pushed(api, Self.request, key: key)
+            #expect(bound.status == .created)
+            clock.advance(by: 601)
+            let expired = try await api.get("/authorize?client_id=par-app&request_uri=\(API.encode(try #require(bound["request_uri"] as? String)))")
+            #expect(expired.status == .badRequest)
+        }
+    }
+}
+
 /// What a relying party checks in an ID token.
 struct RPClaims: JWTPayload {
     var iss: String

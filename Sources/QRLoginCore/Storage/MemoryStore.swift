@@ -17,6 +17,7 @@ public actor MemoryStore: Store {
     private var keys: [SigningKey] = []
     private var authorizationCodes: [String: AuthorizationCode] = [:]  // key: code hash
     private var sessions: [String: BrowserSession] = [:]  // key: session id
+    private var pushed: [String: PushedRequest] = [:]  // key: request_uri
 
     /// Creates an empty store.
     public init() {}
@@ -286,7 +287,9 @@ public actor MemoryStore: Store {
         for hash in oldCodes { authorizationCodes[hash] = nil }
         let oldSessions = sessions.values.filter { $0.expiresAt < cutoff }.map(\.id)
         for id in oldSessions { sessions[id] = nil }
-        return oldTokens.count + oldFamilies.count + oldCodes.count + oldSessions.count
+        let oldPushed = pushed.values.filter { $0.expiresAt < cutoff }.map(\.requestURI)
+        for uri in oldPushed { pushed[uri] = nil }
+        return oldTokens.count + oldFamilies.count + oldCodes.count + oldSessions.count + oldPushed.count
     }
 
     /// Every signing key, oldest first (ties by kid). Never throws.
@@ -347,4 +350,12 @@ public actor MemoryStore: Store {
         sessions[id]?.revokedAt = date
         return true
     }
+
+    /// Stores a pushed request. Never throws.
+    public func insertPushedRequest(_ request: PushedRequest) async throws {
+        pushed[request.requestURI] = request
+    }
+
+    /// The pushed request behind `uri`, or nil. Never throws.
+    public func pushedRequest(uri: String) async throws -> PushedRequest? { pushed[uri] }
 }

@@ -151,6 +151,10 @@ public protocol Store: Sendable {
     func browserSession(secretHash: String) async throws -> BrowserSession?
     /// Ends session `id` at `date`. Returns whether it was live.
     func revokeBrowserSession(id: String, at date: Date) async throws -> Bool
+    /// Inserts a pushed authorization request (RFC 9126).
+    func insertPushedRequest(_ request: PushedRequest) async throws
+    /// The pushed request behind `uri`, expired or not.
+    func pushedRequest(uri: String) async throws -> PushedRequest?
 
     // MARK: Signing keys
 

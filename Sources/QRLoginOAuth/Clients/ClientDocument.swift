@@ -22,10 +22,12 @@ public struct ClientDocument: Codable, Sendable, Equatable {
     public var dpopBoundAccessTokens: Bool?
     public var idTokenSignedResponseAlg: SigningAlgorithm?
     public var postLogoutRedirectURIs: [String]?
+    public var requirePushedAuthorizationRequests: Bool?
     public var createdAt: Date?
 
     /// A document with every field given.
-    public init(id: String, name: String, type: ClientType, secret: String? = nil, secretSHA256: String? = nil, redirectURIs: [String]? = nil, grantTypes: [String], scopes: [String]? = nil, dpopBoundAccessTokens: Bool? = nil, idTokenSignedResponseAlg: SigningAlgorithm? = nil, postLogoutRedirectURIs: [String]? = nil, createdAt: Date? = nil) {
+    public init(id: String, name: String, type: ClientType, secret: String? = nil, secretSHA256: String? = nil, redirectURIs: [String]? = nil, grantTypes: [String], scopes: [String]? = nil, dpopBoundAccessTokens: Bool? = nil, idTokenSignedResponseAlg: SigningAlgorithm? = nil, postLogoutRedirectURIs: [String]? = nil, requirePushedAuthorizationRequests: Bool? = nil, createdAt: Date? = nil) {
+        self.requirePushedAuthorizationRequests = requirePushedAuthorizationRequests
         self.postLogoutRedirectURIs = postLogoutRedirectURIs
         self.idTokenSignedResponseAlg = idTokenSignedResponseAlg
         self.id = id
@@ -52,6 +54,7 @@ public struct ClientDocument: Codable, Sendable, Equatable {
         dpopBoundAccessTokens = client.requireDPoP
         idTokenSignedResponseAlg = client.idTokenAlgorithm
         postLogoutRedirectURIs = client.postLogoutRedirectURIs
+        requirePushedAuthorizationRequests = client.requirePAR
         createdAt = client.createdAt
     }
 
@@ -73,7 +76,8 @@ public struct ClientDocument: Codable, Sendable, Equatable {
             id: id, name: name, type: type, secretHash: secretSHA256 ?? secret.map(ClientSecret.hash),
             redirectURIs: redirectURIs ?? [], grantTypes: grants, scopes: scopes ?? [],
             requireDPoP: dpopBoundAccessTokens ?? false, idTokenAlgorithm: idTokenSignedResponseAlg ?? .es256,
-            postLogoutRedirectURIs: postLogoutRedirectURIs ?? [], createdAt: createdAt ?? now
+            postLogoutRedirectURIs: postLogoutRedirectURIs ?? [], requirePAR: requirePushedAuthorizationRequests ?? false,
+            createdAt: createdAt ?? now
         )
         do {
             try ClientRules.validate(client)

@@ -24,6 +24,9 @@ public struct OAuthClient: Codable, Sendable, Equatable {
     public var idTokenAlgorithm: SigningAlgorithm
     /// Where RP-initiated logout may send the browser back to (exact match).
     public var postLogoutRedirectURIs: [String]
+    /// Whether authorization requests must be pushed first (RFC 9126
+    /// `require_pushed_authorization_requests`).
+    public var requirePAR: Bool
     /// When the client was registered.
     public var createdAt: Date
 
@@ -31,8 +34,9 @@ public struct OAuthClient: Codable, Sendable, Equatable {
     public init(
         id: String, name: String, type: ClientType, secretHash: String?, redirectURIs: [String] = [],
         grantTypes: [GrantType], scopes: [String] = [], requireDPoP: Bool = false, idTokenAlgorithm: SigningAlgorithm = .es256,
-        postLogoutRedirectURIs: [String] = [], createdAt: Date
+        postLogoutRedirectURIs: [String] = [], requirePAR: Bool = false, createdAt: Date
     ) {
+        self.requirePAR = requirePAR
         self.postLogoutRedirectURIs = postLogoutRedirectURIs
         self.idTokenAlgorithm = idTokenAlgorithm
         self.id = id

@@ -44,7 +44,9 @@ public enum AuthorizationRequestRules {
     /// Checks `parameters` (single-valued: a repeated parameter must already be refused) for
     /// `client`, the client `client_id` names (nil when unknown).
     /// - Throws: ``AuthorizationRequestError``.
-    public static func check(_ parameters: [String: String], client: OAuthClient?) throws(AuthorizationRequestError) -> AuthorizationRequest {
+    /// `pushed` says the parameters came from a pushed request (RFC 9126); a client that must
+    /// push gets `invalid_request` otherwise.
+    public static func check(_ parameters: [String: String], client: OAuthClient?, pushed: Bool = false) throws(AuthorizationRequestError) -> AuthorizationRequest {
         func value(_ name: String) -> String? { parameters[name].flatMap { $0.isEmpty ? nil : $0 } }
         guard let clientId = value("client_id") else { throw .noRedirect("The request names no client (client_id is missing).") }
         guard let client, client.id == clientId else { throw .noRedirect("No application is registered as \"\(clientId.prefix(64))\".") }
@@ -68,7 +70,8 @@ public enum AuthorizationRequestRules {
         do { try client.checkScopes(scopes) } catch { throw fail(error.code, error.description) }
         if let mode = value("response_mode"), mode != "query" { throw fail(.invalidRequest, "only response_mode=query is supported") }
         if value("request") != nil { throw fail(.requestNotSupported, "request objects are not supported") }
-        if value("request_uri") != nil { throw fail(.requestURINotSupported, "request_uri is not supported here") }
+        if value("request_uri") != nil { throw fail(.invalidRequest, "request_uri cannot be inside a request") }
+        if client.requirePAR, !pushed { throw fail(.invalidRequest, "this client must push its authorization requests (RFC 9126)") }
 
         let challenge = value("code_challenge")
         if let challenge {
@@ -139,5 +142,24 @@ public struct AppSignIn: Codable, Sendable, Equatable {
     public init(clientId: String, scopes: [String]) {
         self.clientId = clientId
         self.scopes = scopes
+    }
+}
+
+/// An authorization request pushed by its client (RFC 9126), found again by its `request_uri`.
+public struct PushedRequest: Codable, Sendable, Equatable {
+    /// `urn:ietf:params:oauth:request_uri:` and 128 random bits.
+    public var requestURI: String
+    /// The client that pushed it (and authenticated doing so).
+    public var clientId: String
+    /// The request's parameters, form-encoded, as they were pushed and checked.
+    public var query: String
+    public var expiresAt: Date
+
+    /// Creates a pushed request record.
+    public init(requestURI: String, clientId: String, query: String, expiresAt: Date) {
+        self.requestURI = requestURI
+        self.clientId = clientId
+        self.query = query
+        self.expiresAt = expiresAt
     }
 }

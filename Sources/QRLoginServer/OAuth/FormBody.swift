@@ -47,6 +47,9 @@ struct FormBody: Sendable {
         String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }
 
+    /// Every parameter with a value.
+    var all: [String: String] { values.filter { !$0.value.isEmpty } }
+
     /// The parameter `name`; an empty value counts as absent (RFC 6749 §3.1).
     subscript(name: String) -> String? {
         values[name].flatMap { $0.isEmpty ? nil : $0 }

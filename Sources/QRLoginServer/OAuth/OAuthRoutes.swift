@@ -21,6 +21,7 @@ struct OAuthRoutes {
     static let introspectionPath = "/oauth/introspect"
     static let revocationPath = "/oauth/revoke"
     static let jwksPath = "/oauth/jwks"
+    static let parPath = "/oauth/par"
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.getAndHead(RouterPath(Self.metadataPath)) { _, _ in metadata() }
@@ -30,6 +31,9 @@ struct OAuthRoutes {
         }
         router.post(RouterPath(Self.tokenPath)) { request, context in
             await answer(request, context: context) { try await token(request, context: context) }
+        }
+        router.post(RouterPath(Self.parPath)) { request, context in
+            await answer(request, context: context) { try await pushAuthorizationRequest(request, context: context) }
         }
         router.post(RouterPath(Self.introspectionPath)) { request, context in
             await answer(request, context: context) { try await introspect(request, context: context) }
@@ -56,6 +60,7 @@ struct OAuthRoutes {
             $0.field("introspection_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post"])
             $0.field("issuer", issuer)
             $0.field("jwks_uri", issuer + Self.jwksPath)
+            $0.field("pushed_authorization_request_endpoint", issuer + Self.parPath)
             $0.field("response_types_supported", ["code"])
             $0.field("revocation_endpoint", issuer + Self.revocationPath)
             $0.field("revocation_endpoint_auth_methods_supported", ClientAuthMethod.allCases.map(\.rawValue))
@@ -138,6 +143,22 @@ struct OAuthRoutes {
             $0.field("scope", Scope.format(issued.scopes))
             $0.field("token_type", issued.tokenType)
         }
+    }
+
+    // MARK: Pushed authorization requests
+
+    /// RFC 9126 §2: the client pushes its authorization request and gets a `request_uri`.
+    func pushAuthorizationRequest(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let form = try await FormBody.read(request, context: context)
+        let client = try await authenticateClient(request, form: form)
+        let proof = try await proofIfAny(request)
+        let pushed = try await oidc.push(form.all, client: client, proof: proof)
+        var response = json {
+            $0.field("expires_in", Int(OIDCService.pushedRequestTTL))
+            $0.field("request_uri", pushed.requestURI)
+        }
+        response.status = .created
+        return response
     }
 
     // MARK: Introspection and revocation

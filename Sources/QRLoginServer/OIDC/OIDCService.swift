@@ -39,12 +39,21 @@ struct OIDCService: Sendable {
     ///   redirect for anything else.
     func check(query: String) async throws -> (request: AuthorizationRequest, client: OAuthClient) {
         guard query.utf8.count <= 8 * 1024 else { throw AuthorizationRequestError.noRedirect("The request is too long.") }
-        let (values, repeated) = Self.parameters(query)
-        if repeated.contains("client_id") || repeated.contains("redirect_uri") {
-            throw AuthorizationRequestError.noRedirect("client_id or redirect_uri is given more than once.")
+        var (values, repeated) = Self.parameters(query)
+        if repeated.contains("client_id") || repeated.contains("redirect_uri") || repeated.contains("request_uri") {
+            throw AuthorizationRequestError.noRedirect("client_id, redirect_uri or request_uri is given more than once.")
+        }
+        var pushed = false
+        if let uri = values["request_uri"], !uri.isEmpty {
+            // RFC 9126 §4: only the pushed parameters count, and only for the client that pushed them.
+            guard uri.utf8.count <= 128, let stored = try await store.pushedRequest(uri: uri), stored.expiresAt > clock.now,
+                  stored.clientId == values["client_id"]
+            else { throw AuthorizationRequestError.noRedirect("The request_uri is unknown, expired, or belongs to another application.") }
+            (values, repeated) = Self.parameters(stored.query)
+            pushed = true
         }
         let client: OAuthClient? = if let id = values["client_id"], ClientRules.isValidId(id) { try await store.client(id: id) } else { nil }
-        let request = try AuthorizationRequestRules.check(values, client: client)
+        let request = try AuthorizationRequestRules.check(values, client: client, pushed: pushed)
         if let name = repeated.first {
             throw AuthorizationRequestError.redirect(.invalidRequest("the parameter '\(name.prefix(64))' is given more than once"), redirectURI: request.redirectURI, state: request.state)
         }
@@ -133,6 +142,40 @@ struct OIDCService: Sendable {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+
+    // MARK: Pushed authorization requests (RFC 9126)
+
+    /// How long a pushed request may be used: long enough for a QR login on its login screen.
+    static let pushedRequestTTL: TimeInterval = 600
+
+    /// Checks and keeps a request pushed by `client` (already authenticated). A DPoP proof at
+    /// this endpoint binds the code like `dpop_jkt` (RFC 9449 §10.1).
+    /// - Throws: ``OAuthError`` (the pushing client hears of every mistake directly).
+    func push(_ parameters: [String: String], client: OAuthClient, proof: DPoPProof?) async throws -> PushedRequest {
+        var parameters = parameters
+        parameters["client_secret"] = nil
+        if let bodyId = parameters["client_id"], bodyId != client.id { throw OAuthError.invalidRequest("client_id differs from the authenticated client") }
+        parameters["client_id"] = client.id
+        if let proof {
+            if let jkt = parameters["dpop_jkt"], jkt != proof.thumbprint { throw OAuthError.invalidRequest("dpop_jkt differs from the DPoP proof's key") }
+            parameters["dpop_jkt"] = proof.thumbprint
+        }
+        do {
+            _ = try AuthorizationRequestRules.check(parameters, client: client, pushed: true)
+        } catch {
+            switch error {
+            case .noRedirect(let message): throw OAuthError.invalidRequest(message)
+            case .redirect(let oauthError, _, _): throw oauthError
+            }
+        }
+        let query = parameters.sorted { $0.key < $1.key }.map { "\(Self.formEncode($0.key))=\(Self.formEncode($0.value))" }.joined(separator: "&")
+        let request = PushedRequest(
+            requestURI: "urn:ietf:params:oauth:request_uri:" + Secrets.publicId(), clientId: client.id, query: query,
+            expiresAt: clock.now.addingTimeInterval(Self.pushedRequestTTL)
+        )
+        try await store.insertPushedRequest(request)
+        return request
     }
 
     // MARK: Finishing a login on the login screen
