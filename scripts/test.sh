@@ -2,8 +2,8 @@
 # The whole test suite: Swift unit, HTTP and live-server tests, then end-to-end checks that
 # need tools from outside Swift (a Python venv, Debian packages). Installs what is missing.
 # Usage: scripts/test.sh
-# Each part also runs on its own: scripts/qr-crosscheck/run.sh, Benchmarks/run.sh --quick,
-# scripts/browser-tests/run.sh.
+# Each part also runs on its own: scripts/oauth-interop/run.sh, scripts/qr-crosscheck/run.sh,
+# Benchmarks/run.sh --quick, scripts/browser-tests/run.sh, scripts/oidc-rp/run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,5 +66,8 @@ Benchmarks/run.sh --quick
 
 log "web pages in headless Chromium"
 QRLOGIN_BIN="$(swift build --show-bin-path)/qrlogin" scripts/browser-tests/run.sh
+
+log "OpenID Connect: Apache's mod_auth_openidc signs headless Chromium in through QRLogin (password and QR)"
+OIDC_RP_FLOWS=both QRLOGIN_BIN="$(swift build --show-bin-path)/qrlogin" scripts/oidc-rp/run.sh
 
 log "all checks passed"
