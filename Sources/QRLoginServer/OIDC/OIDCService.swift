@@ -54,10 +54,12 @@ struct OIDCService: Sendable {
         }
         let client: OAuthClient? = if let id = values["client_id"], ClientRules.isValidId(id) { try await store.client(id: id) } else { nil }
         let request = try AuthorizationRequestRules.check(values, client: client, pushed: pushed)
+        // The rules refuse a request without its client, so there is one here.
+        guard let client else { throw AuthorizationRequestError.noRedirect("No such application.") }
         if let name = repeated.first {
             throw AuthorizationRequestError.redirect(.invalidRequest("the parameter '\(name.prefix(64))' is given more than once"), redirectURI: request.redirectURI, state: request.state)
         }
-        return (request, client!)
+        return (request, client)
     }
 
     /// What `/authorize` does with a checked request.
