@@ -116,6 +116,6 @@ func buildRouter(service: LoginService, keyring: Keyring, configuration: ServerC
     WebRoutes(service: service, publicBaseURL: configuration.publicBaseURL, assets: assets).addRoutes(to: router)
     OAuthRoutes(oauth: oauth, oidc: oidc, clients: clients, limiter: limiter).addRoutes(to: router)
     GrantRoutes(oauth: oauth, clients: clients, limiter: limiter).addRoutes(to: router)
-    OIDCRoutes(oidc: oidc, clients: clients, assets: assets).addRoutes(to: router)
+    OIDCRoutes(oidc: oidc, clients: clients, limiter: limiter, assets: assets).addRoutes(to: router)
     return router
 }

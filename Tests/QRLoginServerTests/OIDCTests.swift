@@ -255,6 +255,20 @@ extension API {
         }
     }
 
+    @Test func passwordGuessesOnTheLoginScreenAreRateLimited() async throws {
+        try await withAPI(store: try await TestRP.store(), configure: { $0.rateLimits = RateLimiter.defaultLimits }) { api, _ in
+            let page = try await api.get("/authorize?" + TestRP.query())
+            let csrf = try #require(page.meta("qrlogin-csrf")), cookie = try #require(page.setCookie("qrlogin_csrf"))
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<21 {
+                let reply = try await api.call(.post, "/authorize/password", json: ["query": TestRP.query(), "csrf": csrf, "username": "alice", "password": "guess guess"], headers: [.cookie: "qrlogin_csrf=\(cookie)"])
+                statuses.append(reply.status)
+            }
+            #expect(statuses.prefix(20).allSatisfy { $0 == .unauthorized })
+            #expect(statuses.last == .tooManyRequests)
+        }
+    }
+
     @Test func theQRLoginScreenNamesTheAppOnThePhoneAndFinishesWithTheBrowsersNewToken() async throws {
         try await withAPI(store: try await TestRP.store()) { api, _ in
             let phone = try await api.signedInPhone("alice")

@@ -11,6 +11,7 @@ import QRLoginOAuth
 struct OIDCRoutes {
     let oidc: OIDCService
     let clients: ClientResolver
+    let limiter: RateLimiter
     let assets: WebAssets
 
     static let discoveryPath = "/.well-known/openid-configuration"
@@ -111,6 +112,8 @@ struct OIDCRoutes {
 
     /// `POST /authorize/password` `{query, csrf, username, password}` → `{redirect}`.
     func finishWithPassword(_ request: Request, context: AppRequestContext) async throws -> Response {
+        // The same per-IP limit as the password sign-in of the API: this is a password check too.
+        try limiter.check(.signIn, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let body = try await request.decode(as: PasswordFinishBody.self, context: context)
         try checkCSRF(body.csrf, request: request)
         return try await finish(context: context) { try await oidc.finishWithPassword(query: body.query, username: body.username, password: body.password) }
