@@ -255,6 +255,35 @@ extension API {
         }
     }
 
+    @Test func theOneTimeCodeFallbackSignsInWithAmrOTPAndPhoneClaims() async throws {
+        let codes = CapturingCodeSender()
+        try await withAPI(store: try await TestRP.store(), codes: codes) { api, _ in
+            _ = try await api.signedInPhone("alice", phone: "+15550001234")
+            let query = TestRP.query().replacingOccurrences(of: "openid%20profile", with: "openid%20phone")
+            let page = try await api.get("/authorize?" + query)
+            let csrf = try #require(page.meta("qrlogin-csrf")), cookie = "qrlogin_csrf=\(try #require(page.setCookie("qrlogin_csrf")))"
+            let started = try await api.call(.post, "/authorize/code/start", json: ["csrf": csrf, "phone": "+15550001234"], headers: [.cookie: cookie])
+            #expect(started.status == .accepted, "\(started.text)")
+            let code = try #require(codes.code(for: "+15550001234"))
+            let wrong = try await api.call(.post, "/authorize/code", json: ["query": query, "csrf": csrf, "phone": "+15550001234", "code": code == "000000" ? "111111" : "000000"], headers: [.cookie: cookie])
+            #expect(wrong.status == .unauthorized)
+            let finished = try await api.call(.post, "/authorize/code", json: ["query": query, "csrf": csrf, "phone": "+15550001234", "code": code], headers: [.cookie: cookie])
+            #expect(finished.status == .ok, "\(finished.text)")
+            let location = try #require(finished["redirect"] as? String)
+            let redeemed = try await api.redeem(try #require(URLComponents(string: location)?.queryItems?.first { $0.name == "code" }?.value))
+            let verifier = JWTKeyCollection()
+            try await verifier.add(jwksJSON: try await api.get("/oauth/jwks").text)
+            let claims = try await verifier.verify(try #require(redeemed["id_token"] as? String), as: RPClaims.self)
+            #expect(claims.amr == ["otp"])
+            let info = try await api.call(.get, "/oauth/userinfo", token: redeemed["access_token"] as? String, scheme: "Bearer")
+            #expect(info["phone_number"] as? String == "+15550001234")
+            #expect(info["phone_number_verified"] as? Bool == false)
+            #expect(info["name"] == nil, "no profile scope, no profile claims")
+            let noCSRF = try await api.call(.post, "/authorize/code/start", json: ["csrf": csrf, "phone": "+15550001234"])
+            #expect(noCSRF.status == .badRequest)
+        }
+    }
+
     @Test func passwordGuessesOnTheLoginScreenAreRateLimited() async throws {
         try await withAPI(store: try await TestRP.store(), configure: { $0.rateLimits = RateLimiter.defaultLimits }) { api, _ in
             let page = try await api.get("/authorize?" + TestRP.query())

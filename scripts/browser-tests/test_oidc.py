@@ -332,3 +332,39 @@ def test_plain_page_is_no_app_login_screen(server, pc):
     expect(page.locator("#password-box")).to_be_hidden()
     expect(page.locator("#app-intro")).to_be_hidden()
     assert page.title() == "Sign in · QRLogin"
+
+
+def test_one_time_code_fallback_on_the_app_login_screen(server, relying_party, pc):
+    """A user without their phone's app but with its number: the code goes out by text message
+    (the development sender writes it to the server's log), and signing in with it lands on the
+    app with amr otp."""
+    username = "u" + secrets.token_hex(4)
+    phone = "+1555" + str(secrets.randbelow(10**7)).zfill(7)
+    status, _, _ = api(server.base, "POST", "/api/v1/accounts", {"username": username, "password": PASSWORD, "phone": phone})
+    assert status == 201
+    login = AppLogin(server, relying_party)
+    page = pc.new_page()
+    page.goto(login.url)
+    request_id(page)
+    page.locator("[data-testid=code-toggle]").click()
+    page.locator("#code-phone").fill(phone)
+    page.locator("[data-testid=code-send]").click()
+    expect(page.locator("[data-testid=code-error]")).to_contain_text("a code is on its way")
+    code = None
+    deadline = time.time() + 5
+    while code is None and time.time() < deadline:
+        server.log.flush()
+        for line in open(server.log.name, encoding="utf-8"):
+            if "qrlogin.code=" in line and f"qrlogin.phone={phone}" in line:
+                code = line.split("qrlogin.code=")[1].split()[0]
+        time.sleep(0.1)
+    assert code, "the development sender logged no code"
+    page.locator("#code-code").fill("000000" if code != "000000" else "111111")
+    page.locator("[data-testid=code-signin]").click()
+    expect(page.locator("[data-testid=code-error]")).to_have_text("The code is wrong, expired or already used.")
+    page.locator("#code-code").fill(code)
+    shot(page, "37-pc-app-login-code")
+    page.locator("[data-testid=code-signin]").click()
+    claims = login.redeem(login.landed(page)["code"])
+    assert claims["amr"] == ["otp"] and claims["preferred_username"] == username
+    assert not pc.watch.dialogs

@@ -32,6 +32,8 @@ struct OIDCRoutes {
             return try await authorize(query: String(buffer: body), request: request, context: context)
         }
         web.post("authorize/password") { request, context in try await finishWithPassword(request, context: context) }
+        web.post("authorize/code/start") { request, context in try await startCode(request, context: context) }
+        web.post("authorize/code") { request, context in try await finishWithCode(request, context: context) }
         router.group("authorize")
             .add(middleware: DeviceAuthMiddleware(service: oidc.login, clients: clients))
             .group(context: AuthenticatedContext.self)
@@ -58,7 +60,7 @@ struct OIDCRoutes {
         writer.object {
             $0.field("authorization_endpoint", issuer + Self.authorizePath)
             $0.field("authorization_response_iss_parameter_supported", true)
-            $0.field("claims_supported", ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "sid", "name", "preferred_username", "phone_number"])
+            $0.field("claims_supported", ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "sid", "name", "preferred_username", "phone_number", "phone_number_verified"])
             $0.field("code_challenge_methods_supported", ["S256"])
             $0.field("device_authorization_endpoint", issuer + OAuthRoutes.deviceAuthorizationPath)
             $0.field("end_session_endpoint", issuer + Self.logoutPath)
@@ -117,6 +119,24 @@ struct OIDCRoutes {
         let body = try await request.decode(as: PasswordFinishBody.self, context: context)
         try checkCSRF(body.csrf, request: request)
         return try await finish(context: context) { try await oidc.finishWithPassword(query: body.query, username: body.username, password: body.password) }
+    }
+
+    /// `POST /authorize/code/start` `{csrf, phone}` → 202: sends a one-time code to the phone
+    /// number (the same answer whether or not an account has it).
+    func startCode(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try limiter.check(.code, ip: clients.client(of: request, peer: context.remoteAddress).ip)
+        let body = try await request.decode(as: CodeStartFinishBody.self, context: context)
+        try checkCSRF(body.csrf, request: request)
+        try await oidc.login.startCodeSignIn(phone: body.phone)
+        return Response(status: .accepted, headers: [.cacheControl: "no-store"])
+    }
+
+    /// `POST /authorize/code` `{query, csrf, phone, code}` → `{redirect}`.
+    func finishWithCode(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try limiter.check(.signIn, ip: clients.client(of: request, peer: context.remoteAddress).ip)
+        let body = try await request.decode(as: CodeFinishBody.self, context: context)
+        try checkCSRF(body.csrf, request: request)
+        return try await finish(context: context) { try await oidc.finishWithCode(query: body.query, phone: body.phone, code: body.code) }
     }
 
     /// `POST /authorize/qr` `{query, csrf}` with the browser's fresh QR-login token and proof → `{redirect}`.
@@ -226,7 +246,10 @@ struct OIDCRoutes {
             var writer = JSONWriter()
             writer.object { object in
                 if let name = claims["name"] { object.field("name", name) }
-                if let phone = claims["phone_number"] { object.field("phone_number", phone) }
+                if let phone = claims["phone_number"] {
+                    object.field("phone_number", phone)
+                    object.field("phone_number_verified", false)
+                }
                 if let username = claims["preferred_username"] { object.field("preferred_username", username) }
                 object.field("sub", claims["sub"] ?? "")
             }
@@ -306,6 +329,18 @@ struct PasswordFinishBody: Decodable {
     var csrf: String
     var username: String
     var password: String
+}
+
+struct CodeStartFinishBody: Decodable {
+    var csrf: String
+    var phone: String
+}
+
+struct CodeFinishBody: Decodable {
+    var query: String
+    var csrf: String
+    var phone: String
+    var code: String
 }
 
 struct QRFinishBody: Decodable {

@@ -194,6 +194,15 @@ struct OIDCService: Sendable {
         return (try await issueCode(for: request, accountId: account.id, session: session), secret)
     }
 
+    /// The one-time-code fallback: checks the code sent to `phone`, starts a session (`amr` otp).
+    /// - Throws: ``QRLoginError/invalidCode``, ``QRLoginError/tooManyAttempts``; ``AuthorizationRequestError``.
+    func finishWithCode(query: String, phone: String, code: String) async throws -> (redirect: String, sessionSecret: String) {
+        let (request, _) = try await check(query: query)
+        let account = try await login.checkCode(phone: phone, code: code)
+        let (session, secret) = try await startSession(accountId: account.id, deviceId: nil, amr: ["otp"])
+        return (try await issueCode(for: request, accountId: account.id, session: session), secret)
+    }
+
     /// The QR login finished: the browser proves the token its login request just handed it.
     /// - Throws: ``QRLoginError/invalidToken`` for a token that is not a fresh QR login's;
     ///   ``AuthorizationRequestError``.
@@ -260,6 +269,8 @@ struct OIDCService: Sendable {
         }
         if scopes.contains("phone"), let phone = account.phone {
             claims.phoneNumber = phone
+            // The number is what the user registered; nothing records that it was proven.
+            claims.phoneNumberVerified = false
         }
     }
 

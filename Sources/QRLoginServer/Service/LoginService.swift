@@ -153,6 +153,13 @@ public struct LoginService: Sendable {
     /// Finishes a one-time-code sign-in.
     /// - Throws: ``QRLoginError/invalidCode``, ``QRLoginError/tooManyAttempts``.
     public func verifyCodeSignIn(phone: String, code: String, device: DeviceInfo, proof: DPoPProof, client: ClientInfo) async throws -> IssuedToken {
+        let account = try await checkCode(phone: phone, code: code)
+        return try await issueToken(account: account, device: device, proof: proof, origin: .sms, approvedBy: nil, client: client)
+    }
+
+    /// Checks (and uses up) a one-time code: the account whose phone it was sent to.
+    /// - Throws: ``QRLoginError/invalidInput(_:)``, ``QRLoginError/invalidCode``, ``QRLoginError/tooManyAttempts``.
+    func checkCode(phone: String, code: String) async throws -> Account {
         let phone = try Validate.phone(phone)
         let code = try Validate.code(code)
         switch try await store.checkOneTimeCode(phone: phone, codeHash: codeHash(code, phone: phone), maxAttempts: settings.codeAttempts, at: clock.now) {
@@ -161,7 +168,7 @@ public struct LoginService: Sendable {
         case .rejected, .missing: throw QRLoginError.invalidCode
         }
         guard let account = try await store.account(phone: phone) else { throw QRLoginError.invalidCode }
-        return try await issueToken(account: account, device: device, proof: proof, origin: .sms, approvedBy: nil, client: client)
+        return account
     }
 
     private func codeHash(_ code: String, phone: String) -> String {

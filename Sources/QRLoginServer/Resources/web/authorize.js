@@ -19,6 +19,8 @@ export const appSignIn = (() => {
 
 const MESSAGES = {
   invalid_credentials: "Wrong username or password.",
+  invalid_code: "The code is wrong, expired or already used.",
+  too_many_attempts: "Too many wrong codes. Send a new code.",
   rate_limited: "Too many attempts. Wait a minute and try again.",
   network: "The server cannot be reached. Check your connection.",
 };
@@ -51,3 +53,12 @@ export const finishWithQR = (token) => finish("/authorize/qr", {}, { token, sche
 /// Finishes with a password. `beforeLeave` runs once it worked, before the page goes.
 export const finishWithPassword = (username, password, beforeLeave) =>
   finish("/authorize/password", { username, password }, "none", beforeLeave);
+
+/// Asks the server to text a one-time code to `phone` (the same answer whether or not the
+/// number has an account).
+export const sendCode = (phone) =>
+  call("POST", "/authorize/code/start", { auth: "none", body: { csrf: appSignIn.csrf, phone }, credentials: "same-origin" });
+
+/// Finishes with the one-time code sent to `phone`.
+export const finishWithCode = (phone, code, beforeLeave) =>
+  finish("/authorize/code", { phone, code }, "none", beforeLeave);

@@ -5,7 +5,7 @@
 // the app rather than to the account.
 
 import { call, authHeaders, learnClock, saveToken, currentToken, serverNow, browserName, formatTime, showView, ApiError } from "./api.js";
-import { appSignIn, finishMessage, finishWithPassword, finishWithQR } from "./authorize.js";
+import { appSignIn, finishMessage, finishWithPassword, finishWithQR, sendCode, finishWithCode } from "./authorize.js";
 import { renderDevices, typeName } from "./devicelist.js";
 
 const $ = (id) => document.getElementById(id);
@@ -265,6 +265,36 @@ function setUpAppSignIn() {
     } catch (failure) {
       error.textContent = finishMessage(failure);
       form.password.select();
+      button.disabled = false;
+    }
+  });
+  setUpCodeSignIn();
+}
+
+/// The one-time-code fallback: send a code to the phone number, then sign in with it.
+function setUpCodeSignIn() {
+  $("code-box").hidden = false;
+  const form = $("code-form");
+  const error = $("code-error");
+  $("code-send").addEventListener("click", async () => {
+    error.textContent = "";
+    try {
+      await sendCode(form.phone.value.trim());
+      error.textContent = "If the number has an account, a code is on its way.";
+      form.code.focus();
+    } catch (failure) {
+      error.textContent = finishMessage(failure);
+    }
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await finishWithCode(form.phone.value.trim(), form.code.value.trim(), cancelCode);
+    } catch (failure) {
+      error.textContent = finishMessage(failure);
       button.disabled = false;
     }
   });
