@@ -387,6 +387,31 @@ extension API {
         }
     }
 
+    @Test func aPasswordSignedBrowserIsListedAmongTheDevicesAndRemovingItEndsTheSession() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            let phone = try await api.signedInPhone("alice")
+            let (_, _, session) = try await api.passwordLogin(query: TestRP.query())
+            let cookie = "qrlogin_session=\(session)"
+            let devices = try #require(try await api.call(.get, "/api/v1/devices", device: phone, token: phone.token)["devices"] as? [[String: Any]])
+            let browser = try #require(devices.first { ($0["id"] as? String)?.hasPrefix("browser-") == true })
+            #expect(browser["type"] as? String == "web")
+            #expect(try await api.get("/authorize?" + TestRP.query(), cookie: cookie).status == .seeOther)
+            let id = try #require(browser["id"] as? String)
+            #expect(try await api.call(.delete, "/api/v1/devices/\(id)", device: phone, token: phone.token).status == .noContent)
+            #expect(try await api.get("/authorize?" + TestRP.query(), cookie: cookie).status == .ok, "signed out from the phone")
+        }
+    }
+
+    @Test func overHTTPSTheCookiesAreHostPrefixedAndSecure() async throws {
+        try await withAPI(store: try await TestRP.store(), configure: { $0.publicURL = "https://login.example" }) { api, _ in
+            let page = try await api.get("/authorize?" + TestRP.query())
+            let csrf = try #require(page.headers[values: .setCookie].first)
+            #expect(csrf.hasPrefix("__Host-qrlogin_csrf="))
+            #expect(csrf.contains("; Secure") && csrf.contains("Path=/") && !csrf.contains("Domain="))
+            #expect(page.setCookie("qrlogin_csrf") == nil, "no unprefixed cookie")
+        }
+    }
+
     @Test func aForgedHintIsRefused() async throws {
         try await withAPI(store: try await TestRP.store()) { api, _ in
             let (cookie, idToken) = try await signedIn(api)

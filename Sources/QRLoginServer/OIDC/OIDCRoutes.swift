@@ -118,7 +118,10 @@ struct OIDCRoutes {
         try limiter.check(.signIn, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let body = try await request.decode(as: PasswordFinishBody.self, context: context)
         try checkCSRF(body.csrf, request: request)
-        return try await finish(context: context) { try await oidc.finishWithPassword(query: body.query, username: body.username, password: body.password) }
+        let client = clients.client(of: request, peer: context.remoteAddress)
+        return try await finish(context: context) {
+            try await oidc.finishWithPassword(query: body.query, username: body.username, password: body.password, client: client)
+        }
     }
 
     /// `POST /authorize/code/start` `{csrf, phone}` → 202: sends a one-time code to the phone
@@ -136,7 +139,8 @@ struct OIDCRoutes {
         try limiter.check(.signIn, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let body = try await request.decode(as: CodeFinishBody.self, context: context)
         try checkCSRF(body.csrf, request: request)
-        return try await finish(context: context) { try await oidc.finishWithCode(query: body.query, phone: body.phone, code: body.code) }
+        let client = clients.client(of: request, peer: context.remoteAddress)
+        return try await finish(context: context) { try await oidc.finishWithCode(query: body.query, phone: body.phone, code: body.code, client: client) }
     }
 
     /// `POST /authorize/qr` `{query, csrf}` with the browser's fresh QR-login token and proof → `{redirect}`.

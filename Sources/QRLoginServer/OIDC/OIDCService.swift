@@ -96,17 +96,39 @@ struct OIDCService: Sendable {
 
     static let sessionPrefix = "qrl_ss_"
 
-    /// Starts a browser session for `accountId`, signed in by `amr` (and `deviceId` for a QR
-    /// login's browser key). Returns the session and the cookie's secret.
-    func startSession(accountId: String, deviceId: String?, amr: [String]) async throws -> (BrowserSession, String) {
+    /// Starts a browser session for `accountId`, signed in by `amr`. A QR login's browser is
+    /// already a device of the account (`deviceId`, its key); a browser signed in by password or
+    /// code gets a device record of its own (`browser-…`, with no key: it holds no token), so the
+    /// user sees every signed-in browser among their devices and removing it ends the session.
+    /// Returns the session and the cookie's secret.
+    func startSession(accountId: String, deviceId: String?, amr: [String], client: ClientInfo? = nil) async throws -> (BrowserSession, String) {
         let now = clock.now
         let secret = Secrets.secret(prefix: Self.sessionPrefix)
+        let id = Secrets.publicId()
+        var device = deviceId
+        if device == nil {
+            let browser = Device(
+                id: "browser-" + id, accountId: accountId, type: .web, name: Self.browserName(client?.userAgent ?? ""), publicKeyJWK: "",
+                createdAt: now, lastSeenAt: now, lastIP: client?.ip ?? ""
+            )
+            try await store.upsertDevice(browser)
+            device = browser.id
+        }
         let session = BrowserSession(
-            id: Secrets.publicId(), secretHash: Secrets.hash(secret), accountId: accountId, deviceId: deviceId, authTime: now, amr: amr,
+            id: id, secretHash: Secrets.hash(secret), accountId: accountId, deviceId: device, authTime: now, amr: amr,
             createdAt: now, expiresAt: now.addingTimeInterval(Self.sessionTTL)
         )
         try await store.insertBrowserSession(session)
         return (session, secret)
+    }
+
+    /// A short name for a browser from its user agent, for the devices list.
+    static func browserName(_ userAgent: String) -> String {
+        let kinds = [("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")]
+        let kind = kinds.first { userAgent.contains($0.0) }?.1 ?? "Web browser"
+        let systems = [("Android", "Android"), ("iPhone", "iPhone"), ("Mac OS X", "macOS"), ("Windows", "Windows"), ("Linux", "Linux")]
+        let system = systems.first { userAgent.contains($0.0) }.map { " on " + $0.1 } ?? ""
+        return kind + system + " (signed in to an app)"
     }
 
     /// A new code for `request`, and the redirect that carries it with `state` and `iss`.
@@ -184,22 +206,22 @@ struct OIDCService: Sendable {
 
     /// The password fallback: checks the password, starts a session, and returns the redirect.
     /// - Throws: ``QRLoginError/invalidCredentials``; ``AuthorizationRequestError``.
-    func finishWithPassword(query: String, username: String, password: String) async throws -> (redirect: String, sessionSecret: String) {
+    func finishWithPassword(query: String, username: String, password: String, client: ClientInfo) async throws -> (redirect: String, sessionSecret: String) {
         let (request, _) = try await check(query: query)
         guard username.utf8.count <= 256, password.utf8.count <= Validate.maxPasswordLength else { throw QRLoginError.invalidCredentials }
         let account = try await store.account(username: username)
         let ok = try await login.passwords.verify(password, hash: account?.passwordHash ?? login.passwords.dummyHash)
         guard let account, ok else { throw QRLoginError.invalidCredentials }
-        let (session, secret) = try await startSession(accountId: account.id, deviceId: nil, amr: ["pwd"])
+        let (session, secret) = try await startSession(accountId: account.id, deviceId: nil, amr: ["pwd"], client: client)
         return (try await issueCode(for: request, accountId: account.id, session: session), secret)
     }
 
     /// The one-time-code fallback: checks the code sent to `phone`, starts a session (`amr` otp).
     /// - Throws: ``QRLoginError/invalidCode``, ``QRLoginError/tooManyAttempts``; ``AuthorizationRequestError``.
-    func finishWithCode(query: String, phone: String, code: String) async throws -> (redirect: String, sessionSecret: String) {
+    func finishWithCode(query: String, phone: String, code: String, client: ClientInfo) async throws -> (redirect: String, sessionSecret: String) {
         let (request, _) = try await check(query: query)
         let account = try await login.checkCode(phone: phone, code: code)
-        let (session, secret) = try await startSession(accountId: account.id, deviceId: nil, amr: ["otp"])
+        let (session, secret) = try await startSession(accountId: account.id, deviceId: nil, amr: ["otp"], client: client)
         return (try await issueCode(for: request, accountId: account.id, session: session), secret)
     }
 
