@@ -150,10 +150,12 @@ final class SQLiteConnection {
         let statement = try prepared(sql, cached: cached, on: handle)
         let stmt = statement.handle
         // Resetting ends the statement's read of the database at once (a cached statement left
-        // mid-read would hold a WAL snapshot open); clearing drops the bound copies.
+        // mid-read would hold a WAL snapshot open). The bound values are not cleared: every call
+        // binds all of them again (bind() checks the count), and sqlite3_clear_bindings expires a
+        // statement whose plan looked at a bound value, so SQLite re-prepared the token lookup's
+        // join on every call (BENCHMARKS.md, the OAuth scenarios' profile).
         defer {
             sqlite_nio_sqlite3_reset(stmt)
-            sqlite_nio_sqlite3_clear_bindings(stmt)
             if !cached { sqlite_nio_sqlite3_finalize(stmt) }
         }
         try bind(binds, to: stmt, on: handle)

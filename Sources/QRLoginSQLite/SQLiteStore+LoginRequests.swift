@@ -106,10 +106,12 @@ extension SQLiteStore {
         return grant
     }
 
-    /// The login request whose poll secret (or device code) hashes to `hash`.
+    /// The device-grant login request whose device code hashes to `hash`.
     public func loginRequest(pollSecretHash hash: String) async throws -> LoginRequest? {
         try exclusively { connection in
-            try connection.queryFirst("SELECT * FROM login_requests WHERE poll_secret_hash = ?", [.text(hash)], Self.loginRequest(from:))
+            try connection.queryFirst(
+                "SELECT * FROM login_requests WHERE poll_secret_hash = ? AND client_id IS NOT NULL", [.text(hash)], Self.loginRequest(from:)
+            )
         }
     }
 

@@ -94,6 +94,7 @@ struct OAuthStoreConformanceTests {
             #expect(try await store.loginRequest(id: "req-qr")?.deviceGrant == nil)
             #expect(try await store.loginRequest(pollSecretHash: Secrets.hash("qrl_dc_req-d")) == request)
             #expect(try await store.loginRequest(pollSecretHash: Secrets.hash("qrl_dc_other")) == nil)
+            #expect(try await store.loginRequest(pollSecretHash: Fixtures.loginRequest("req-qr").pollSecretHash) == nil, "a QR login is not found by its poll secret")
             #expect(try await store.loginRequest(userCode: "BCDFGHJK", at: t0)?.id == "req-d")
             #expect(try await store.loginRequest(userCode: "BCDFGHJL", at: t0) == nil)
             #expect(try await store.loginRequest(userCode: "BCDFGHJK", at: t0.addingTimeInterval(600)) == nil, "an expired request's code is free")

@@ -153,7 +153,7 @@ public actor MemoryStore: Store {
     /// Stores `request`, replacing any request with the same id. Never throws.
     public func insertLoginRequest(_ request: LoginRequest) async throws {
         requests[request.id] = request
-        requestIdByPollSecretHash[request.pollSecretHash] = request.id
+        if request.deviceGrant != nil { requestIdByPollSecretHash[request.pollSecretHash] = request.id }
     }
 
     /// The login request `id` in whatever state it is, or nil. Never throws.

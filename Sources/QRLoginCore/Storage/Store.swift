@@ -95,7 +95,8 @@ public protocol Store: Sendable {
     func transitionLoginRequest(id: String, _ transition: @Sendable (inout LoginRequest) throws -> LoginSideEffects) async throws -> LoginRequest
     /// Deletes requests whose `expiresAt` is before `cutoff`. Returns how many.
     func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int
-    /// The login request whose poll secret (for a device grant: device code) hashes to `hash`.
+    /// The device-grant login request whose device code (its poll secret) hashes to `hash`; a
+    /// QR login is never found this way.
     func loginRequest(pollSecretHash hash: String) async throws -> LoginRequest?
     /// The device-grant login request whose normalised user code is `userCode` and that has not
     /// expired at `now` (codes of expired requests may be given out again).
