@@ -58,7 +58,7 @@ struct ClientStoreOptions: ParsableArguments {
             ["id", client.id],
             ["name", client.name],
             ["type", client.type.rawValue],
-            ["grant types", client.grantTypes.map(\.shortName).joined(separator: " ")],
+            ["grant types", client.grantTypes.isEmpty ? "none (introspection only)" : client.grantTypes.map(\.shortName).joined(separator: " ")],
             ["scopes", client.allowedScopes.joined(separator: " ")],
             ["redirect URIs", client.redirectURIs.joined(separator: " ")],
             ["after sign-out", client.postLogoutRedirectURIs.joined(separator: " ")],
@@ -88,7 +88,7 @@ struct ClientsAddCommand: AsyncParsableCommand {
     @Option(name: .customLong("grant-type"), help: "device_code, refresh_token, authorization_code, or none (a backend that only introspects); repeatable. (default: device_code and refresh_token)") var grantTypes: [String] = []
     @Option(name: .customLong("scope"), help: "A scope this client may ask for beyond openid, profile, phone and offline_access; repeatable.") var scopes: [String] = []
     @Option(name: .customLong("post-logout-redirect-uri"), help: "Where sign-out may return the browser to (exact match); repeatable.") var postLogoutRedirectURIs: [String] = []
-    @Option(name: .customLong("id-token-alg"), help: "ES256 or RS256: how this client's ID tokens are signed. (default: ES256)") var idTokenAlg: String = "ES256"
+    @Option(name: .customLong("id-token-alg"), help: "ES256 or RS256: how this client's ID tokens are signed.") var idTokenAlg: String = "ES256"
     @Flag(name: .customLong("require-dpop"), help: "Issue only DPoP-bound tokens to this client (dpop_bound_access_tokens).") var requireDPoP = false
     @Flag(name: .customLong("require-par"), help: "Accept only pushed authorization requests from this client (RFC 9126).") var requirePAR = false
 

@@ -49,7 +49,7 @@ struct KeysRotateCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var options: ClientStoreOptions
-    @Option(help: "ES256, RS256, or all. (default: all)") var algorithm: String = "all"
+    @Option(help: "ES256, RS256, or all.") var algorithm: String = "all"
 
     func run() async throws {
         try await runClientCommand {

@@ -144,11 +144,15 @@ struct PhoneApproveCommand: AsyncParsableCommand {
         commandName: "approve",
         abstract: "Scan a login request, show who is asking, and confirm it.",
         discussion: """
-        Shows the asking device (type, name, IP, user agent, time) and three numbers, then asks
-        which number the PC shows (unless --match is given) and asks for an explicit yes (unless
-        --yes is given). Anything but yes denies the request. Without a terminal and without
+        Shows the asking device (type, name, IP, user agent, time) and three numbers, then asks \
+        which number the PC shows (unless --match is given) and asks for an explicit yes (unless \
+        --yes is given). Anything but yes denies the request. Without a terminal and without \
         --match, the scan is kept and the command tells how to finish it with --match.
-        Exit codes: 0 approved (or scanned and waiting for --match); 1 denied or refused;
+
+        For an app's sign-in (OAuth device grant: --code, or the url its QR code opened): shows \
+        the app and its scopes and three codes instead of numbers; no code or no yes denies it.
+
+        Exit codes: 0 approved (or scanned and waiting for --match); 1 denied or refused; \
         69 server unreachable; 64 usage.
         """
     )
