@@ -30,6 +30,7 @@ public struct OAuthError: Error, Sendable, Equatable {
         case unsupportedTokenType = "unsupported_token_type"
         case unsupportedResponseType = "unsupported_response_type"
         case loginRequired = "login_required"
+        case consentRequired = "consent_required"
         case requestNotSupported = "request_not_supported"
         case requestURINotSupported = "request_uri_not_supported"
     }

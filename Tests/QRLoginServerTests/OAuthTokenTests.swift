@@ -76,6 +76,8 @@ import Testing
             }
             let own = try await api.introspect(refresh, authorization: OAuthClients.basic("conf", OAuthClients.confSecret))
             #expect(own["active"] as? Bool == false, "another client's refresh token")
+            let appPeeks = try await api.introspect(try #require(tokens["access_token"] as? String), authorization: OAuthClients.basic("conf", OAuthClients.confSecret))
+            #expect(appPeeks["active"] as? Bool == false, "an app may not read another app's access tokens; a resource server may")
             clock.advance(by: 3601)
             #expect(try await api.introspect(try #require(tokens["access_token"] as? String))["active"] as? Bool == false, "expired")
         }

@@ -238,6 +238,33 @@ extension API {
         }
     }
 
+    @Test func aPlainQRLoginsTokenCannotFinishAnAppSignIn() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            let phone = try await api.signedInPhone("alice")
+            let page = try await api.get("/authorize?" + TestRP.query())
+            let csrf = try #require(page.meta("qrlogin-csrf")), cookie = try #require(page.setCookie("qrlogin_csrf"))
+            let plain = try await api.newLogin()
+            let scan = try await api.scan(plain, by: phone)
+            _ = try await api.confirm(plain, by: phone, scan: scan)
+            var pc = plain.device
+            pc.token = (try await api.pcStatus(plain)["token"] as? [String: Any])?["accessToken"] as? String
+            let reply = try await api.call(.post, "/authorize/qr", json: ["query": TestRP.query(), "csrf": csrf, "loginRequest": plain.id], device: pc, token: pc.token, headers: [.cookie: "qrlogin_csrf=\(cookie)"])
+            #expect(reply.status == .unauthorized, "the phone was never told of the app")
+        }
+    }
+
+    @Test func aSessionNeverGrantsOfflineAccessSilently() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            _ = try await api.signedInPhone("alice")
+            let (_, _, session) = try await api.passwordLogin(query: TestRP.query())
+            let cookie = "qrlogin_session=\(session)"
+            let offline = TestRP.query().replacingOccurrences(of: "openid%20profile", with: "openid%20offline_access")
+            #expect(try await api.get("/authorize?" + offline, cookie: cookie).status == .ok, "the login screen, not a silent code")
+            let silent = try await api.get("/authorize?" + offline + "&prompt=none", cookie: cookie)
+            #expect(silent.redirectParameters["error"] == "consent_required")
+        }
+    }
+
     @Test func theLoginFormNeedsItsCSRFCookieAndTheRightPassword() async throws {
         try await withAPI(store: try await TestRP.store()) { api, _ in
             _ = try await api.signedInPhone("alice")
@@ -318,8 +345,16 @@ extension API {
             var signedIn = browser
             signedIn.token = (status["token"] as? [String: Any])?["accessToken"] as? String
 
-            let finished = try await api.call(.post, "/authorize/qr", json: ["query": TestRP.query(), "csrf": csrf], device: signedIn, token: signedIn.token, headers: [.cookie: "qrlogin_csrf=\(csrfCookie)"])
+            // The token answers for this login request only: not for another app, not a second time.
+            let otherApp = try await api.call(.post, "/authorize/qr", json: ["query": TestRP.query(client: "wiki-backend"), "csrf": csrf, "loginRequest": login.id], device: signedIn, token: signedIn.token, headers: [.cookie: "qrlogin_csrf=\(csrfCookie)"])
+            #expect(otherApp.status == .unauthorized, "the phone was shown Team wiki, not another app")
+            let wider = try await api.call(.post, "/authorize/qr", json: ["query": TestRP.query([("scope", "openid profile phone")]).replacingOccurrences(of: "scope=openid%20profile&", with: ""), "csrf": csrf, "loginRequest": login.id], device: signedIn, token: signedIn.token, headers: [.cookie: "qrlogin_csrf=\(csrfCookie)"])
+            #expect(wider.status != .ok, "more scopes than the phone was shown")
+            let finished = try await api.call(.post, "/authorize/qr", json: ["query": TestRP.query(), "csrf": csrf, "loginRequest": login.id], device: signedIn, token: signedIn.token, headers: [.cookie: "qrlogin_csrf=\(csrfCookie)"])
             #expect(finished.status == .ok, "\(finished.text)")
+            let replay = try await api.call(.post, "/authorize/qr", json: ["query": TestRP.query(), "csrf": csrf, "loginRequest": login.id], device: signedIn, token: signedIn.token, headers: [.cookie: "qrlogin_csrf=\(csrfCookie)"])
+            #expect(replay.status == .unauthorized, "the token buys one redirect")
+            #expect(try await api.call(.get, "/api/v1/me", device: signedIn, token: signedIn.token).status == .unauthorized, "and is no QRLogin session of its own")
             let location = try #require(finished["redirect"] as? String)
             let code = try #require(URLComponents(string: location)?.queryItems?.first { $0.name == "code" }?.value)
             let tokens = try await api.redeem(code)
@@ -434,7 +469,7 @@ extension API {
             _ = try await api.confirm(login, by: phone, scan: scan)
             var signedIn = browser
             signedIn.token = (try await api.pcStatus(login)["token"] as? [String: Any])?["accessToken"] as? String
-            let finished = try await api.call(.post, "/authorize/qr", json: ["query": TestRP.query(), "csrf": csrf], device: signedIn, token: signedIn.token, headers: [.cookie: "qrlogin_csrf=\(csrfCookie)"])
+            let finished = try await api.call(.post, "/authorize/qr", json: ["query": TestRP.query(), "csrf": csrf, "loginRequest": login.id], device: signedIn, token: signedIn.token, headers: [.cookie: "qrlogin_csrf=\(csrfCookie)"])
             let cookie = "qrlogin_session=\(try #require(finished.setCookie("qrlogin_session")))"
             #expect(try await api.get("/authorize?" + TestRP.query(), cookie: cookie).status == .seeOther)
             let devices = try await api.call(.get, "/api/v1/devices", device: phone, token: phone.token)

@@ -69,6 +69,8 @@ public struct ClientDocument: Codable, Sendable, Equatable {
             if !grants.contains(grant) { grants.append(grant) }
         }
         if secret != nil, secretSHA256 != nil { throw .invalidRequest("client '\(id)': give secret or secretSHA256, not both") }
+        // A secret is stored as a plain SHA-256, which only a high-entropy secret makes safe.
+        if let secret, secret.utf8.count < 32 { throw .invalidRequest("client '\(id)': a secret must have at least 32 characters (qrlogin clients add makes 256-bit ones)") }
         if let hash = secretSHA256, hash.utf8.count != 43 || Data(base64URL: hash)?.count != 32 {
             throw .invalidRequest("client '\(id)': secretSHA256 must be a base64url SHA-256 (43 characters)")
         }

@@ -36,7 +36,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     @inline(never)
     static func log(_ request: Request, to logger: Logger) {
         guard logger.logLevel <= .info else { return }
-        logger.info("Request", metadata: ["hb.request.path": .stringConvertible(request.uri), "hb.request.method": .string(request.method.rawValue)])
+        // The path only: queries carry ID tokens (id_token_hint), login hints and states.
+        logger.info("Request", metadata: ["hb.request.path": .string(request.uri.path), "hb.request.method": .string(request.method.rawValue)])
     }
 
     /// The problem response for any error a handler threw.

@@ -149,6 +149,8 @@ struct OAuthRoutes {
 
     /// RFC 9126 §2: the client pushes its authorization request and gets a `request_uri`.
     func pushAuthorizationRequest(_ request: Request, context: AppRequestContext) async throws -> Response {
+        // Each push is stored for ten minutes: the same per-IP limit as the device authorization.
+        try limiter.check(.deviceAuthorization, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let form = try await FormBody.read(request, context: context)
         let client = try await authenticateClient(request, form: form)
         let proof = try await proofIfAny(request)
@@ -216,7 +218,8 @@ struct OAuthRoutes {
             else { throw OAuthError.invalidClient("malformed HTTP Basic credentials") }
             guard form["client_secret"] == nil else { throw OAuthError.invalidRequest("use one client authentication method, not two") }
             if let bodyId = form["client_id"], bodyId != id { throw OAuthError.invalidRequest("client_id differs from the Basic credentials") }
-            return ClientCredentials(clientId: id, secret: secret, viaBasic: true)
+            // A public client sending Basic with an empty password sends no secret.
+            return ClientCredentials(clientId: id, secret: secret.isEmpty ? nil : secret, viaBasic: true)
         }
         guard let id = form["client_id"] else { throw OAuthError.invalidClient("client authentication is required") }
         return ClientCredentials(clientId: id, secret: form["client_secret"], viaBasic: false)

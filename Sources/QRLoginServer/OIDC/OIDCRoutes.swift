@@ -70,11 +70,14 @@ struct OIDCRoutes {
             $0.field("introspection_endpoint", issuer + OAuthRoutes.introspectionPath)
             $0.field("issuer", issuer)
             $0.field("jwks_uri", issuer + OAuthRoutes.jwksPath)
+            $0.field("introspection_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post"])
             $0.field("prompt_values_supported", ["none", "login"])
             $0.field("pushed_authorization_request_endpoint", issuer + OAuthRoutes.parPath)
             $0.field("response_modes_supported", ["query"])
             $0.field("response_types_supported", ["code"])
+            $0.field("request_uri_parameter_supported", false)
             $0.field("revocation_endpoint", issuer + OAuthRoutes.revocationPath)
+            $0.field("revocation_endpoint_auth_methods_supported", ClientAuthMethod.allCases.map(\.rawValue))
             $0.field("scopes_supported", Scope.standard.map(\.name))
             $0.field("subject_types_supported", ["public"])
             $0.field("token_endpoint", issuer + OAuthRoutes.tokenPath)
@@ -147,7 +150,7 @@ struct OIDCRoutes {
     func finishWithQR(_ request: Request, context: AuthenticatedContext) async throws -> Response {
         let body = try await request.decode(as: QRFinishBody.self, context: context)
         try checkCSRF(body.csrf, request: request)
-        return try await finish(context: context) { try await oidc.finishWithQR(query: body.query, identity: context.identity) }
+        return try await finish(context: context) { try await oidc.finishWithQR(query: body.query, loginRequestId: body.loginRequest, identity: context.identity) }
     }
 
     private func finish(context: some RequestContext, _ body: () async throws -> (redirect: String, sessionSecret: String)) async throws -> Response {
@@ -202,7 +205,7 @@ struct OIDCRoutes {
             return signedOut(redirect: redirect, viaForm: true)
         case .logOut(let session, let redirect):
             if let session { try await oidc.endSession(session) }
-            return signedOut(redirect: redirect, viaForm: request.method == .post)
+            return signedOut(redirect: redirect, viaForm: false)
         }
     }
 
@@ -246,7 +249,9 @@ struct OIDCRoutes {
             return challenge(status: .unauthorized, error: nil, description: nil)
         }
         do {
-            let claims = try await oidc.userInfo(scheme: scheme, token: token, proof: request.headers[.dpop], method: request.method.rawValue, path: request.uri.path)
+            let proofs = request.headers[values: .dpop]
+            guard proofs.count <= 1 else { throw UserInfoError.invalidProof("send exactly one DPoP header") }
+            let claims = try await oidc.userInfo(scheme: scheme, token: token, proof: proofs.first, method: request.method.rawValue, path: request.uri.path)
             var writer = JSONWriter()
             writer.object { object in
                 if let name = claims["name"] { object.field("name", name) }
@@ -350,4 +355,6 @@ struct CodeFinishBody: Decodable {
 struct QRFinishBody: Decodable {
     var query: String
     var csrf: String
+    /// The login request whose token the browser just collected.
+    var loginRequest: String
 }

@@ -76,9 +76,17 @@ struct OIDCService: Sendable {
     func decide(_ request: AuthorizationRequest, client: OAuthClient, sessionSecret: String?) async throws -> Decision {
         let now = clock.now
         // The phone's confirm is the consent, so prompt=consent asks for a login like prompt=login.
-        if !request.prompt.contains(.login), !request.prompt.contains(.consent), let session = try await session(secret: sessionSecret),
-           session.satisfies(maxAge: request.maxAge, at: now) {
-            return .redirect(try await issueCode(for: request, accountId: session.accountId, session: session))
+        let session = try await session(secret: sessionSecret)
+        if !request.prompt.contains(.login), !request.prompt.contains(.consent), let session, session.satisfies(maxAge: request.maxAge, at: now) {
+            // A refresh token lets the app act for weeks: that is asked on the phone, never
+            // granted silently by a session (OpenID Connect Core §11).
+            guard request.scopes.contains(Scope.offlineAccess) else {
+                return .redirect(try await issueCode(for: request, accountId: session.accountId, session: session))
+            }
+            if request.prompt.contains(.none) {
+                return .redirect(errorRedirect(OAuthError(.consentRequired, "offline_access needs the user's approval on the phone"), redirectURI: request.redirectURI, state: request.state))
+            }
+            return .login(request, client)
         }
         if request.prompt.contains(.none) {
             return .redirect(errorRedirect(OAuthError(.loginRequired, "the user is not signed in here"), redirectURI: request.redirectURI, state: request.state))
@@ -101,7 +109,7 @@ struct OIDCService: Sendable {
     /// code gets a device record of its own (`browser-…`, with no key: it holds no token), so the
     /// user sees every signed-in browser among their devices and removing it ends the session.
     /// Returns the session and the cookie's secret.
-    func startSession(accountId: String, deviceId: String?, amr: [String], client: ClientInfo? = nil) async throws -> (BrowserSession, String) {
+    func startSession(accountId: String, deviceId: String?, amr: [String], client: ClientInfo? = nil, authTime: Date? = nil) async throws -> (BrowserSession, String) {
         let now = clock.now
         let secret = Secrets.secret(prefix: Self.sessionPrefix)
         let id = Secrets.publicId()
@@ -115,7 +123,7 @@ struct OIDCService: Sendable {
             device = browser.id
         }
         let session = BrowserSession(
-            id: id, secretHash: Secrets.hash(secret), accountId: accountId, deviceId: device, authTime: now, amr: amr,
+            id: id, secretHash: Secrets.hash(secret), accountId: accountId, deviceId: device, authTime: authTime ?? now, amr: amr,
             createdAt: now, expiresAt: now.addingTimeInterval(Self.sessionTTL)
         )
         try await store.insertBrowserSession(session)
@@ -177,6 +185,7 @@ struct OIDCService: Sendable {
     /// this endpoint binds the code like `dpop_jkt` (RFC 9449 §10.1).
     /// - Throws: ``OAuthError`` (the pushing client hears of every mistake directly).
     func push(_ parameters: [String: String], client: OAuthClient, proof: DPoPProof?) async throws -> PushedRequest {
+        try oauth.checkProofRules(proof, client: client)
         var parameters = parameters
         parameters["client_secret"] = nil
         if let bodyId = parameters["client_id"], bodyId != client.id { throw OAuthError.invalidRequest("client_id differs from the authenticated client") }
@@ -194,6 +203,7 @@ struct OIDCService: Sendable {
             }
         }
         let query = parameters.sorted { $0.key < $1.key }.map { "\(Self.formEncode($0.key))=\(Self.formEncode($0.value))" }.joined(separator: "&")
+        guard query.utf8.count <= 8 * 1024 else { throw OAuthError.invalidRequest("the request is too long") }
         let request = PushedRequest(
             requestURI: "urn:ietf:params:oauth:request_uri:" + Secrets.publicId(), clientId: client.id, query: query,
             expiresAt: clock.now.addingTimeInterval(Self.pushedRequestTTL)
@@ -225,14 +235,21 @@ struct OIDCService: Sendable {
         return (try await issueCode(for: request, accountId: account.id, session: session), secret)
     }
 
-    /// The QR login finished: the browser proves the token its login request just handed it.
-    /// - Throws: ``QRLoginError/invalidToken`` for a token that is not a fresh QR login's;
-    ///   ``AuthorizationRequestError``.
-    func finishWithQR(query: String, identity: Identity) async throws -> (redirect: String, sessionSecret: String) {
+    /// The QR login finished: the browser proves the token its login request `loginRequestId`
+    /// just handed it. The request must be this app's login screen (the phone was shown this app
+    /// and these scopes), the token the one it handed out, fresh, and unused: it is revoked here,
+    /// so it buys one redirect and nothing else.
+    /// - Throws: ``QRLoginError/invalidToken`` for any other token; ``AuthorizationRequestError``.
+    func finishWithQR(query: String, loginRequestId: String, identity: Identity) async throws -> (redirect: String, sessionSecret: String) {
         let (request, _) = try await check(query: query)
         let token = identity.token
-        guard token.origin == .qr, clock.now.timeIntervalSince(token.createdAt) <= Self.freshLogin else { throw QRLoginError.invalidToken }
-        let (session, secret) = try await startSession(accountId: identity.account.id, deviceId: identity.device.id, amr: ["qr"])
+        guard token.origin == .qr, clock.now.timeIntervalSince(token.createdAt) <= Self.freshLogin,
+              let id = try? Validate.identifier(loginRequestId), let login = try await store.loginRequest(id: id),
+              login.tokenId == token.id, login.accountId == identity.account.id, let app = login.app, app.clientId == request.clientId,
+              request.scopes.allSatisfy(app.scopes.contains)
+        else { throw QRLoginError.invalidToken }
+        guard try await store.revokeToken(id: token.id, at: clock.now) else { throw QRLoginError.invalidToken }
+        let (session, secret) = try await startSession(accountId: identity.account.id, deviceId: identity.device.id, amr: ["qr"], authTime: token.createdAt)
         return (try await issueCode(for: request, accountId: identity.account.id, session: session), secret)
     }
 
@@ -333,6 +350,11 @@ struct OIDCService: Sendable {
     /// Ends `session` now.
     func endSession(_ session: BrowserSession) async throws {
         _ = try await store.revokeBrowserSession(id: session.id, at: clock.now)
+        // A password or code session's stand-in device goes with it (a QR login's browser device
+        // stays: it is the browser's key, and the user removes it from the phone).
+        if let device = session.deviceId, device.hasPrefix("browser-") {
+            _ = try await store.removeDevice(id: device, accountId: session.accountId, at: clock.now)
+        }
     }
 
     // MARK: UserInfo

@@ -63,9 +63,11 @@ extension LoginService {
         guard let accountId = request.accountId, let account = try await store.account(id: accountId) else {
             throw QRLoginError.wrongState(.denied)
         }
+        // A login screen's token only buys the redirect back to its app (once, at /authorize/qr):
+        // it lives five minutes, not a device token's month.
         let (secret, record) = newToken(
             accountId: accountId, deviceId: request.pcKeyThumbprint, deviceType: request.requester.type,
-            origin: .qr, approvedBy: request.scannerDeviceId, now: now
+            origin: .qr, approvedBy: request.scannerDeviceId, now: now, lifetime: request.app == nil ? nil : OIDCService.freshLogin
         )
         let pickups = self.pickups
         let updated = try await store.transitionLoginRequest(id: request.id) { stored in

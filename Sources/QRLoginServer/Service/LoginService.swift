@@ -175,12 +175,12 @@ public struct LoginService: Sendable {
         Base64URL.encode(HMAC<SHA256>.authenticationCode(for: Data("\(phone):\(code)".utf8), using: codeKey))
     }
 
-    func newToken(accountId: String, deviceId: String, deviceType: DeviceType, origin: TokenOrigin, approvedBy: String?, now: Date) -> (secret: String, record: TokenRecord) {
+    func newToken(accountId: String, deviceId: String, deviceType: DeviceType, origin: TokenOrigin, approvedBy: String?, now: Date, lifetime: TimeInterval? = nil) -> (secret: String, record: TokenRecord) {
         let secret = Secrets.secret(prefix: Secrets.accessTokenPrefix)
         let record = TokenRecord(
             id: Secrets.publicId(), hash: Secrets.hash(secret), accountId: accountId, deviceId: deviceId,
             deviceType: deviceType, origin: origin, approvedBy: approvedBy, createdAt: now,
-            expiresAt: now.addingTimeInterval(settings.tokenTTL)
+            expiresAt: now.addingTimeInterval(lifetime ?? settings.tokenTTL)
         )
         return (secret, record)
     }

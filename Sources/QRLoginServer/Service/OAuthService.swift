@@ -222,7 +222,9 @@ struct OAuthService: Sendable {
               let lookup = try await store.oauthToken(hash: Secrets.hash(token)),
               lookup.token.isActive(in: lookup.family, at: clock.now)
         else { return nil }
-        if lookup.token.kind == .refresh, lookup.family.clientId != caller.id { return nil }
+        // A resource server (a client with no grants of its own) may check any access token; an
+        // app only its own tokens, so one app cannot read who uses another (RFC 7662 §4).
+        if lookup.family.clientId != caller.id, lookup.token.kind == .refresh || !caller.grantTypes.isEmpty { return nil }
         return lookup
     }
 

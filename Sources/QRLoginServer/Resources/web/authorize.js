@@ -48,7 +48,7 @@ async function finish(path, extra, auth, beforeLeave) {
 }
 
 /// Finishes with the token a QR login just handed this browser (DPoP-bound to its key).
-export const finishWithQR = (token) => finish("/authorize/qr", {}, { token, scheme: "DPoP" });
+export const finishWithQR = (token, loginRequest) => finish("/authorize/qr", { loginRequest }, { token, scheme: "DPoP" });
 
 /// Finishes with a password. `beforeLeave` runs once it worked, before the page goes.
 export const finishWithPassword = (username, password, beforeLeave) =>

@@ -96,9 +96,14 @@ async function apply(request, status) {
         return true;
       }
       setState("confirmed", appSignIn ? `Confirmed. Taking you back to ${appSignIn.clientName}…` : "Confirmed. Signing in…");
-      await saveToken(status.token.accessToken, status.token.expiresAt);
-      if (appSignIn) await returnToApp(status.token.accessToken);
-      else await showAccount();
+      // An app's login screen keeps its token in memory only: it buys the redirect to the app
+      // once, and the browser stays signed in to QRLogin only through the session cookie.
+      if (appSignIn) {
+        await returnToApp(status.token.accessToken, status.id);
+      } else {
+        await saveToken(status.token.accessToken, status.token.expiresAt);
+        await showAccount();
+      }
       return true;
     case "denied":
       stopRequest();
@@ -227,9 +232,9 @@ async function followLongPoll(request) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /// The app's login screen after a QR login: the new token buys the redirect back to the app.
-async function returnToApp(token) {
+async function returnToApp(token, loginRequest) {
   try {
-    await finishWithQR(token);
+    await finishWithQR(token, loginRequest);
   } catch (error) {
     setState("error", `Cannot finish signing in to ${appSignIn.clientName}: ${finishMessage(error)}`);
     $("renew").hidden = false;
