@@ -152,9 +152,11 @@ def test_app_login_screen_by_qr_ends_at_the_app_with_a_code_for_an_id_token(serv
                                                        "redirect_uri": relying_party.redirect_uri, "code_verifier": login.verifier, "client_id": "wiki"})
     assert (status, body["error"]) == (400, "invalid_grant")
 
-    # The browser's QR login also signed this browser in on the QRLogin page itself.
+    # The login screen's token bought the redirect and nothing else: the QRLogin page itself is
+    # not signed in (on a shared PC, the next person must not find the account there).
     page.goto(server.browse + "/")
-    expect(page.locator("[data-testid=account]")).to_have_text("Alice Example")
+    expect(page.locator("[data-testid=qr]")).to_be_visible()
+    expect(page.locator("#account-view")).to_be_hidden()
     assert not pc.watch.dialogs
     assert_local_only(pc, server, relying_party)
 
