@@ -370,3 +370,12 @@ def test_one_time_code_fallback_on_the_app_login_screen(server, relying_party, p
     claims = login.redeem(login.landed(page)["code"])
     assert claims["amr"] == ["otp"] and claims["preferred_username"] == username
     assert not pc.watch.dialogs
+
+
+def test_login_hint_prefills_the_username(server, relying_party, pc):
+    login = AppLogin(server, relying_party, login_hint="alice.hint")
+    page = pc.new_page()
+    page.goto(login.url)
+    request_id(page)
+    field = open_password_form(page)
+    expect(field).to_have_value("alice.hint")

@@ -14,7 +14,9 @@ const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.getAttrib
 export const appSignIn = (() => {
   const query = meta("qrlogin-authorize");
   if (!query) return null;
-  return { query, csrf: meta("qrlogin-csrf"), clientName: meta("qrlogin-client-name") || "the app" };
+  // login_hint (OpenID Connect Core §3.1.2.1) prefills the password form's username.
+  const loginHint = new URLSearchParams(query).get("login_hint") || "";
+  return { query, csrf: meta("qrlogin-csrf"), clientName: meta("qrlogin-client-name") || "the app", loginHint };
 })();
 
 const MESSAGES = {

@@ -259,6 +259,7 @@ function setUpAppSignIn() {
   $("password-box").hidden = false;
   const form = $("password-form");
   const error = $("password-error");
+  if (appSignIn.loginHint) form.username.value = appSignIn.loginHint;
   $("password-box").addEventListener("toggle", () => { if ($("password-box").open) form.username.focus(); });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
