@@ -137,3 +137,11 @@ import Testing
         #expect(!after.isValid(before, at: now))
     }
 }
+
+@Suite struct ClientSecretEncodingTests {
+    @Test func theSecretHashIsTheBase64URLSHA256() {
+        // Expected values computed with Python's hashlib and base64.
+        #expect(ClientSecret.hash("qrl_cs_example") == "OwBTPDA6-55LtgsUTV3jN8yRzZXBFuxM9VRbGSe4br8")
+        #expect(ClientSecret.hash("") == "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU")
+    }
+}

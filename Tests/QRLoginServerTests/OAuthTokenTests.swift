@@ -299,3 +299,19 @@ private final class SentProof: @unchecked Sendable {
         }
     }
 }
+
+@Suite struct FormBodyTests {
+    @Test func decodesPlusPercentAndUTF8AndRefusesBrokenEscapes() throws {
+        #expect(FormBody.decode("a+b%20c%3Ad") == "a b c:d")
+        #expect(FormBody.decode("caf%C3%A9") == "café")
+        #expect(FormBody.decode("plain_value-1.2~") == "plain_value-1.2~")
+        #expect(FormBody.decode("%") == nil)
+        #expect(FormBody.decode("%4") == nil)
+        #expect(FormBody.decode("%zz") == nil)
+        #expect(FormBody.decode("%FF") == nil, "not UTF-8")
+        let form = try FormBody("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&scope=openid+profile&empty=")
+        #expect(form["grant_type"] == "urn:ietf:params:oauth:grant-type:device_code")
+        #expect(form["scope"] == "openid profile")
+        #expect(form["empty"] == nil)
+    }
+}
