@@ -105,6 +105,9 @@ public enum ClientSecret {
     }
 
     /// Unpadded base64url over bytes (a client's secret is hashed on every request it makes).
+    /// QRLoginCore's `Base64URL` does the same for the rest of the server; this target cannot use
+    /// it (QRLoginCore depends on this one), and routing Core's hot paths through a generic here
+    /// would cost them the specialisation they get now.
     static func base64URL(_ data: Data) -> String {
         let alphabet = base64URLAlphabet
         var output: [UInt8] = []
