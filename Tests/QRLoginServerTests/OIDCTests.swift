@@ -265,6 +265,18 @@ extension API {
         }
     }
 
+    @Test func twoLoginScreensInOneBrowserShareTheirCSRFToken() async throws {
+        try await withAPI(store: try await TestRP.store()) { api, _ in
+            _ = try await api.signedInPhone("alice")
+            let first = try await api.get("/authorize?" + TestRP.query())
+            let cookie = try #require(first.setCookie("qrlogin_csrf"))
+            let second = try await api.get("/authorize?" + TestRP.query(client: "wiki-backend"), cookie: "qrlogin_csrf=\(cookie)")
+            #expect(second.meta("qrlogin-csrf") == first.meta("qrlogin-csrf"), "the second page does not strand the first")
+            let finished = try await api.call(.post, "/authorize/password", json: ["query": TestRP.query(), "csrf": try #require(first.meta("qrlogin-csrf")), "username": "alice", "password": "correct horse battery"], headers: [.cookie: "qrlogin_csrf=\(try #require(second.setCookie("qrlogin_csrf")))"])
+            #expect(finished.status == .ok, "\(finished.text)")
+        }
+    }
+
     @Test func theLoginFormNeedsItsCSRFCookieAndTheRightPassword() async throws {
         try await withAPI(store: try await TestRP.store()) { api, _ in
             _ = try await api.signedInPhone("alice")

@@ -96,7 +96,7 @@ struct OIDCRoutes {
             case .redirect(let url):
                 return Self.redirect(url)
             case .login(_, let client):
-                let csrf = Secrets.secret(prefix: "")
+                let csrf = csrfToken(for: request)
                 guard let page = assets.page("index.html", publicBaseURL: oidc.issuer, values: ["authorizeQuery": query, "csrf": csrf, "clientName": client.name]) else {
                     throw HTTPError(.internalServerError)
                 }
@@ -171,6 +171,14 @@ struct OIDCRoutes {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: writer.buffer))
     }
 
+    /// The browser's CSRF token: the one its cookie already holds, so that two open pages (two
+    /// apps' login screens, or one and the sign-out page) keep working side by side; a new one
+    /// for a browser that has none or a malformed one.
+    private func csrfToken(for request: Request) -> String {
+        if let existing = cookie(Self.csrfCookie, in: request), existing.utf8.count == 43, PKCE.isValidChallenge(existing) { return existing }
+        return Secrets.secret(prefix: "")
+    }
+
     private func checkCSRF(_ token: String, request: Request) throws {
         guard checkedCSRF(token, request: request) else {
             throw QRLoginError.invalidInput("the sign-in form is stale or was not sent by this site; reload the page")
@@ -200,7 +208,7 @@ struct OIDCRoutes {
         case .refuse(let message):
             return page("Sign-out error", message, status: .badRequest)
         case .confirm(let session, let redirect):
-            guard confirmed else { return confirmLogoutPage(parameters: values) }
+            guard confirmed else { return confirmLogoutPage(parameters: values, csrf: csrfToken(for: request)) }
             try await oidc.endSession(session)
             return signedOut(redirect: redirect, viaForm: true)
         case .logOut(let session, let redirect):
@@ -223,8 +231,7 @@ struct OIDCRoutes {
         return response
     }
 
-    private func confirmLogoutPage(parameters: [String: String]) -> Response {
-        let csrf = Secrets.secret(prefix: "")
+    private func confirmLogoutPage(parameters: [String: String], csrf: String) -> Response {
         let hidden = parameters.filter { ["client_id", "post_logout_redirect_uri", "state", "id_token_hint"].contains($0.key) }
             .sorted { $0.key < $1.key }
             .map { #"<input type="hidden" name="\#(WebAssets.escapeHTML($0.key))" value="\#(WebAssets.escapeHTML($0.value))">"# }.joined()
