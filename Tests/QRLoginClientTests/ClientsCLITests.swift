@@ -82,6 +82,30 @@ struct ClientsCLITests {
         #expect(try await qrlogin(["clients", "remove", "tv"] + db).status == 1)
     }
 
+    @Test("keys rotate adds a signing key per algorithm that signs from then on; keys list shows the retired one")
+    func rotateKeys() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-keys-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = ["--database", dir.appendingPathComponent("k.sqlite").path]
+        let empty = try await qrlogin(["keys", "list"] + db)
+        #expect(empty.status == 0)
+        #expect(empty.stdout.contains("no keys yet"))
+        let first = try await qrlogin(["keys", "rotate", "--json"] + db)
+        #expect(first.status == 0, "\(first.stderr)")
+        let added = try #require(try json(first.stdout)["added"] as? [[String: Any]])
+        #expect(added.compactMap { $0["algorithm"] as? String }.sorted() == ["ES256", "RS256"])
+        let second = try await qrlogin(["keys", "rotate", "--algorithm", "es256", "--json"] + db)
+        #expect((try json(second.stdout)["added"] as? [Any])?.count == 1)
+        let keys = try #require(try json(try await qrlogin(["keys", "list", "--json"] + db).stdout)["keys"] as? [[String: Any]])
+        #expect(keys.count == 3)
+        #expect(keys.filter { $0["signing"] as? Bool == true }.count == 2, "one signing key per algorithm")
+        #expect(keys.contains { $0["algorithm"] as? String == "ES256" && $0["retiredAt"] != nil })
+        #expect(!(try await qrlogin(["keys", "list", "--json"] + db).stdout.contains("PRIVATE")), "private keys are never printed")
+        let bad = try await qrlogin(["keys", "rotate", "--algorithm", "HS256"] + db)
+        #expect(bad.status == 64)
+    }
+
     @Test("a device grant approved with phone approve --code, from a client file")
     func deviceGrantFromTheTerminal() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-clientfile-\(UUID().uuidString)")

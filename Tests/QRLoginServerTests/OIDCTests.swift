@@ -100,6 +100,10 @@ extension API {
             #expect(oidc["subject_types_supported"] as? [String] == ["public"])
             #expect(oidc["response_types_supported"] as? [String] == ["code"])
             #expect(oidc["authorization_response_iss_parameter_supported"] as? Bool == true)
+            #expect(oidc["pushed_authorization_request_endpoint"] as? String == testBaseURL + "/oauth/par")
+            #expect(oidc["end_session_endpoint"] as? String == testBaseURL + "/oauth/logout")
+            #expect(oidc["request_uri_parameter_supported"] as? Bool == false)
+            #expect(oauth["pushed_authorization_request_endpoint"] as? String == testBaseURL + "/oauth/par")
         }
     }
 
