@@ -221,7 +221,15 @@ extension SQLiteStore {
             try connection.execute("DELETE FROM browser_sessions WHERE expires_at < ?", [cutoff.sqlite])
             let sessions = connection.changes
             try connection.execute("DELETE FROM pushed_requests WHERE expires_at < ?", [cutoff.sqlite])
-            return tokens + families + codes + sessions + connection.changes
+            let pushed = connection.changes
+            // A password or code session's stand-in device goes once its session is gone.
+            try connection.execute(
+                """
+                DELETE FROM devices WHERE id LIKE 'browser-%' AND NOT EXISTS (
+                    SELECT 1 FROM browser_sessions s WHERE s.account_id = devices.account_id AND s.device_id = devices.id)
+                """
+            )
+            return tokens + families + codes + sessions + pushed + connection.changes
         }
     }
 

@@ -87,11 +87,15 @@ struct CodeAndSessionStoreConformanceTests {
         try await kind.withStore { store in
             try await store.createAccount(Fixtures.account())
             try await store.insertAuthorizationCode(Self.code())
-            try await store.insertBrowserSession(Self.session())
+            try await store.insertBrowserSession(Self.session(device: "browser-sess-1"))
             #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(61)) == 1)
             #expect(try await store.redeemAuthorizationCode(hash: "code-hash", at: t0) { _ in .revokeIssued } == nil)
-            #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(3601)) == 1)
+            try await store.upsertDevice(Fixtures.device("browser-sess-1"))
+            try await store.upsertDevice(Fixtures.device("dev-1"))
+            #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(3601)) == 2, "the session and its stand-in device")
             #expect(try await store.browserSession(secretHash: "secret-sess-1") == nil)
+            #expect(try await store.device(id: "browser-sess-1", accountId: "acc-1") == nil)
+            #expect(try await store.device(id: "dev-1", accountId: "acc-1") != nil, "a device with a key stays")
         }
     }
 }

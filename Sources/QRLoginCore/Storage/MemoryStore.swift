@@ -289,7 +289,11 @@ public actor MemoryStore: Store {
         for id in oldSessions { sessions[id] = nil }
         let oldPushed = pushed.values.filter { $0.expiresAt < cutoff }.map(\.requestURI)
         for uri in oldPushed { pushed[uri] = nil }
-        return oldTokens.count + oldFamilies.count + oldCodes.count + oldSessions.count + oldPushed.count
+        let standIns = devices.filter { key, device in
+            device.id.hasPrefix("browser-") && !sessions.values.contains { $0.accountId == device.accountId && $0.deviceId == device.id }
+        }.map(\.key)
+        for key in standIns { devices[key] = nil }
+        return oldTokens.count + oldFamilies.count + oldCodes.count + oldSessions.count + oldPushed.count + standIns.count
     }
 
     /// Every signing key, oldest first (ties by kid). Never throws.

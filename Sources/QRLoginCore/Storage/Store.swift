@@ -133,7 +133,8 @@ public protocol Store: Sendable {
     /// Revokes family `id` of `accountId` at `date`. Returns whether a live family was revoked.
     func revokeTokenFamily(id: String, accountId: String, at date: Date) async throws -> Bool
     /// Deletes OAuth tokens, token families, authorization codes and browser sessions whose
-    /// `expiresAt` is before `cutoff`. Returns how many records were deleted.
+    /// `expiresAt` is before `cutoff`, and the stand-in devices (`browser-…`) of password and
+    /// code sessions that no longer have a session. Returns how many records were deleted.
     func deleteOAuthTokens(expiredBefore cutoff: Date) async throws -> Int
 
     // MARK: Authorization codes and browser sessions
