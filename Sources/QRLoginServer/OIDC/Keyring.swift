@@ -22,6 +22,9 @@ final class Keyring: Sendable {
         var at: Date
         var keys: [SigningKey]
         var collection: JWTKeyCollection
+        /// The public JWK of every key loaded into `collection`, by kid: made once per load, not
+        /// per JWKS request (reading an RSA key's PEM is not cheap).
+        var publicKeys: [String: PublicJWK]
     }
 
     private let store: any Store
@@ -79,7 +82,8 @@ final class Keyring: Sendable {
     /// than one token lifetime ago.
     func jwks() async throws -> [PublicJWK] {
         let now = clock.now
-        return try await current().keys.filter { $0.isPublished(at: now, tokenLifetime: tokenLifetime) }.map(Self.publicJWK)
+        let loaded = try await current()
+        return loaded.keys.filter { $0.isPublished(at: now, tokenLifetime: tokenLifetime) }.compactMap { loaded.publicKeys[$0.kid] }
     }
 
     private func current(forceReload: Bool = false) async throws -> Loaded {
@@ -89,14 +93,16 @@ final class Keyring: Sendable {
         }
         let keys = try await store.signingKeys()
         let collection = JWTKeyCollection()
+        var publicKeys: [String: PublicJWK] = [:]
         for key in keys where key.isPublished(at: now, tokenLifetime: tokenLifetime) {
+            publicKeys[key.kid] = try Self.publicJWK(key)
             let kid = JWKIdentifier(string: key.kid)
             switch key.algorithm {
             case .es256: await collection.add(ecdsa: try ES256PrivateKey(pem: key.privateKeyPEM), kid: kid, serializer: Self.serializer)
             case .rs256: await collection.add(rsa: try Insecure.RSA.PrivateKey(pem: key.privateKeyPEM), digestAlgorithm: .sha256, kid: kid, serializer: Self.serializer)
             }
         }
-        let fresh = Loaded(at: now, keys: keys, collection: collection)
+        let fresh = Loaded(at: now, keys: keys, collection: collection, publicKeys: publicKeys)
         loaded.withLock { $0 = fresh }
         return fresh
     }

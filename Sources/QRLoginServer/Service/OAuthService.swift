@@ -128,22 +128,25 @@ struct OAuthService: Sendable {
             throw OAuthError(.invalidDPoPProof, "this device code is bound to a DPoP key; prove possession of that key")
         }
         let now = clock.now
-        let minted = mint(scopes: grant.scopes, refreshScopes: grant.scopes, proof: proof, familyId: Secrets.publicId(), now: now)
         let outcome = PollOutcome()
         let refreshJKT = client.type == .public ? proof?.thumbprint : nil
-        let access = minted.tokens
         _ = try await store.transitionLoginRequest(id: request.id) { stored in
             let poll = stored.pollDeviceGrant(at: now)
             outcome.poll = poll
+            // Most polls are pending: tokens are minted only by the one that hands them out.
             guard poll == .issue, let accountId = stored.accountId else { return .none }
+            let minted = mint(scopes: grant.scopes, refreshScopes: grant.scopes, proof: proof, familyId: Secrets.publicId(), now: now)
+            outcome.issued = minted.issued
             let family = TokenFamily(
                 id: minted.familyId, clientId: client.id, accountId: accountId, scopes: grant.scopes, refreshJKT: refreshJKT,
                 origin: .deviceCode, createdAt: now, expiresAt: minted.expiresAt
             )
-            return LoginSideEffects(issueGrant: IssuedGrant(family: family, tokens: access))
+            return LoginSideEffects(issueGrant: IssuedGrant(family: family, tokens: minted.tokens))
         }
         switch outcome.poll {
-        case .issue: return minted.issued
+        case .issue:
+            guard let issued = outcome.issued else { throw OAuthError.invalidGrant("the device code was already used") }
+            return issued
         case .pending: throw OAuthError(.authorizationPending, "the user has not approved the request yet")
         case .slowDown(let error): throw error
         case .denied: throw OAuthError(.accessDenied, "the user denied the request")
@@ -262,6 +265,7 @@ struct OAuthService: Sendable {
 /// synchronously, before it returns, so the value is read after every write.
 private final class PollOutcome: @unchecked Sendable {
     var poll: DevicePoll?
+    var issued: IssuedOAuthTokens?
 }
 
 /// Carries the secrets minted inside a refresh's atomic step out of it (read after it returns).
