@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         // Signs ID tokens (ES256, RS256); 5.8.0 for base64url EC parameters (see Keyring).
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        // PostgreSQL for many instances; 1.32.2 and later fix LISTEN after errors.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // QR encoder: no dependencies.
@@ -65,6 +67,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "QRLoginPostgres",
+            dependencies: [
+                "QRLoginCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "QRLoginServer",
             dependencies: [
                 "QRCode",
@@ -72,6 +84,7 @@ let package = Package(
                 "QRLoginCore",
                 "QRLoginOAuth",
                 "QRLoginSQLite",
+                "QRLoginPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -107,6 +120,7 @@ let package = Package(
                 "QRLoginServer",
                 "QRLoginOAuth",
                 "QRLoginSQLite",
+                "QRLoginPostgres",
                 "QRLoginClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -122,7 +136,7 @@ let package = Package(
         .testTarget(name: "QRCodeRenderTests", dependencies: ["QRCode", "QRCodeRender"], swiftSettings: swiftSettings),
         .testTarget(name: "QRLoginOAuthTests", dependencies: ["QRLoginOAuth"], swiftSettings: swiftSettings),
         .testTarget(name: "QRLoginCoreTests", dependencies: ["QRLoginCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "QRLoginSQLiteTests", dependencies: ["QRLoginCore", "QRLoginOAuth", "QRLoginSQLite"], swiftSettings: swiftSettings),
+        .testTarget(name: "QRLoginSQLiteTests", dependencies: ["QRLoginCore", "QRLoginOAuth", "QRLoginSQLite", "QRLoginPostgres"], swiftSettings: swiftSettings),
         .testTarget(
             name: "QRLoginServerTests",
             dependencies: [

@@ -31,6 +31,17 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install -q --disable-pip-version-check cryptography
 
+# Everything started below is stopped on exit, whatever happens.
+cleanups=()
+cleanup() { for ((i=${#cleanups[@]}-1; i>=0; i--)); do eval "${cleanups[$i]}" || true; done; }
+trap cleanup EXIT
+
+log "PostgreSQL: a private server for the store conformance and cluster tests"
+pgdir=$(mktemp -d)
+cleanups+=("scripts/postgres.sh stop '$pgdir'; rm -rf '$pgdir'")
+QRLOGIN_TEST_POSTGRES=$(scripts/postgres.sh start "$pgdir" "$((40000 + RANDOM % 10000))")
+export QRLOGIN_TEST_POSTGRES
+
 log "swift build"
 swift build --build-tests
 
@@ -38,13 +49,15 @@ log "swift test"
 if ! swift test --skip-build 2>&1 | tee .build/swift-test.log; then echo "swift test failed"; exit 1; fi
 # Swift Testing prints its verdict last; insist on a run that executed tests and passed.
 grep -qE 'Test run with [0-9]+ tests? .*passed' .build/swift-test.log || { echo "swift test ran no Swift Testing tests"; exit 1; }
+# The conformance suites ran against PostgreSQL too, not only memory and SQLite.
+grep -q 'argument kind → postgres' .build/swift-test.log || { echo "the store tests did not run on PostgreSQL"; exit 1; }
 
 log "end-to-end: qrlogin serve on SQLite, driven by an independent Python client"
 workdir=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 .build/debug/qrlogin serve --port "$port" --database "$workdir/e2e.sqlite" >"$workdir/serve.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true; rm -rf "$workdir"' EXIT
+cleanups+=("kill $server 2>/dev/null; rm -rf '$workdir'")
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 "$VENV/bin/python" scripts/example_flow.py "http://127.0.0.1:$port" >"$workdir/flow.log" || { cat "$workdir/flow.log" "$workdir/serve.log"; exit 1; }
 tail -n 1 "$workdir/flow.log"

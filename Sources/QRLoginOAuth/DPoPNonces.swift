@@ -6,8 +6,9 @@ import Foundation
 /// or the previous window is accepted, and after a restart no earlier nonce is: a proof signed
 /// before the restart cannot be replayed after it, even though the replay cache started empty.
 ///
-/// Several instances sharing one database need one key between them; until then each instance
-/// accepts only its own nonces, which a client handles as a normal `use_dpop_nonce` retry.
+/// Several instances on one database share one key (kept in the database, made by the first
+/// instance), so a nonce from one is good at every other; their replay cache is shared and
+/// durable, so a restart does not reopen replays there.
 public struct DPoPNonces: Sendable {
     private let key: SymmetricKey
     /// Seconds a window lasts; a nonce is good for one to two windows.
@@ -15,8 +16,13 @@ public struct DPoPNonces: Sendable {
 
     /// Creates a nonce source with a new random key.
     public init(window: TimeInterval = 300) {
+        self.init(key: SymmetricKey(size: .bits256), window: window)
+    }
+
+    /// Creates a nonce source with `key` (shared by the instances of one deployment).
+    public init(key: SymmetricKey, window: TimeInterval = 300) {
         precondition(window > 0, "the nonce window must be positive")
-        self.key = SymmetricKey(size: .bits256)
+        self.key = key
         self.window = window
     }
 

@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import QRLoginCore
 import QRLoginOAuth
+import QRLoginPostgres
 import QRLoginSQLite
 import ServiceLifecycle
 
@@ -45,19 +46,26 @@ public func buildApplication(
     var services: [any Service] = []
     if let given = dependencies.store {
         store = given
+    } else if PostgresURL.isPostgres(configuration.database) {
+        let postgres = try await PostgresStore.open(url: configuration.database, timeout: .seconds(configuration.databaseTimeout), logger: logger)
+        logger.info("using PostgreSQL", metadata: ["qrlogin.database": "\(postgres.configuration)"])
+        store = postgres
+        services.append(PostgresCloser(store: postgres))
     } else {
         let sqlite = try await SQLiteStore.open(path: configuration.database, logger: logger)
         store = sqlite
         services.append(SQLiteCloser(store: sqlite))
     }
-    let notifier = dependencies.notifier ?? InProcessNotifier()
+    let shared = try await SharedState.make(for: store, logger: logger)
+    let notifier = dependencies.notifier ?? shared.notifier
+    if dependencies.notifier == nil, let listener = shared.listener { services.append(NotifierService(notifier: listener)) }
     let verifier = DPoPVerifier(
         publicBaseURL: configuration.publicBaseURL, maxClockSkew: configuration.flow.proofSkew,
-        replayCache: MemoryReplayCache(), clock: dependencies.clock
+        replayCache: shared.replayCache, clock: dependencies.clock
     )
     let service = LoginService(
         store: store, verifier: verifier, notifier: notifier, clock: dependencies.clock, settings: configuration.flow,
-        codeSender: dependencies.codeSender ?? LogCodeSender(logger: logger)
+        codeSender: dependencies.codeSender ?? LogCodeSender(logger: logger), pickups: shared.pickups, codeKey: shared.codeKey
     )
     if let file = configuration.clientFile {
         let count = try await ClientFile.load(path: file, into: store, clock: dependencies.clock)
@@ -65,12 +73,12 @@ public func buildApplication(
     }
     let keyring = Keyring(store: store, clock: dependencies.clock, tokenLifetime: configuration.oauth.idTokenTTL)
     try await keyring.ensureKeys(logger: logger)
-    let router = buildRouter(service: service, keyring: keyring, configuration: configuration, clock: dependencies.clock, assets: assets)
+    let router = buildRouter(service: service, keyring: keyring, configuration: configuration, clock: dependencies.clock, assets: assets, shared: shared)
     let serverName = "qrlogin"
     services.append(WaitTimerService(timer: service.waitTimer))
     services.append(CleanupService(
         store: store, clock: dependencies.clock, interval: configuration.cleanupInterval, retention: configuration.flow.retention,
-        keyLifetime: configuration.oauth.idTokenTTL, logger: logger
+        keyLifetime: configuration.oauth.idTokenTTL, sharedState: shared.cleanup, logger: logger
     ))
 
     return Application(
@@ -96,19 +104,27 @@ func http1(configuration: HTTP1Channel.Configuration, streams: EventStreams) -> 
 }
 
 /// The router with every route of the v1 contract.
-func buildRouter(service: LoginService, keyring: Keyring, configuration: ServerConfiguration, clock: any NowClock, assets: WebAssets) -> Router<AppRequestContext> {
+func buildRouter(
+    service: LoginService, keyring: Keyring, configuration: ServerConfiguration, clock: any NowClock, assets: WebAssets, shared: SharedState
+) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     // Logs requests too (one layer instead of two: see ProblemMiddleware).
     router.add(middleware: ProblemMiddleware())
     let clients = ClientResolver(trustedProxies: configuration.trustedProxies)
-    let limiter = RateLimiter(limits: configuration.rateLimits, clock: clock)
+    let limiter = RateLimiter(limits: configuration.rateLimits, clock: clock, buckets: shared.buckets)
     router.getAndHead("health") { request, context in
         _ = try await service.store.loginRequest(id: "health-check")
         return try HealthView(status: "ok", storage: "ok").response(from: request, context: context)
     }
+    // For load balancers: 503 while the database is unreachable (or, with several instances,
+    // while this one cannot hear the others' changes), so traffic goes elsewhere.
+    router.getAndHead("health/ready") { request, context in
+        try await shared.ready()
+        return try HealthView(status: "ready", storage: "ok").response(from: request, context: context)
+    }
     let oauth = OAuthService(
         login: service, settings: configuration.oauth, issuer: configuration.publicBaseURL,
-        nonces: configuration.oauth.dpopNonces ? DPoPNonces() : nil, keyring: keyring
+        nonces: configuration.oauth.dpopNonces ? DPoPNonces(key: shared.nonceKey) : nil, keyring: keyring
     )
     let oidc = OIDCService(oauth: oauth)
     AccountRoutes(service: service, clients: clients, limiter: limiter).addRoutes(to: router)

@@ -27,6 +27,8 @@ public struct ServeOptions: Sendable, Equatable {
     public var logLevel: String?
     /// `--idle-timeout`, seconds.
     public var idleTimeout: Int?
+    /// `--database-timeout`, seconds.
+    public var databaseTimeout: Int?
     /// `--dpop-nonces on|off`.
     public var dpopNonces: Bool?
     /// `--device-interval`, seconds.
@@ -42,7 +44,7 @@ public struct ServeOptions: Sendable, Equatable {
     public init(
         host: String? = nil, port: Int? = nil, database: String? = nil, publicURL: String? = nil,
         rateLimits: Bool? = nil, trustedProxies: [String] = [], requestTTL: Int? = nil, ticketTTL: Int? = nil,
-        tokenTTL: Int? = nil, proofSkew: Int? = nil, bcryptCost: Int? = nil, logLevel: String? = nil, idleTimeout: Int? = nil,
+        tokenTTL: Int? = nil, proofSkew: Int? = nil, bcryptCost: Int? = nil, logLevel: String? = nil, idleTimeout: Int? = nil, databaseTimeout: Int? = nil,
         dpopNonces: Bool? = nil, deviceInterval: Int? = nil, deviceCodeTTL: Int? = nil, oauthTokenTTL: Int? = nil, clientFile: String? = nil
     ) {
         self.dpopNonces = dpopNonces
@@ -63,6 +65,7 @@ public struct ServeOptions: Sendable, Equatable {
         self.bcryptCost = bcryptCost
         self.logLevel = logLevel
         self.idleTimeout = idleTimeout
+        self.databaseTimeout = databaseTimeout
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import QRLoginPostgres
 
 extension ServerConfiguration {
     /// The configuration of `qrlogin serve`: each setting from its option if given, else from
@@ -12,7 +13,18 @@ extension ServerConfiguration {
         var config = ServerConfiguration()
         config.host = options.host ?? input.env("QRLOGIN_HOST") ?? config.host
         config.port = try input.int(options.port, "--port", "QRLOGIN_PORT", 0...65535) ?? config.port
-        config.database = options.database ?? input.env("QRLOGIN_DATABASE") ?? config.database
+        if let (value, source) = input.pick(options.database, "--database", "QRLOGIN_DATABASE") {
+            if PostgresURL.isPostgres(value) {
+                do {
+                    _ = try PostgresURL(value)
+                } catch {
+                    // The URL may hold a password: name the problem, not the value.
+                    throw ServerConfigurationError(variable: "QRLOGIN_DATABASE", message: "\(source): \(error.description)")
+                }
+            }
+            config.database = value
+        }
+        if let value = try input.int(options.databaseTimeout, "--database-timeout", "QRLOGIN_DATABASE_TIMEOUT", 1...60) { config.databaseTimeout = value }
         if let (value, source) = input.pick(options.publicURL, "--public-url", "QRLOGIN_PUBLIC_URL") {
             guard isUsablePublicURL(value) else {
                 throw input.error(source, "QRLOGIN_PUBLIC_URL", value, "must be an http or https URL with a host and no query or fragment, e.g. https://login.example.com")

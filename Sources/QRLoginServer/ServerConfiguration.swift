@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import QRLoginCore
+import QRLoginPostgres
 
 /// Everything `qrlogin serve` can be told. Defaults are safe for a single machine.
 public struct ServerConfiguration: Sendable {
@@ -11,8 +12,11 @@ public struct ServerConfiguration: Sendable {
     /// The URL clients use to reach the server; QR urls and DPoP `htu` checks are built from it.
     /// Nil means `http://HOST:PORT`.
     public var publicURL: String?
-    /// SQLite database file; `:memory:` keeps everything in memory.
+    /// SQLite database file (`:memory:` keeps everything in memory), or a `postgres://` URL for
+    /// several instances sharing one PostgreSQL database.
     public var database: String = "qrlogin.sqlite"
+    /// Seconds a PostgreSQL call may take before the request fails with 503 `store_unavailable`.
+    public var databaseTimeout: Int = 5
     /// Lifetimes and limits of the flow.
     public var flow = FlowSettings()
     /// Lifetimes and switches of the OAuth endpoints.
@@ -35,6 +39,12 @@ public struct ServerConfiguration: Sendable {
 
     /// The defaults.
     public init() {}
+
+    /// The database as it may be logged: a PostgreSQL URL without its password.
+    public var databaseForLogs: String {
+        guard PostgresURL.isPostgres(database) else { return database }
+        return (try? PostgresURL(database))?.description ?? "postgres://…"
+    }
 
     /// The public base URL without a trailing slash; an IPv6 host is bracketed.
     public var publicBaseURL: String {

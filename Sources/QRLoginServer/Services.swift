@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import QRLoginCore
+import QRLoginPostgres
 import QRLoginSQLite
 import ServiceLifecycle
 
@@ -14,6 +15,9 @@ struct CleanupService: Service {
     let retention: TimeInterval
     /// How long a retired signing key stays published (the longest an ID token lives).
     let keyLifetime: TimeInterval
+    /// Deletes the shared short-lived state that has expired at the given time (replay keys,
+    /// full rate-limit buckets); nil when that state lives in memory. Returns how many rows.
+    var sharedState: (@Sendable (Date) async throws -> Int)? = nil
     let logger: Logger
 
     func run() async throws {
@@ -32,6 +36,10 @@ struct CleanupService: Service {
                 if tokens > 0 { logger.info("deleted expired OAuth tokens", metadata: ["qrlogin.deleted": "\(tokens)"]) }
                 let keys = try await store.deleteSigningKeys(retiredBefore: clock.now.addingTimeInterval(-keyLifetime - retention))
                 if keys > 0 { logger.info("deleted retired signing keys", metadata: ["qrlogin.deleted": "\(keys)"]) }
+                if let sharedState {
+                    let rows = try await sharedState(clock.now)
+                    if rows > 0 { logger.info("deleted expired replay keys and idle rate limits", metadata: ["qrlogin.deleted": "\(rows)"]) }
+                }
             } catch {
                 logger.error("cleanup failed", metadata: ["qrlogin.error": "\(error)"])
             }
@@ -57,5 +65,26 @@ struct WaitTimerService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         timer.shutdown()
+    }
+}
+
+/// Closes the PostgreSQL store's connections after the server has stopped.
+struct PostgresCloser: Service {
+    let store: PostgresStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await store.close()
+    }
+}
+
+/// Runs the PostgreSQL listener that wakes this instance's waiting PCs, until shutdown.
+struct NotifierService: Service {
+    let notifier: PostgresNotifier
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await notifier.run()
+        }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import QRLoginCore
 import QRLoginOAuth
+import QRLoginPostgres
 import QRLoginSQLite
 
 /// `qrlogin clients …`: manages OAuth clients directly in the configured database, like
@@ -18,7 +19,7 @@ struct ClientsCommand: AsyncParsableCommand {
 
 /// Where the clients are: the database `serve` uses.
 struct ClientStoreOptions: ParsableArguments {
-    @Option(help: "SQLite database file. [env: QRLOGIN_DATABASE] (default: qrlogin.sqlite)")
+    @Option(help: "SQLite database file, or the postgres:// URL serve uses. [env: QRLOGIN_DATABASE] (default: qrlogin.sqlite)")
     var database: String?
 
     @Flag(help: "Print JSON.") var json = false
@@ -28,11 +29,29 @@ struct ClientStoreOptions: ParsableArguments {
     }
 
     /// Runs `body` with the store open, closing it after.
-    func withStore<T>(_ body: (SQLiteStore) async throws -> T) async throws -> T {
+    func withStore<T>(_ body: (any Store) async throws -> T) async throws -> T {
+        var logger = Logger(label: "qrlogin.clients")
+        logger.logLevel = .warning
+        if PostgresURL.isPostgres(path) {
+            let store: PostgresStore
+            do {
+                store = try await PostgresStore.open(url: path, maximumConnections: 2, logger: logger)
+            } catch {
+                // The URL may hold a password: it is named without it.
+                let named = (try? PostgresURL(path))?.description ?? "postgres://…"
+                throw CLIError.failed("cannot open the database \(named): \(error)")
+            }
+            do {
+                let result = try await body(store)
+                await store.close()
+                return result
+            } catch {
+                await store.close()
+                throw error
+            }
+        }
         let store: SQLiteStore
         do {
-            var logger = Logger(label: "qrlogin.clients")
-            logger.logLevel = .warning
             store = try await SQLiteStore.open(path: path, logger: logger)
         } catch {
             throw CLIError.failed("cannot open the database \(path): \(error)")
@@ -72,7 +91,7 @@ struct ClientStoreOptions: ParsableArguments {
 }
 
 /// Finds client `id` or fails with a message.
-private func requireClient(_ id: String, in store: SQLiteStore) async throws -> OAuthClient {
+private func requireClient(_ id: String, in store: any Store) async throws -> OAuthClient {
     guard let client = try await store.client(id: id) else { throw CLIError.failed("no client with id '\(id)' (see `qrlogin clients list`)") }
     return client
 }

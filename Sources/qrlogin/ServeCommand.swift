@@ -29,8 +29,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on. [env: QRLOGIN_PORT] (default: 8080)")
     var port: Int?
 
-    @Option(help: "SQLite database file, or :memory:. [env: QRLOGIN_DATABASE] (default: qrlogin.sqlite)")
+    @Option(help: "SQLite database file, :memory:, or postgres://USER@HOST[:PORT]/DB for several instances (password: PGPASSWORD, or the whole URL in QRLOGIN_DATABASE). [env: QRLOGIN_DATABASE] (default: qrlogin.sqlite)")
     var database: String?
+
+    @Option(name: .customLong("database-timeout"), help: "Seconds a PostgreSQL call may take before the request fails with 503. [env: QRLOGIN_DATABASE_TIMEOUT] (default: 5)")
+    var databaseTimeout: Int?
 
     @Option(name: .customLong("public-url"), help: "URL clients use to reach this server; QR codes and proofs use it. [env: QRLOGIN_PUBLIC_URL] (default: http://HOST:PORT)")
     var publicURL: String?
@@ -86,7 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
         ServeOptions(
             host: host, port: port, database: database, publicURL: publicURL, rateLimits: rateLimits.map { $0 == .on },
             trustedProxies: trustedProxies, requestTTL: requestTTL, ticketTTL: ticketTTL, tokenTTL: tokenTTL,
-            proofSkew: proofSkew, bcryptCost: bcryptCost, logLevel: logLevel, idleTimeout: idleTimeout,
+            proofSkew: proofSkew, bcryptCost: bcryptCost, logLevel: logLevel, idleTimeout: idleTimeout, databaseTimeout: databaseTimeout,
             dpopNonces: dpopNonces.map { $0 == .on }, deviceInterval: deviceInterval, deviceCodeTTL: deviceCodeTTL,
             oauthTokenTTL: oauthTokenTTL, clientFile: clientFile
         )
@@ -119,7 +122,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = config.logLevel
         logger.info("starting", metadata: [
             "qrlogin.address": "\(config.host):\(config.port)", "qrlogin.public_url": "\(config.publicBaseURL)",
-            "qrlogin.database": "\(config.database)", "qrlogin.rate_limits": "\(config.rateLimits.isEmpty ? "off" : "on")",
+            "qrlogin.database": "\(config.databaseForLogs)", "qrlogin.rate_limits": "\(config.rateLimits.isEmpty ? "off" : "on")",
         ])
         let app = try await buildApplication(configuration: config, logger: logger)
         try await app.runService()

@@ -1,11 +1,17 @@
 import Foundation
 import QRLoginCore
+@testable import QRLoginPostgres
 import QRLoginSQLite
 import Testing
 
-/// The store implementations every conformance test runs against.
+/// The store implementations every conformance test runs against. PostgreSQL joins them when
+/// `QRLOGIN_TEST_POSTGRES` names a database (scripts/test.sh starts one and sets it).
 enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case memory, sqliteInMemory, sqliteFile
+    case memory, sqliteInMemory, sqliteFile, postgres
+
+    static var allCases: [StoreKind] {
+        PostgresTestDatabase.url == nil ? [.memory, .sqliteInMemory, .sqliteFile] : [.memory, .sqliteInMemory, .sqliteFile, .postgres]
+    }
 
     var testDescription: String { rawValue }
 
@@ -20,6 +26,8 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
             let path = TemporaryDatabase.path()
             defer { TemporaryDatabase.remove(path) }
             try await Self.withSQLite(path: path, body)
+        case .postgres:
+            try await PostgresTestDatabase.withStore { try await body($0) }
         }
     }
 
@@ -32,6 +40,29 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
             throw error
         }
         try await store.close()
+    }
+}
+
+/// A fresh schema in the test PostgreSQL database per test, dropped afterwards.
+enum PostgresTestDatabase {
+    static var url: String? {
+        ProcessInfo.processInfo.environment["QRLOGIN_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    static func withStore(_ body: (PostgresStore) async throws -> Void) async throws {
+        let url = try #require(url)
+        let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        // Many tests run at once on two cores: a deadline that a loaded machine cannot miss.
+        let store = try await PostgresStore.open(url: url, timeout: .seconds(60), maximumConnections: 8, schema: schema)
+        var failure: (any Error)?
+        do {
+            try await body(store)
+        } catch {
+            failure = error
+        }
+        try await store.execute("DROP SCHEMA \(schema) CASCADE", binds())
+        await store.close()
+        if let failure { throw failure }
     }
 }
 

@@ -22,12 +22,13 @@ public struct DPoPProof: Sendable, Equatable {
     public var nonce: String? = nil
 }
 
-/// Remembers proof ids for the acceptance window, so a replayed proof is refused.
-/// In-process now; a shared implementation can back several server instances later.
+/// Remembers proof ids for the acceptance window, so a replayed proof is refused: in process
+/// memory for one instance (``MemoryReplayCache``), in the shared database for several.
 public protocol ReplayCache: Sendable {
     /// Records `key` until `expiresAt`. Returns `false` if `key` is already recorded and has
     /// not expired at `now` (a replay), `true` if it was new.
-    func insert(_ key: String, expiresAt: Date, now: Date) async -> Bool
+    /// - Throws: a storage fault of a shared cache (the proof is then not accepted).
+    func insert(_ key: String, expiresAt: Date, now: Date) async throws -> Bool
 }
 
 /// Verifies RFC 9449 DPoP proofs: ES256 only, `typ` `dpop+jwt`, a public P-256 `jwk`,
@@ -71,9 +72,14 @@ public struct DPoPVerifier: Sendable {
         let verified = try checked.get()
         // The proof stays acceptable until iat + skew; a future-dated one also until now + skew.
         let expiry = max(verified.issuedAt, now).addingTimeInterval(maxClockSkew)
-        guard await replayCache.insert(verified.thumbprint + ":" + verified.jti, expiresAt: expiry, now: now) else {
-            throw .replayedProof
+        let fresh: Bool
+        do {
+            fresh = try await replayCache.insert(verified.thumbprint + ":" + verified.jti, expiresAt: expiry, now: now)
+        } catch {
+            // A shared cache that cannot answer must not let the proof through.
+            throw .storeUnavailable
         }
+        guard fresh else { throw .replayedProof }
         return verified
     }
 

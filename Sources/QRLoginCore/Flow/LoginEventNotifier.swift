@@ -168,6 +168,13 @@ public final class InProcessNotifier: LoginEventNotifier {
         }
     }
 
+    /// Signals every subscription: each waiter re-reads its request and sends what changed. For a
+    /// notifier that may have missed changes (a shared one after its connection came back).
+    public func signalAll() {
+        let subscribers = table.withLock { $0.values.flatMap { $0 } }
+        for subscriber in subscribers { subscriber.signal() }
+    }
+
     /// How many subscriptions are registered (for tests and metrics).
     public var subscriptionCount: Int { table.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 }

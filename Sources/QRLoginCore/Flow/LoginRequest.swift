@@ -68,6 +68,10 @@ public struct LoginRequest: Codable, Sendable, Equatable {
     public var deviceGrant: DeviceGrant?
     /// For a QR login that is the login screen of an OpenID Connect sign-in: the app and scopes.
     public var app: AppSignIn?
+    /// The number of the PC's newest read, where the store keeps it (PostgreSQL, so that every
+    /// instance agrees on which read may collect the token); 0 in stores whose server keeps it in
+    /// memory. No transition changes it.
+    public var pickupGeneration: UInt64 = 0
 
     /// Creates a new pending request.
     public init(id: String, pollSecretHash: String, pcKeyThumbprint: String, pcPublicKeyJWK: String, requester: RequesterContext, createdAt: Date, expiresAt: Date, deviceGrant: DeviceGrant? = nil) {

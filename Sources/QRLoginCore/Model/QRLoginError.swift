@@ -47,6 +47,8 @@ public enum QRLoginError: Error, Sendable, Equatable {
     case bodyTooLarge
     /// A newer read by the same PC took over collecting the token (a stale connection).
     case superseded
+    /// The store cannot serve now (its database is unreachable or slow); retry shortly.
+    case storeUnavailable
 
     /// A stable identifier clients can switch on.
     public var code: String {
@@ -74,6 +76,7 @@ public enum QRLoginError: Error, Sendable, Equatable {
         case .rateLimited: "rate_limited"
         case .bodyTooLarge: "body_too_large"
         case .superseded: "superseded"
+        case .storeUnavailable: "store_unavailable"
         }
     }
 
@@ -103,6 +106,7 @@ public enum QRLoginError: Error, Sendable, Equatable {
         case .rateLimited(let seconds): "Too many requests. Retry in \(seconds) s."
         case .bodyTooLarge: "The request body is too large."
         case .superseded: "A newer request from this PC is collecting the login; this one was replaced."
+        case .storeUnavailable: "The login service cannot reach its database right now. Retry in a moment."
         }
     }
 }

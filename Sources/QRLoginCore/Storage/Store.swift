@@ -198,3 +198,11 @@ extension Store {
         return StoredIdentity(token: token, account: account, device: device)
     }
 }
+
+/// A storage fault that means the store cannot serve now (its database is unreachable or did not
+/// answer in time), as opposed to a bug or bad data: the server answers it with 503 and
+/// `store_unavailable`, so a load balancer or client retries elsewhere or later.
+public protocol StoreUnavailableError: Error {
+    /// Whether this failure is of that kind.
+    var isUnavailable: Bool { get }
+}

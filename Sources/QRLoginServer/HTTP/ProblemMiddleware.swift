@@ -52,6 +52,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case let error as QRLoginError:
             return problem(for: error)
+        case let error as any StoreUnavailableError where error.isUnavailable:
+            logger.warning("store unavailable", metadata: ["qrlogin.error": "\(error)"])
+            return problem(for: .storeUnavailable)
         case let error as any HTTPResponseError:
             let status = error.status
             let code: String
@@ -88,6 +91,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .expired, .ticketExpired: .gone
         case .rateLimited: .tooManyRequests
         case .bodyTooLarge: .contentTooLarge
+        case .storeUnavailable: .serviceUnavailable
         }
     }
 
@@ -100,6 +104,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case .rateLimited(let seconds):
             answer.headers[.retryAfter] = String(seconds)
+        case .storeUnavailable:
+            answer.headers[.retryAfter] = "1"
         case .missingCredentials, .invalidToken, .invalidProof, .replayedProof:
             answer.headers[.wwwAuthenticate] = #"DPoP algs="ES256", error="invalid_token""#
         default: break

@@ -12,22 +12,18 @@ public enum RateLimitScope: String, Sendable, CaseIterable {
 }
 
 /// Per-client-IP token buckets. Each scope allows `perMinute` requests a minute with bursts of
-/// the same size; an empty bucket answers with the seconds until the next token.
+/// the same size; an empty bucket answers with the seconds until the next token. The buckets
+/// live in memory for one instance, or in the shared database for several.
 public final class RateLimiter: Sendable {
-    private struct Bucket {
-        var tokens: Double
-        var updated: Date
-    }
-
     private let limits: [RateLimitScope: Int]
     private let clock: any NowClock
-    private let buckets = Mutex<[String: Bucket]>([:])
-    private let sweepCounter = Atomic<Int>(0)
+    private let buckets: any RateLimitBuckets
 
     /// Creates a limiter; a scope missing from `limits`, or with 0, is not limited.
-    public init(limits: [RateLimitScope: Int], clock: any NowClock) {
+    public init(limits: [RateLimitScope: Int], clock: any NowClock, buckets: any RateLimitBuckets = MemoryRateLimitBuckets()) {
         self.limits = limits
         self.clock = clock
+        self.buckets = buckets
     }
 
     /// The default limits per IP and minute.
@@ -36,29 +32,16 @@ public final class RateLimiter: Sendable {
     ]
 
     /// Takes one token for `scope` from `ip`'s bucket.
-    /// - Throws: ``QRLoginError/rateLimited(retryAfter:)`` when the bucket is empty.
-    public func check(_ scope: RateLimitScope, ip: String) throws(QRLoginError) {
+    /// - Throws: ``QRLoginError/rateLimited(retryAfter:)`` when the bucket is empty,
+    ///   ``QRLoginError/storeUnavailable`` when shared buckets cannot be reached.
+    public func check(_ scope: RateLimitScope, ip: String) async throws(QRLoginError) {
         guard let limit = limits[scope], limit > 0 else { return }
-        let now = clock.now
-        let rate = Double(limit) / 60
-        let key = scope.rawValue + " " + ip
-        let retryAfter: Int? = buckets.withLock { buckets in
-            var bucket = buckets[key] ?? Bucket(tokens: Double(limit), updated: now)
-            bucket.tokens = min(Double(limit), bucket.tokens + max(0, now.timeIntervalSince(bucket.updated)) * rate)
-            bucket.updated = now
-            defer { buckets[key] = bucket }
-            guard bucket.tokens >= 1 else { return max(1, Int(((1 - bucket.tokens) / rate).rounded(.up))) }
-            bucket.tokens -= 1
-            return nil
+        let retryAfter: Int?
+        do {
+            retryAfter = try await buckets.take(key: scope.rawValue + " " + ip, limit: limit, now: clock.now)
+        } catch {
+            throw .storeUnavailable
         }
-        if sweepCounter.add(1, ordering: .relaxed).newValue % 4096 == 0 { sweep(now: now) }
         if let retryAfter { throw .rateLimited(retryAfter: retryAfter) }
-    }
-
-    /// Drops buckets that have refilled completely, so idle clients cost no memory.
-    private func sweep(now: Date) {
-        buckets.withLock { buckets in
-            buckets = buckets.filter { now.timeIntervalSince($0.value.updated) < 60 }
-        }
     }
 }

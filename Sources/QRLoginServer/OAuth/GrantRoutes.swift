@@ -25,8 +25,8 @@ struct GrantRoutes {
     /// guesser gets a handful of tries a minute against a space of 20^8 codes.
     @Sendable func enterUserCode(_ request: Request, context: AuthenticatedContext) async throws -> ScanView {
         let ip = clients.client(of: request, peer: context.remoteAddress).ip
-        try limiter.check(.userCode, ip: ip)
-        try limiter.check(.userCode, ip: "account:" + context.identity.account.id)
+        try await limiter.check(.userCode, ip: ip)
+        try await limiter.check(.userCode, ip: "account:" + context.identity.account.id)
         let body = try await request.decode(as: UserCodeBody.self, context: context)
         let result = try await oauth.login.scan(userCode: body.userCode, by: context.identity)
         context.logger.info("device grant found by user code", metadata: ["qrlogin.request.id": "\(result.request.id)"])

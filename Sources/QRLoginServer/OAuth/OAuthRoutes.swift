@@ -96,7 +96,7 @@ struct OAuthRoutes {
 
     func deviceAuthorization(_ request: Request, context: AppRequestContext) async throws -> Response {
         let info = clients.client(of: request, peer: context.remoteAddress)
-        try limiter.check(.deviceAuthorization, ip: info.ip)
+        try await limiter.check(.deviceAuthorization, ip: info.ip)
         let form = try await FormBody.read(request, context: context)
         let client = try await authenticateClient(request, form: form)
         let proof = try await proofIfAny(request)
@@ -150,7 +150,7 @@ struct OAuthRoutes {
     /// RFC 9126 §2: the client pushes its authorization request and gets a `request_uri`.
     func pushAuthorizationRequest(_ request: Request, context: AppRequestContext) async throws -> Response {
         // Each push is stored for ten minutes: the same per-IP limit as the device authorization.
-        try limiter.check(.deviceAuthorization, ip: clients.client(of: request, peer: context.remoteAddress).ip)
+        try await limiter.check(.deviceAuthorization, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let form = try await FormBody.read(request, context: context)
         let client = try await authenticateClient(request, form: form)
         let proof = try await proofIfAny(request)

@@ -118,7 +118,7 @@ struct OIDCRoutes {
     /// `POST /authorize/password` `{query, csrf, username, password}` → `{redirect}`.
     func finishWithPassword(_ request: Request, context: AppRequestContext) async throws -> Response {
         // The same per-IP limit as the password sign-in of the API: this is a password check too.
-        try limiter.check(.signIn, ip: clients.client(of: request, peer: context.remoteAddress).ip)
+        try await limiter.check(.signIn, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let body = try await request.decode(as: PasswordFinishBody.self, context: context)
         try checkCSRF(body.csrf, request: request)
         let client = clients.client(of: request, peer: context.remoteAddress)
@@ -130,7 +130,7 @@ struct OIDCRoutes {
     /// `POST /authorize/code/start` `{csrf, phone}` → 202: sends a one-time code to the phone
     /// number (the same answer whether or not an account has it).
     func startCode(_ request: Request, context: AppRequestContext) async throws -> Response {
-        try limiter.check(.code, ip: clients.client(of: request, peer: context.remoteAddress).ip)
+        try await limiter.check(.code, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let body = try await request.decode(as: CodeStartFinishBody.self, context: context)
         try checkCSRF(body.csrf, request: request)
         try await oidc.login.startCodeSignIn(phone: body.phone)
@@ -139,7 +139,7 @@ struct OIDCRoutes {
 
     /// `POST /authorize/code` `{query, csrf, phone, code}` → `{redirect}`.
     func finishWithCode(_ request: Request, context: AppRequestContext) async throws -> Response {
-        try limiter.check(.signIn, ip: clients.client(of: request, peer: context.remoteAddress).ip)
+        try await limiter.check(.signIn, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let body = try await request.decode(as: CodeFinishBody.self, context: context)
         try checkCSRF(body.csrf, request: request)
         let client = clients.client(of: request, peer: context.remoteAddress)

@@ -25,7 +25,7 @@ struct AccountRoutes {
     }
 
     @Sendable func register(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<AccountView> {
-        try limiter.check(.register, ip: clients.client(of: request, peer: context.remoteAddress).ip)
+        try await limiter.check(.register, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let body = try await request.decode(as: RegisterBody.self, context: context)
         let account = try await service.register(username: body.username, password: body.password, displayName: body.displayName, phone: body.phone)
         return EditedResponse(status: .created, response: AccountView(account))
@@ -33,7 +33,7 @@ struct AccountRoutes {
 
     @Sendable func signIn(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<SessionView> {
         let client = clients.client(of: request, peer: context.remoteAddress)
-        try limiter.check(.signIn, ip: client.ip)
+        try await limiter.check(.signIn, ip: client.ip)
         let body = try await request.decode(as: PasswordSignInBody.self, context: context)
         let device = try body.device.validated()
         let proof = try await service.verifier.verify(proof: request.headers[.dpop], method: "POST", path: request.uri.path, accessToken: nil)
@@ -43,7 +43,7 @@ struct AccountRoutes {
     }
 
     @Sendable func startCode(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<StatusOnly> {
-        try limiter.check(.code, ip: clients.client(of: request, peer: context.remoteAddress).ip)
+        try await limiter.check(.code, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let body = try await request.decode(as: CodeStartBody.self, context: context)
         try await service.startCodeSignIn(phone: body.phone)
         return EditedResponse(status: .accepted, response: StatusOnly(status: "sent"))
@@ -51,7 +51,7 @@ struct AccountRoutes {
 
     @Sendable func verifyCode(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<SessionView> {
         let client = clients.client(of: request, peer: context.remoteAddress)
-        try limiter.check(.code, ip: client.ip)
+        try await limiter.check(.code, ip: client.ip)
         let body = try await request.decode(as: CodeVerifyBody.self, context: context)
         let device = try body.device.validated()
         let proof = try await service.verifier.verify(proof: request.headers[.dpop], method: "POST", path: request.uri.path, accessToken: nil)

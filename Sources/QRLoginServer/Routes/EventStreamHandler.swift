@@ -40,7 +40,7 @@ final class EventStreamHandler: ChannelInboundHandler {
     /// The request itself is not kept while the PC waits: a change is read afresh.
     private var sent: LoginState?
     private var deadline: Date?
-    /// This stream's pickup number once authorised (see ``PickupGenerations``).
+    /// This stream's pickup number once authorised (see ``PickupLedger``).
     private var pickup: UInt64?
     private var subscription: LoginEventSubscription?
     private var waker: Waker?
@@ -89,20 +89,25 @@ final class EventStreamHandler: ChannelInboundHandler {
         let authorization = request.headerFields[.authorization]
         let pathOnly = String(path.prefix { $0 != "?" })
         run({
-            try await service.authorizePC(
+            let login = try await service.authorizePC(
                 id: id, pollSecret: try Credentials.token(inHeader: authorization, scheme: "Bearer"), proof: proof,
                 method: "GET", path: pathOnly
             )
+            return (login, try await service.pickups.begin(id))
         }, then: { $0.authorized($1) })
     }
 
-    private func authorized(_ result: Result<LoginRequest, any Error>) {
-        guard phase == .authorizing else { return }
+    private func authorized(_ result: Result<(LoginRequest, UInt64), any Error>) {
+        guard phase == .authorizing else {
+            // The stream ended while authorising: give the pickup back.
+            if case .success(let (_, pickup)) = result { service.pickups.end(id, pickup) }
+            return
+        }
         switch result {
         case .failure(let error):
             answer(ProblemMiddleware<AppRequestContext>.problem(for: error, logger: logger))
-        case .success(let login):
-            pickup = service.pickups.begin(id)
+        case .success(let (login, pickup)):
+            self.pickup = pickup
             phase = .streaming
             var headers = baseHeaders()
             headers.add(name: "Content-Type", value: "text/event-stream")

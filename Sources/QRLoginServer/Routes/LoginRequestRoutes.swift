@@ -31,7 +31,7 @@ struct LoginRequestRoutes {
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<CreatedLoginView> {
         let client = clients.client(of: request, peer: context.remoteAddress)
-        try limiter.check(.create, ip: client.ip)
+        try await limiter.check(.create, ip: client.ip)
         let body = try await request.decode(as: CreateLoginBody.self, context: context)
         let device = try body.device.validated()
         let proof = try await service.verifier.verify(proof: request.headers[.dpop], method: "POST", path: request.uri.path, accessToken: nil)
@@ -183,7 +183,7 @@ struct LoginRequestRoutes {
 
     @Sendable func scan(_ request: Request, context: AuthenticatedContext) async throws -> ScanView {
         let id = try context.parameters.require("id")
-        try limiter.check(.scan, ip: clients.client(of: request, peer: context.remoteAddress).ip)
+        try await limiter.check(.scan, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let result = try await service.scan(id: id, by: context.identity)
         context.logger.info("login request scanned", metadata: ["qrlogin.request.id": "\(id)"])
         return ScanView(result)
@@ -191,7 +191,7 @@ struct LoginRequestRoutes {
 
     @Sendable func confirm(_ request: Request, context: AuthenticatedContext) async throws -> StateView {
         let id = try context.parameters.require("id")
-        try limiter.check(.confirm, ip: clients.client(of: request, peer: context.remoteAddress).ip)
+        try await limiter.check(.confirm, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let body = try await request.decode(as: ConfirmBody.self, context: context)
         let login = try await service.confirm(id: id, ticket: body.ticket, pick: try body.pick(), by: context.identity)
         context.logger.info("login request confirmed", metadata: ["qrlogin.request.id": "\(id)"])
@@ -200,7 +200,7 @@ struct LoginRequestRoutes {
 
     @Sendable func deny(_ request: Request, context: AuthenticatedContext) async throws -> StateView {
         let id = try context.parameters.require("id")
-        try limiter.check(.confirm, ip: clients.client(of: request, peer: context.remoteAddress).ip)
+        try await limiter.check(.confirm, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let body = try await request.decode(as: DenyBody.self, context: context)
         let login = try await service.deny(id: id, ticket: body.ticket, by: context.identity)
         context.logger.info("login request denied", metadata: ["qrlogin.request.id": "\(id)"])

@@ -45,7 +45,7 @@ extension LoginService {
         guard request.effectiveState(at: clock.now) == .confirmed else {
             return LoginStatus(request: request, state: request.effectiveState(at: clock.now), token: nil)
         }
-        let pickup = pickups.begin(request.id)
+        let pickup = try await pickups.begin(request.id)
         defer { pickups.end(request.id, pickup) }
         return try await status(of: request, pickup: pickup)
     }
@@ -71,7 +71,7 @@ extension LoginService {
         )
         let pickups = self.pickups
         let updated = try await store.transitionLoginRequest(id: request.id) { stored in
-            guard pickups.isCurrent(pickup, of: stored.id) else { throw QRLoginError.superseded }
+            guard pickups.isCurrent(pickup, of: stored) else { throw QRLoginError.superseded }
             let previous = try stored.collect(tokenId: record.id, at: now)
             return LoginSideEffects(insertToken: record, revokeTokenId: previous, revokedAt: now)
         }
@@ -109,7 +109,7 @@ extension LoginService {
     /// this wait the PC's newest read. On graceful shutdown the subscription is closed, so every
     /// wait ends at once and streams finish cleanly instead of being reset.
     func withWakeups<T: Sendable>(for id: String, _ body: (LoginEventSubscription, UInt64) async throws -> T) async throws -> T {
-        let pickup = pickups.begin(id)
+        let pickup = try await pickups.begin(id)
         defer { pickups.end(id, pickup) }
         return try await notifier.withSubscription(to: id, timer: waitTimer) { subscription in
             try await withGracefulShutdownHandler {

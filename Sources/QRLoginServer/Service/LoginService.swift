@@ -87,17 +87,20 @@ public struct LoginService: Sendable {
     let codeSender: any OneTimeCodeSender
     let passwords: PasswordHasher
     /// Key for hashing one-time codes: a six-digit code's plain SHA-256 would fall to a
-    /// million guesses, so codes are stored as HMAC under a key that never touches storage.
+    /// million guesses, so codes are stored as HMAC under a key that is not stored with them
+    /// (one instance: made at start, in memory; several: shared through the database, see
+    /// README "Run several instances").
     let codeKey: SymmetricKey
     /// Which read of each login request may collect its token (the newest).
-    let pickups = PickupGenerations()
+    let pickups: any PickupLedger
     /// The one timer behind every wait's timeout (SSE heartbeats, long-poll limits, deadlines).
     let waitTimer: WaitTimer
 
     /// Creates the service over its dependencies.
     public init(
         store: any Store, verifier: DPoPVerifier, notifier: any LoginEventNotifier, clock: any NowClock, settings: FlowSettings,
-        codeSender: any OneTimeCodeSender, waitTimer: WaitTimer = WaitTimer()
+        codeSender: any OneTimeCodeSender, waitTimer: WaitTimer = WaitTimer(),
+        pickups: any PickupLedger = InProcessPickups(), codeKey: SymmetricKey = SymmetricKey(size: .bits256)
     ) {
         self.store = store
         self.waitTimer = waitTimer
@@ -107,7 +110,8 @@ public struct LoginService: Sendable {
         self.settings = settings
         self.codeSender = codeSender
         self.passwords = PasswordHasher(cost: settings.bcryptCost)
-        self.codeKey = SymmetricKey(size: .bits256)
+        self.codeKey = codeKey
+        self.pickups = pickups
     }
 
     // MARK: Accounts

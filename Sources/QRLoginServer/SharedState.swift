@@ -1,0 +1,55 @@
+import Crypto
+import Foundation
+import Logging
+import QRLoginCore
+import QRLoginPostgres
+
+/// The state that decides what a request may do besides the store's records: the DPoP replay
+/// cache, rate-limit buckets, the PC's newest read, the notifier that wakes waiting PCs, and the
+/// keys of one-time codes and DPoP nonces. One instance keeps them in its memory; instances on
+/// PostgreSQL share them through the database, so nothing that affects correctness stays in one
+/// process.
+struct SharedState: Sendable {
+    var replayCache: any ReplayCache
+    var buckets: any RateLimitBuckets
+    var pickups: any PickupLedger
+    var notifier: any LoginEventNotifier
+    /// The PostgreSQL listener to run as a service, if any.
+    var listener: PostgresNotifier?
+    var codeKey: SymmetricKey
+    var nonceKey: SymmetricKey
+    /// Deletes expired shared rows (see ``CleanupService``); nil in memory.
+    var cleanup: (@Sendable (Date) async throws -> Int)?
+    /// Throws while this instance cannot serve (``QRLoginError/storeUnavailable``).
+    var ready: @Sendable () async throws -> Void
+
+    static func make(for store: any Store, logger: Logger) async throws -> SharedState {
+        if let postgres = store as? PostgresStore {
+            let listener = PostgresNotifier(store: postgres, logger: logger)
+            let codeKey = try await postgres.sharedSecret(named: "one_time_code_key") { Self.randomKey() }
+            let nonceKey = try await postgres.sharedSecret(named: "dpop_nonce_key") { Self.randomKey() }
+            return SharedState(
+                replayCache: PostgresReplayCache(store: postgres), buckets: PostgresRateLimitBuckets(store: postgres),
+                pickups: PostgresPickups(store: postgres), notifier: listener, listener: listener,
+                codeKey: SymmetricKey(data: codeKey), nonceKey: SymmetricKey(data: nonceKey),
+                cleanup: { now in
+                    // Buckets untouched for a minute have refilled: the same as no row.
+                    try await postgres.deleteReplayKeys(expiredBefore: now) + postgres.deleteRateLimits(idleSince: now.addingTimeInterval(-60))
+                },
+                ready: {
+                    try await postgres.ping()
+                    guard listener.isListening else { throw QRLoginError.storeUnavailable }
+                }
+            )
+        }
+        return SharedState(
+            replayCache: MemoryReplayCache(), buckets: MemoryRateLimitBuckets(), pickups: InProcessPickups(), notifier: InProcessNotifier(),
+            listener: nil, codeKey: SymmetricKey(size: .bits256), nonceKey: SymmetricKey(size: .bits256), cleanup: nil,
+            ready: { _ = try await store.loginRequest(id: "health-check") }
+        )
+    }
+
+    private static func randomKey() -> [UInt8] {
+        SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+    }
+}
