@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v14), .iOS(.v17)],
     products: [
         .executable(name: "qrlogin", targets: ["qrlogin"]),
+        .executable(name: "qrlogin-bench", targets: ["qrlogin-bench"]),
         .library(name: "QRCode", targets: ["QRCode"]),
         .library(name: "QRCodeRender", targets: ["QRCodeRender"]),
         .library(name: "QRLoginCore", targets: ["QRLoginCore"]),
@@ -128,6 +129,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The load generator, apart from the shipped CLI.
+        .executableTarget(
+            name: "qrlogin-bench",
+            dependencies: [
+                "QRLoginCore",
+                "QRLoginOAuth",
+                "QRLoginSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -69,7 +69,7 @@ log "OAuth interop: the device grant with DPoP, refresh, introspection and revoc
 scripts/oauth-interop/run.sh .build/debug/qrlogin
 
 log "load harness smoke run (the full run is in BENCHMARKS.md)"
-.build/debug/qrlogin bench --smoke | tail -n 7
+.build/debug/qrlogin-bench --smoke | tail -n 7
 
 log "QR encoder: cross-check against zxing-cpp, zbar and Nayuki's qrcodegen"
 scripts/qr-crosscheck/run.sh

@@ -1,7 +1,7 @@
 import ArgumentParser
 
-/// The `qrlogin` command: the server, the terminal clients (PC and phone stand-in), the QR
-/// encoder and the load generator.
+/// The `qrlogin` command: the server, the terminal clients (PC and phone stand-in) and the QR
+/// encoder. The load generator is `qrlogin-bench`, a separate executable.
 @main
 struct QRLoginCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,7 +9,7 @@ struct QRLoginCommand: AsyncParsableCommand {
         abstract: "Scan-to-log-in: server, QR encoder and clients.",
         subcommands: [
             ServeCommand.self, LoginCommand.self, WhoamiCommand.self, DevicesCommand.self, RevokeCommand.self, LogoutCommand.self,
-            PhoneCommand.self, QRCommand.self, ClientsCommand.self, KeysCommand.self, BenchCommand.self, PlainStreamServerCommand.self,
+            PhoneCommand.self, QRCommand.self, ClientsCommand.self, KeysCommand.self,
         ]
     )
 }

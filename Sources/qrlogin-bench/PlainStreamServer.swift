@@ -3,7 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// `qrlogin plain-stream-server` (hidden, for `qrlogin bench`): the memory floor of a waiting PC
+/// `qrlogin-bench plain-stream-server` (hidden): the memory floor of a waiting PC
 /// without Hummingbird. A bare NIO HTTP/1 server whose every request (but `/health`) is answered
 /// with an event-stream head and one event, after which the connection is only held, as a
 /// waiting PC's is: the request decoder is taken out of the pipeline and reads use a small
@@ -12,7 +12,7 @@ import NIOPosix
 struct PlainStreamServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plain-stream-server",
-        abstract: "Memory floor for qrlogin bench: a bare NIO event-stream server.",
+        abstract: "Memory floor for qrlogin-bench: a bare NIO event-stream server.",
         shouldDisplay: false
     )
 

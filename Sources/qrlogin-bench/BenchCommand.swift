@@ -6,14 +6,14 @@ import NIOHTTP1
 import NIOPosix
 import QRLoginCore
 
-/// `qrlogin bench`: a load generator that drives the real protocol against a server it starts
+/// `qrlogin-bench`: a load generator that drives the real protocol against a server it starts
 /// (rate limits off, SQLite in a temporary file) and reports throughput, latency, errors, server
 /// CPU and memory, each also as a ratio to `wrk` on `GET /health` measured in the same run.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Load-test a QRLogin server with the real protocol (build with -c release).",
-        discussion: "Starts `qrlogin serve` itself unless --server is given. See BENCHMARKS.md."
+        discussion: "Starts `qrlogin serve` (the binary beside this one) unless --server is given. See BENCHMARKS.md."
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
@@ -205,7 +205,7 @@ final class BenchTarget: Sendable {
         self.process = process
     }
 
-    /// Starts `qrlogin serve` (this same binary) on a free loopback port with rate limits off
+    /// Starts `qrlogin serve` (the binary built beside this one) on a free loopback port with rate limits off
     /// and a temporary SQLite database, and waits for `/health`. Ports are picked below the
     /// kernel's ephemeral range, where the generator's own thousands of connections take theirs,
     /// and a server that exits at once (the port was taken after all) is tried again on another.
@@ -222,7 +222,9 @@ final class BenchTarget: Sendable {
             let clientFile = directory.appendingPathComponent("clients.json")
             try BenchClients.file(resourceServerSecret: BenchClients.resourceServerSecret).write(to: clientFile)
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            // The plain stream server is this binary's; `qrlogin serve` is the one built beside it.
+            let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            process.executableURL = plainStream ? me : me.deletingLastPathComponent().appendingPathComponent("qrlogin")
             process.arguments = plainStream
                 ? ["plain-stream-server", "--port", String(port)]
                 : ["serve", "--port", String(port), "--database", directory.appendingPathComponent("bench.sqlite").path,
