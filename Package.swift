@@ -159,6 +159,7 @@ let package = Package(
             dependencies: [
                 "QRLoginServer",
                 "QRLoginOAuth",
+                "QRLoginPostgres",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -26,6 +26,7 @@ public final class PostgresNotifier: LoginEventNotifier {
     private let pingInterval: Duration
     private let listening = Atomic<Bool>(false)
     private let listens = Atomic<Int>(0)
+    private let backend = Atomic<Int>(0)
 
     /// A notifier for the database of `store`.
     public init(store: PostgresStore, pingInterval: Duration = .seconds(5), logger: Logger = Logger(label: "qrlogin.postgres.notifier")) {
@@ -39,6 +40,10 @@ public final class PostgresNotifier: LoginEventNotifier {
 
     /// How many times `LISTEN` has succeeded (1 after the first connect; more after reconnects).
     public var listenCount: Int { listens.load(ordering: .relaxed) }
+
+    /// The server process id of the listening connection (`pg_backend_pid()`), 0 before the
+    /// first connect: it shows in `pg_stat_activity` with `application_name` `qrlogin listener`.
+    public var listenerBackendPID: Int { backend.load(ordering: .relaxed) }
 
     public func publish(requestId: String) async {}
 
@@ -57,10 +62,14 @@ public final class PostgresNotifier: LoginEventNotifier {
         while !Task.isCancelled {
             connectionID += 1
             do {
-                let connection = try await PostgresConnection.connect(
-                    configuration: try configuration.connectionConfiguration(), id: connectionID, logger: logger
-                )
+                var settings = try configuration.connectionConfiguration()
+                settings.options.additionalStartupParameters = [("application_name", "qrlogin listener")]
+                let connection = try await PostgresConnection.connect(configuration: settings, id: connectionID, logger: logger)
                 pause = .milliseconds(100)
+                let pid = try? await PostgresStore.first("SELECT pg_backend_pid() AS pid", PostgresBindings(), on: connection, logger: logger) {
+                    try $0.int("pid")
+                }
+                backend.store(pid ?? 0, ordering: .relaxed)
                 await listen(on: connection)
                 try? await connection.close()
             } catch {

@@ -56,6 +56,8 @@ public final class PostgresStore: Store {
     ) async throws -> PostgresStore {
         let parsed = try PostgresURL(url, environment: environment)
         var configuration = parsed.clientConfiguration
+        // Names the connections in pg_stat_activity (the listener's is `qrlogin listener`).
+        configuration.options.additionalStartupParameters = [("application_name", "qrlogin")]
         if let schema {
             guard !schema.isEmpty, schema.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) }) else {
                 throw PostgresURLError(description: "a schema name is lowercase letters, digits and _")
@@ -69,7 +71,7 @@ public final class PostgresStore: Store {
                 throw error
             }
             try await connection.close()
-            configuration.options.additionalStartupParameters = [("search_path", schema)]
+            configuration.options.additionalStartupParameters.append(("search_path", schema))
         }
         configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = timeout

@@ -56,9 +56,10 @@ public func buildApplication(
         store = sqlite
         services.append(SQLiteCloser(store: sqlite))
     }
-    let shared = try await SharedState.make(for: store, logger: logger)
-    let notifier = dependencies.notifier ?? shared.notifier
-    if dependencies.notifier == nil, let listener = shared.listener { services.append(NotifierService(notifier: listener)) }
+    let shared = try await SharedState.make(for: store, given: dependencies.notifier, logger: logger)
+    let notifier = shared.notifier
+    // A PostgreSQL listener runs as a service whether the server made it or was given it.
+    if let listener = shared.listener { services.append(NotifierService(notifier: listener)) }
     let verifier = DPoPVerifier(
         publicBaseURL: configuration.publicBaseURL, maxClockSkew: configuration.flow.proofSkew,
         replayCache: shared.replayCache, clock: dependencies.clock

@@ -23,14 +23,16 @@ struct SharedState: Sendable {
     /// Throws while this instance cannot serve (``QRLoginError/storeUnavailable``).
     var ready: @Sendable () async throws -> Void
 
-    static func make(for store: any Store, logger: Logger) async throws -> SharedState {
+    /// The shared state for `store`; `given` is a notifier the caller chose (tests), used
+    /// instead of the one this would make (and run, if it is a PostgreSQL listener).
+    static func make(for store: any Store, given: (any LoginEventNotifier)?, logger: Logger) async throws -> SharedState {
         if let postgres = store as? PostgresStore {
-            let listener = PostgresNotifier(store: postgres, logger: logger)
+            let listener = (given as? PostgresNotifier) ?? (given == nil ? PostgresNotifier(store: postgres, logger: logger) : nil)
             let codeKey = try await postgres.sharedSecret(named: "one_time_code_key") { Self.randomKey() }
             let nonceKey = try await postgres.sharedSecret(named: "dpop_nonce_key") { Self.randomKey() }
             return SharedState(
                 replayCache: PostgresReplayCache(store: postgres), buckets: PostgresRateLimitBuckets(store: postgres),
-                pickups: PostgresPickups(store: postgres), notifier: listener, listener: listener,
+                pickups: PostgresPickups(store: postgres), notifier: given ?? listener ?? InProcessNotifier(), listener: listener,
                 codeKey: SymmetricKey(data: codeKey), nonceKey: SymmetricKey(data: nonceKey),
                 cleanup: { now in
                     // Buckets untouched for a minute have refilled: the same as no row.
@@ -38,12 +40,12 @@ struct SharedState: Sendable {
                 },
                 ready: {
                     try await postgres.ping()
-                    guard listener.isListening else { throw QRLoginError.storeUnavailable }
+                    guard listener?.isListening ?? true else { throw QRLoginError.storeUnavailable }
                 }
             )
         }
         return SharedState(
-            replayCache: MemoryReplayCache(), buckets: MemoryRateLimitBuckets(), pickups: InProcessPickups(), notifier: InProcessNotifier(),
+            replayCache: MemoryReplayCache(), buckets: MemoryRateLimitBuckets(), pickups: InProcessPickups(), notifier: given ?? InProcessNotifier(),
             listener: nil, codeKey: SymmetricKey(size: .bits256), nonceKey: SymmetricKey(size: .bits256), cleanup: nil,
             ready: { _ = try await store.loginRequest(id: "health-check") }
         )

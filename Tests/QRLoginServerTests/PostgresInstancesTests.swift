@@ -1,0 +1,173 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import QRLoginCore
+@testable import QRLoginPostgres
+import QRLoginServer
+import Testing
+
+/// Several instances on one PostgreSQL database, each with its own store (pool) and listener,
+/// as separate processes would be: what one instance does, every other sees at once.
+@Suite("Instances sharing one PostgreSQL database", .serialized, .enabled(if: PostgresSchema.url != nil))
+struct PostgresInstancesTests {
+    /// Runs `body` with `count` live servers on one fresh schema, then stops them and drops it.
+    func withInstances(
+        _ count: Int = 2, user: String? = nil, timeout: Duration = .seconds(60), configure: @escaping (inout ServerConfiguration) -> Void = { _ in },
+        _ body: ([LiveServer], [PostgresStore], [PostgresNotifier]) async throws -> Void
+    ) async throws {
+        let schema = PostgresSchema.make()
+        var stores: [PostgresStore] = []
+        var listeners: [PostgresNotifier] = []
+        var servers: [LiveServer] = []
+        var failure: (any Error)?
+        do {
+            for _ in 0..<count {
+                let store = try await PostgresSchema.open(schema: schema, user: user, timeout: timeout)
+                stores.append(store)
+                let listener = PostgresNotifier(store: store, pingInterval: .seconds(1))
+                listeners.append(listener)
+                servers.append(try await LiveServer.start(store: store, notifier: listener, configure: configure))
+            }
+            // Each instance listens before the test starts (as /health/ready would wait for).
+            for listener in listeners {
+                for _ in 0..<200 where !listener.isListening { try await Task.sleep(for: .milliseconds(25)) }
+                #expect(listener.isListening)
+            }
+            try await body(servers, stores, listeners)
+        } catch {
+            failure = error
+        }
+        for server in servers { try? await server.stop() }
+        let admin = try await PostgresSchema.open(schema: schema)
+        try await admin.execute("DROP SCHEMA \(schema) CASCADE", binds())
+        await admin.close()
+        for store in stores { await store.close() }
+        if let failure { throw failure }
+    }
+
+    /// The event the stream sends next, within `limit`.
+    func nextEvent(_ events: inout EventReader, within limit: Duration = .seconds(5)) async throws -> EventReader.Event? {
+        let start = ContinuousClock.now
+        let event = try await events.next()
+        #expect(ContinuousClock.now - start < limit, "the event took \(ContinuousClock.now - start)")
+        return event
+    }
+
+    @Test("A PC waiting on one instance sees the scan and the confirm made through another, and its token works on both")
+    func crossInstancePush() async throws {
+        try await withInstances { servers, _, _ in
+            let (a, b) = (servers[0], servers[1])
+            let phone = try await b.signedInPhone("alice")
+            let login = try await a.newLogin()
+            var events = EventReader(try await a.openStream(login, on: .own))
+            #expect(try await events.next()?.name == "pending")
+            let scan = try await b.json(try await b.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token))
+            let scanned = try #require(try await nextEvent(&events))
+            #expect(scanned.name == "scanned")
+            let match = try #require(scanned.data["match"] as? Int)
+            let confirm = try await b.call(.POST, "/api/v1/qr/\(login.id)/confirm", json: ["ticket": scan["ticket"] as? String ?? "", "match": match], device: phone, token: phone.token)
+            #expect(confirm.status == .ok)
+            let confirmed = try #require(try await nextEvent(&events))
+            #expect(confirmed.name == "confirmed")
+            let token = try #require((confirmed.data["token"] as? [String: Any])?["accessToken"] as? String)
+            for server in servers {
+                #expect(try await server.call(.GET, "/api/v1/me", device: login.device, token: token).status == .ok)
+            }
+        }
+    }
+
+    @Test("A proof accepted by one instance is refused as a replay by another")
+    func replayAcrossInstances() async throws {
+        try await withInstances { servers, _, _ in
+            let (a, b) = (servers[0], servers[1])
+            let phone = try await a.signedInPhone("bob")
+            let proof = try phone.signer.proof(method: "GET", url: testBaseURL + "/api/v1/me", accessToken: phone.token, issuedAt: a.clock.now)
+            let headers = [("DPoP", proof)]
+            #expect(try await a.call(.GET, "/api/v1/me", token: phone.token, headers: headers).status == .ok)
+            let replay = try await b.call(.GET, "/api/v1/me", token: phone.token, headers: headers)
+            #expect(replay.status == .unauthorized)
+            #expect(try await b.json(replay)["code"] as? String == "dpop_proof_replayed")
+        }
+    }
+
+    @Test("Rate limits are counted once for all instances, not once per instance")
+    func sharedRateLimits() async throws {
+        try await withInstances(configure: { $0.rateLimits = [.create: 3] }) { servers, _, _ in
+            var statuses: [HTTPResponseStatus] = []
+            for index in 0..<5 {
+                let server = servers[index % 2]
+                statuses.append(try await server.call(.POST, "/api/v1/qr", json: ["device": ["type": "cli", "name": "t"]], device: TestDevice()).status)
+            }
+            #expect(statuses == [.created, .created, .created, .tooManyRequests, .tooManyRequests])
+        }
+    }
+
+    @Test("A listener whose connection is killed listens again, and a confirm made meanwhile still reaches the PC")
+    func listenerComesBack() async throws {
+        try await withInstances { servers, stores, listeners in
+            let (a, b) = (servers[0], servers[1])
+            let listener = listeners[0]
+            let phone = try await b.signedInPhone("carol")
+            let login = try await a.newLogin()
+            var events = EventReader(try await a.openStream(login, on: .own))
+            #expect(try await events.next()?.name == "pending")
+            let pid = listener.listenerBackendPID
+            #expect(pid != 0)
+            try await stores[1].execute("SELECT pg_terminate_backend($1::integer)", binds(.int(pid)))
+            // Changes committed while nobody listens on A are re-read once it listens again.
+            let scan = try await b.json(try await b.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token))
+            let scanned = try #require(try await nextEvent(&events))
+            #expect(scanned.name == "scanned")
+            let match = try #require(scanned.data["match"] as? Int)
+            _ = try await b.call(.POST, "/api/v1/qr/\(login.id)/confirm", json: ["ticket": scan["ticket"] as? String ?? "", "match": match], device: phone, token: phone.token)
+            #expect(try await nextEvent(&events)?.name == "confirmed")
+            #expect(listener.listenCount >= 2)
+            #expect(listener.listenerBackendPID != pid)
+        }
+    }
+
+    @Test("While the database refuses connections: 503 store_unavailable fast, not ready; once it is back: ready and working, without a restart")
+    func outageAndRecovery() async throws {
+        let user = "qrl_outage_" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let admin = try await PostgresSchema.open(schema: "public")
+        try await admin.execute("CREATE ROLE \(user) LOGIN SUPERUSER", binds())
+        do {
+            try await withInstances(1, user: user, timeout: .seconds(2)) { servers, _, _ in
+                let server = servers[0]
+                let phone = try await server.signedInPhone("dave")
+                #expect(try await server.call(.GET, "/health/ready").status == .ok)
+
+                // The outage: no new connections, and the open ones cut.
+                try await admin.execute("ALTER ROLE \(user) NOLOGIN", binds())
+                try await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", binds(.text(user)))
+                for path in ["/health", "/health/ready"] {
+                    let start = ContinuousClock.now
+                    let answer = try await server.call(.GET, path)
+                    #expect(answer.status == .serviceUnavailable, "\(path)")
+                    #expect(try await server.json(answer)["code"] as? String == "store_unavailable")
+                    #expect(ContinuousClock.now - start < .seconds(5), "\(path) took \(ContinuousClock.now - start)")
+                }
+                let create = try await server.call(.POST, "/api/v1/qr", json: ["device": ["type": "cli", "name": "t"]], device: TestDevice())
+                #expect(create.status == .serviceUnavailable)
+
+                // Back: the instance recovers by itself.
+                try await admin.execute("ALTER ROLE \(user) LOGIN", binds())
+                var ready = false
+                for _ in 0..<100 where !ready {
+                    ready = try await server.call(.GET, "/health/ready").status == .ok
+                    if !ready { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(ready, "not ready 10 s after the database came back")
+                let login = try await server.newLogin()
+                #expect(try await server.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token).status == .ok)
+            }
+        } catch {
+            _ = try? await admin.execute("DROP ROLE IF EXISTS \(user)", binds())
+            await admin.close()
+            throw error
+        }
+        try await admin.execute("DROP ROLE IF EXISTS \(user)", binds())
+        await admin.close()
+    }
+}
