@@ -9,6 +9,7 @@ because the peer (nginx, or this script straight to an instance) is the trusted 
 """
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import secrets
@@ -76,7 +77,9 @@ class Reply:
         return self.status >= 500 or self.status == 429
 
     def kind(self) -> str:
-        """`503 store_unavailable`; an answer without a problem code names its server (e.g. nginx's 502 page)."""
+        """`201`, `503 store_unavailable`; an error without a problem code names its server (e.g. nginx's 502 page)."""
+        if self.ok:
+            return str(self.status)
         if self.code:
             return f"{self.status} {self.code}"
         server = self.headers.get("Server", "").split("/")[0]
@@ -255,14 +258,19 @@ class PcWaiter:
                 raise WaitFailed(f"no token before the deadline (reconnects {self.reconnects}, errors {self.errors[-5:]})")
             got_event = False
             try:
-                async for name, data in self._stream():
-                    got_event = True
-                    token = self._handle(name, data)
-                    if token is not None:
-                        self.token_at = time.monotonic()
-                        if self.reconnects:
-                            token = await self._verified(token)
-                        return token
+                async with contextlib.aclosing(self._stream()) as events:
+                    async for name, data in events:
+                        got_event = True
+                        token = self._handle(name, data)
+                        if token is not None:
+                            self.token_at = time.monotonic()
+                            break
+                    else:
+                        token = None
+                if token is not None:
+                    if self.reconnects:
+                        token = await self._verified(token)
+                    return token
                 self._error("stream", "ended early")
             except TRANSPORT_ERRORS as error:
                 self._error("stream", error_kind(error))
