@@ -7,7 +7,11 @@ import QRLoginOAuth
 
 /// The protocol as the load generator drives it: real DPoP proofs, poll secrets, SSE.
 struct BenchAPI: Sendable {
+    /// Where requests are sent.
     let base: String
+    /// The server's public URL, which every proof's `htu` names: `base` itself, unless requests
+    /// go straight to one instance of a cluster whose public URL is its proxy's.
+    let publicBase: String
     let http: HTTPClient
     /// The secret of the resource server client (``BenchClients/resourceServer``).
     var resourceServerSecret = BenchClients.resourceServerSecret
@@ -18,6 +22,20 @@ struct BenchAPI: Sendable {
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:] }
         /// The body as text, at most 300 characters (for error messages).
         var text: String { String(String(decoding: body.readableBytesView, as: UTF8.self).prefix(300)) }
+    }
+
+    init(base: String, http: HTTPClient, publicBase: String? = nil) {
+        self.base = base
+        self.http = http
+        self.publicBase = publicBase ?? base
+    }
+
+    /// The same client sending to `instance` (one instance's own URL) while its proofs still
+    /// name the public URL.
+    func sending(to instance: String) -> BenchAPI {
+        var api = BenchAPI(base: instance, http: http, publicBase: publicBase)
+        api.resourceServerSecret = resourceServerSecret
+        return api
     }
 
     /// A PC's login request as the PC holds it.
@@ -64,7 +82,7 @@ struct BenchAPI: Sendable {
     static let createBody = Data(#"{"device":{"type":"cli","name":"bench"}}"#.utf8)
 
     func createProof(_ signer: DPoPSigner) throws -> String {
-        try signer.proof(method: "POST", url: base + "/api/v1/qr")
+        try signer.proof(method: "POST", url: publicBase + "/api/v1/qr")
     }
 
     /// POST /api/v1/qr with `proof` made by `signer`.
@@ -76,7 +94,7 @@ struct BenchAPI: Sendable {
     }
 
     func statusProof(_ login: PCLogin) throws -> String {
-        try login.pc.proof(method: "GET", url: base + "/api/v1/qr/" + login.id, accessToken: login.pollSecret)
+        try login.pc.proof(method: "GET", url: publicBase + "/api/v1/qr/" + login.id, accessToken: login.pollSecret)
     }
 
     func status(_ login: PCLogin, proof: String, query: String = "") async throws -> Reply {
@@ -91,24 +109,24 @@ struct BenchAPI: Sendable {
         guard created.status == 201 else { throw BenchError.unexpected("register \(created.status)") }
         let signer = DPoPSigner()
         let body = try JSONSerialization.data(withJSONObject: ["username": username, "password": password, "device": ["type": "ios", "name": "bench phone"]])
-        let session = try await send(.POST, "/api/v1/auth/password", body: body, proof: try signer.proof(method: "POST", url: base + "/api/v1/auth/password"))
+        let session = try await send(.POST, "/api/v1/auth/password", body: body, proof: try signer.proof(method: "POST", url: publicBase + "/api/v1/auth/password"))
         guard session.status == 201, let token = session.json["accessToken"] as? String else { throw BenchError.unexpected("signin \(session.status)") }
         return Phone(signer: signer, token: token)
     }
 
     func scan(_ id: String, by phone: Phone) async throws -> Reply {
         let path = "/api/v1/qr/\(id)/scan"
-        return try await send(.POST, path, proof: try phone.signer.proof(method: "POST", url: base + path, accessToken: phone.token), authorization: "DPoP " + phone.token)
+        return try await send(.POST, path, proof: try phone.signer.proof(method: "POST", url: publicBase + path, accessToken: phone.token), authorization: "DPoP " + phone.token)
     }
 
     func confirm(_ id: String, ticket: String, match: Int, by phone: Phone) async throws -> Reply {
         let path = "/api/v1/qr/\(id)/confirm"
         let body = try JSONSerialization.data(withJSONObject: ["ticket": ticket, "match": match])
-        return try await send(.POST, path, body: body, proof: try phone.signer.proof(method: "POST", url: base + path, accessToken: phone.token), authorization: "DPoP " + phone.token)
+        return try await send(.POST, path, body: body, proof: try phone.signer.proof(method: "POST", url: publicBase + path, accessToken: phone.token), authorization: "DPoP " + phone.token)
     }
 
     func me(signer: DPoPSigner, token: String) async throws -> Reply {
-        try await send(.GET, "/api/v1/me", proof: try signer.proof(method: "GET", url: base + "/api/v1/me", accessToken: token), authorization: "DPoP " + token)
+        try await send(.GET, "/api/v1/me", proof: try signer.proof(method: "GET", url: publicBase + "/api/v1/me", accessToken: token), authorization: "DPoP " + token)
     }
 
     /// Opens the PC's event stream.
@@ -209,11 +227,11 @@ extension BenchAPI {
     /// Proofs at the device authorization and token endpoints name only the method and URL (no
     /// access token, so no `ath`): they can be signed before the clock starts.
     func deviceAuthorizationProof(_ key: DPoPSigner) throws -> String {
-        try key.proof(method: "POST", url: base + Self.deviceAuthorizationPath)
+        try key.proof(method: "POST", url: publicBase + Self.deviceAuthorizationPath)
     }
 
     func tokenProof(_ key: DPoPSigner) throws -> String {
-        try key.proof(method: "POST", url: base + Self.tokenPath)
+        try key.proof(method: "POST", url: publicBase + Self.tokenPath)
     }
 
     /// `POST /oauth/device_authorization` as the bench CLI, with a proof of its key.
@@ -237,7 +255,7 @@ extension BenchAPI {
         guard choices.contains(start.userCode) else { throw BenchError.unexpected("device scan: the user code is not among the choices") }
         let path = "/api/v1/qr/\(start.requestId)/confirm"
         let body = try JSONSerialization.data(withJSONObject: ["ticket": ticket, "userCode": start.userCode])
-        let confirm = try await send(.POST, path, body: body, proof: try phone.signer.proof(method: "POST", url: base + path, accessToken: phone.token), authorization: "DPoP " + phone.token)
+        let confirm = try await send(.POST, path, body: body, proof: try phone.signer.proof(method: "POST", url: publicBase + path, accessToken: phone.token), authorization: "DPoP " + phone.token)
         guard confirm.status == 200 else { throw BenchError.unexpected("device confirm \(confirm.status) \(confirm.text)") }
     }
 

@@ -17,6 +17,40 @@ struct ProcessStats {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// CPU seconds (user + system) used so far by process `root` and every process below it,
+    /// counting what their exited children used (`cutime` and `cstime`, added to a parent when
+    /// it reaps a child): a PostgreSQL postmaster with its backends and helpers, or an nginx
+    /// master with its workers. A process that exits between two readings is still counted once
+    /// its parent has reaped it. Nil when `root` is gone.
+    static func treeCPUSeconds(root: Int32) -> Double? {
+        var parents: [Int32: Int32] = [:]
+        var times: [Int32: Double] = [:]
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        for entry in entries {
+            guard let pid = Int32(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // After the name: state, ppid (field 4), ... utime, stime, cutime, cstime (14-17).
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 14, let parent = Int32(fields[1]),
+                  let user = Double(fields[11]), let system = Double(fields[12]),
+                  let childUser = Double(fields[13]), let childSystem = Double(fields[14]) else { continue }
+            parents[pid] = parent
+            times[pid] = (user + system + childUser + childSystem) / ticks
+        }
+        guard times[root] != nil else { return nil }
+        var children: [Int32: [Int32]] = [:]
+        for (pid, parent) in parents { children[parent, default: []].append(pid) }
+        var total = 0.0
+        var queue = [root]
+        while let pid = queue.popLast() {
+            total += times[pid] ?? 0
+            queue += children[pid] ?? []
+        }
+        return total
+    }
+
     /// Resident set size of process `pid`, in bytes.
     static func rssBytes(pid: Int32) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }

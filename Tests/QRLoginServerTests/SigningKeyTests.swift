@@ -78,6 +78,32 @@ import Testing
         #expect(object["kid"] as? String == signer?.kid)
     }
 
+    @Test func aNewKeySignsOnlyOnceEveryInstanceCanHavePublishedIt() async throws {
+        let store = MemoryStore()
+        let clock = ManualClock(Date())
+        let (a, b) = (Keyring(store: store, clock: clock, tokenLifetime: 600), Keyring(store: store, clock: clock, tokenLifetime: 600))
+        try await a.ensureKeys(logger: Logger(label: "test"))
+        clock.advance(by: Keyring.refreshInterval - 1)
+        try await b.ensureKeys(logger: Logger(label: "test"))
+        // Instance B read the keys just before the rotation; A reads them just after.
+        clock.advance(by: 1)
+        try await store.addSigningKey(try KeyMaker.generate(.es256, at: clock.now))
+        clock.advance(by: 1)
+        let claims = IDTokenClaims(iss: testBaseURL, sub: "a", aud: "cli", issuedAt: clock.now, lifetime: 600)
+        let signedByA = try await a.sign(claims, algorithm: .es256)
+        let staleJWKS = JWTKeyCollection()
+        try await staleJWKS.add(jwksJSON: try jwksJSON(b))
+        _ = try await staleJWKS.verify(signedByA, as: CheckedClaims.self)
+
+        // Once the new key is older than the propagation time, it signs, and B publishes it.
+        clock.advance(by: Keyring.propagation)
+        let later = try await a.sign(IDTokenClaims(iss: testBaseURL, sub: "a", aud: "cli", issuedAt: clock.now, lifetime: 600), algorithm: .es256)
+        #expect(kid(of: later) != kid(of: signedByA))
+        let fresh = JWTKeyCollection()
+        try await fresh.add(jwksJSON: try jwksJSON(b))
+        _ = try await fresh.verify(later, as: CheckedClaims.self)
+    }
+
     @Test func aRotatedKeyStaysPublishedUntilItsTokensExpireAndTheNewOneSigns() async throws {
         let store = MemoryStore()
         let clock = ManualClock(Date())
@@ -86,9 +112,9 @@ import Testing
         let old = try await keyring.sign(IDTokenClaims(iss: testBaseURL, sub: "a", aud: "cli", issuedAt: clock.now, lifetime: 600), algorithm: .es256)
 
         try await store.addSigningKey(try KeyMaker.generate(.es256, at: clock.now))
-        clock.advance(by: Keyring.refreshInterval + 1)
+        clock.advance(by: Keyring.propagation + 1)
         let new = try await keyring.sign(IDTokenClaims(iss: testBaseURL, sub: "a", aud: "cli", issuedAt: clock.now, lifetime: 600), algorithm: .es256)
-        #expect(kid(of: old) != kid(of: new), "the new key signs once the keyring has read it")
+        #expect(kid(of: old) != kid(of: new), "the new key signs once every instance has had time to publish it")
 
         let both = JWTKeyCollection()
         try await both.add(jwksJSON: try jwksJSON(keyring))

@@ -458,13 +458,14 @@ async def attempt(step: str, call, deadline: float, record) -> Reply | None:
     first other answer, or None at the deadline."""
     pause = FIRST_PAUSE
     while now() < deadline:
+        sent = now()
         try:
             reply = await call()
             if not reply.transient:
                 return reply
-            record(step, reply.kind())
+            record(step, reply.kind(), now() - sent)
         except TRANSPORT_ERRORS as error:
-            record(step, error_kind(error))
+            record(step, error_kind(error), now() - sent)
         await asyncio.sleep(min(pause, max(0.0, deadline - now())))
         pause = min(pause * 2, MAX_PAUSE)
     return None
@@ -490,13 +491,15 @@ class Load:
     def __init__(self, ctx: Context, phones: list[Phone]):
         self.ctx, self.phones = ctx, phones
         self.outcomes: list[Outcome] = []
-        self.errors: list[tuple[float, str]] = []
+        self.errors: list[tuple[float, str, float | None]] = []   # (when, kind, how long the call took)
         self.stopping = False
         self.tasks: list[asyncio.Task] = []
-        self.injected_at: float | None = None   # when the fault is in place, if not when inject returns
+        # When the fault began and when it was in place, if not when inject began and returned.
+        self.fault_at: float | None = None
+        self.injected_at: float | None = None
 
-    def record(self, step: str, kind: str):
-        self.errors.append((now(), f"{step}: {kind}"))
+    def record(self, step: str, kind: str, took: float | None = None):
+        self.errors.append((now(), f"{step}: {kind}", took))
 
     async def attempt(self, step: str, call, deadline: float) -> Reply | None:
         return await attempt(step, call, deadline, self.record)
@@ -577,7 +580,7 @@ class Load:
                 return min(done)
             await asyncio.sleep(0.1)
         raise CheckFailed(f"no login started after the fault completed within {limit:.0f} s; "
-                          f"recent errors: {Counter(k for _, k in self.errors[-30:]).most_common(5)}")
+                          f"recent errors: {Counter(k for _, k, _ in self.errors[-30:]).most_common(5)}")
 
 
 async def settle(ctx: Context, load: Load, fault_at: float) -> dict:
@@ -601,8 +604,9 @@ async def settle(ctx: Context, load: Load, fault_at: float) -> dict:
                                         f"and (state <> 'confirmed' or token_id is null)")
     after = [o for o in load.outcomes if o.started >= fault_at]
     failures = Counter(re.sub(r"\(.*", "", o.failure)[:80] for o in load.outcomes if o.failure)
-    errors = Counter(kind for _, kind in load.errors)
-    error_times = [t for t, _ in load.errors]
+    errors = Counter(kind for _, kind, _ in load.errors)
+    error_times = [t for t, _, _ in load.errors]
+    error_answers = [took for _, _, took in load.errors if took is not None]
     return {
         "logins_completed": sum(1 for o in load.outcomes if o.completed_at),
         "logins_confirmed": len(confirmed_ids),
@@ -613,6 +617,7 @@ async def settle(ctx: Context, load: Load, fault_at: float) -> dict:
         "client_errors": dict(errors.most_common()),
         "errors_from_s": round(min(error_times) - fault_at, 2) if error_times else None,
         "errors_until_s": round(max(error_times) - fault_at, 2) if error_times else None,
+        "slowest_error_answer_s": round(max(error_answers), 2) if error_answers else None,
         "pc_reconnects": sum(o.waiter.reconnects for o in load.outcomes if o.waiter),
         "pc_recollected": sum(o.waiter.recollected for o in load.outcomes if o.waiter),
         "logins_started_after_fault": len(after),
@@ -629,9 +634,10 @@ async def under_load(ctx: Context, report: dict, name: str, inject, *, before: f
         await asyncio.sleep(before)
         completed_before = sum(1 for o in load.outcomes if o.completed_at)
         require(completed_before > 0, f"{name}: no login completed in {before} s before the fault")
-        fault_at = now()
+        inject_started = now()
         extra = await inject(load) or {}
         injected = load.injected_at or now()
+        fault_at = load.fault_at or inject_started
         recovered_at = await load.recovered(injected, RECOVERY_LIMIT)
         await asyncio.sleep(after)
     finally:
@@ -731,7 +737,7 @@ async def fault_kill(ctx: Context, report: dict):
         per_instance = Counter(holders.values())
         victim = per_instance.most_common(1)[0][0]
         on_victim = per_instance[victim]
-        killed_at = now()
+        killed_at = load.fault_at = now()
         await script(ctx, "cluster.sh", "kill", ctx.cluster_dir, str(victim + 1))
         load.injected_at = now()
         ok(f"fault kill -9: instance {victim + 1} killed while holding {on_victim} of the 6 CLI PCs' streams "
@@ -883,11 +889,11 @@ async def fault_listener(ctx: Context, report: dict):
         listeners_before.extend(found)
         prepared = await gap_logins(ctx)
         try:
-            killed_at_wall = time.time()
+            killed_at_wall, load.fault_at = time.time(), now()
             pids = ",".join(str(l["pid"]) for l in found)
             rows = await psql(ctx, f"select pid, pg_terminate_backend(pid) from pg_stat_activity where pid in ({pids})")
             require(len(rows) == 3 and all(r[1] == "t" for r in rows), f"pg_terminate_backend: {rows}")
-            terminated_at = now()
+            load.injected_at = now()
             # Confirm at once, through a third instance, while the listeners are (re)connecting.
             answers = await asyncio.gather(*(p["phone"].confirm(ctx.instances[(p["i"] + 2) % 3], p["login"].id, p["ticket"], p["match"])
                                              for p in prepared))

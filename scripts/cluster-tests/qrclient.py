@@ -237,7 +237,7 @@ class PcWaiter:
 
     def __init__(self, client: Client, base: str, login: Login, deadline: float, on_error=None):
         self.client, self.base, self.login, self.deadline = client, base, login, deadline
-        self.on_error = on_error or (lambda step, kind: None)
+        self.on_error = on_error or (lambda step, kind, took=None: None)
         self.opened = asyncio.Event()           # the first event arrived: the PC is waiting
         self.scanned = asyncio.get_running_loop().create_future()   # the number to show
         self.reconnects = 0
@@ -246,9 +246,9 @@ class PcWaiter:
         self.token_at: float | None = None     # monotonic time the token arrived
         self.errors: list[str] = []
 
-    def _error(self, step: str, kind: str):
+    def _error(self, step: str, kind: str, took: float | None = None):
         self.errors.append(f"{step} {kind}")
-        self.on_error(step, kind)
+        self.on_error(step, kind, took)
 
     async def run(self) -> dict:
         """Waits for `confirmed` and returns its token (the `token` object of the event)."""
@@ -256,7 +256,7 @@ class PcWaiter:
         while True:
             if time.monotonic() >= self.deadline:
                 raise WaitFailed(f"no token before the deadline (reconnects {self.reconnects}, errors {self.errors[-5:]})")
-            got_event = False
+            got_event, attempt_started = False, time.monotonic()
             try:
                 async with contextlib.aclosing(self._stream()) as events:
                     async for name, data in events:
@@ -275,7 +275,8 @@ class PcWaiter:
             except TRANSPORT_ERRORS as error:
                 self._error("stream", error_kind(error))
             except _Transient as problem:
-                self._error("stream", str(problem))
+                # How long a refused open took (an error event after others has no such time).
+                self._error("stream", str(problem), None if got_event else time.monotonic() - attempt_started)
             if got_event:
                 pause = FIRST_PAUSE
             self.reconnects += 1
@@ -345,13 +346,14 @@ async def _retrying(waiter: PcWaiter, step: str, call) -> Reply:
     """Runs `call` until it answers with something that is not transient, or the deadline passes."""
     pause = FIRST_PAUSE
     while True:
+        sent = time.monotonic()
         try:
             reply = await call()
             if not reply.transient:
                 return reply
-            waiter._error(step, reply.kind())
+            waiter._error(step, reply.kind(), time.monotonic() - sent)
         except TRANSPORT_ERRORS as error:
-            waiter._error(step, error_kind(error))
+            waiter._error(step, error_kind(error), time.monotonic() - sent)
         if time.monotonic() + pause >= waiter.deadline:
             raise WaitFailed(f"{step}: no answer before the deadline ({waiter.errors[-3:]})")
         await asyncio.sleep(pause)

@@ -48,4 +48,17 @@ public enum SigningKeySelection {
     public static func signer(of algorithm: SigningAlgorithm, in keys: [SigningKey]) -> SigningKey? {
         keys.filter { $0.algorithm == algorithm && $0.retiredAt == nil }.max { ($0.createdAt, $0.kid) < ($1.createdAt, $1.kid) }
     }
+
+    /// The key of `algorithm` to sign with at `now` when servers that share the keys may take up
+    /// to `propagation` seconds to read a new one: a key is published before it is used. A key
+    /// younger than that leaves the signing to the key it replaced (retired the moment it was
+    /// made), so a token never carries a `kid` that another server's JWKS does not have yet. With
+    /// no predecessor (the first key), the new key signs at once.
+    public static func signer(of algorithm: SigningAlgorithm, in keys: [SigningKey], at now: Date, propagation: TimeInterval) -> SigningKey? {
+        guard let newest = signer(of: algorithm, in: keys) else { return nil }
+        guard now.timeIntervalSince(newest.createdAt) < propagation else { return newest }
+        let predecessor = keys.filter { $0.algorithm == algorithm && $0.retiredAt == newest.createdAt }
+            .max { ($0.createdAt, $0.kid) < ($1.createdAt, $1.kid) }
+        return predecessor ?? newest
+    }
 }

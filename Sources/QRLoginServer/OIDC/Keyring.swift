@@ -12,11 +12,15 @@ import QRLoginOAuth
 import Synchronization
 
 /// The keys that sign ID tokens, read from the store. A key made by `qrlogin keys rotate` (on
-/// this process or any other on the same database) is picked up within ``refreshInterval``;
-/// until then the previous key, which stays published, still signs.
+/// this process or any other on the same database) is picked up within ``refreshInterval``, and
+/// signs only once it is older than ``propagation``: by then every instance publishes it in its
+/// JWKS. Until then the previous key, which stays published, still signs.
 final class Keyring: Sendable {
     /// How long a loaded key set is used before the store is read again.
     static let refreshInterval: TimeInterval = 30
+    /// How old a new key must be before it signs: every instance's reload, plus a margin for
+    /// clocks that differ a little between machines.
+    static let propagation: TimeInterval = refreshInterval + 10
 
     private struct Loaded: Sendable {
         var at: Date
@@ -65,7 +69,7 @@ final class Keyring: Sendable {
     /// - Throws: when there is no such key (``ensureKeys(logger:)`` makes them), or signing fails.
     func sign(_ claims: IDTokenClaims, algorithm: SigningAlgorithm) async throws -> String {
         let keys = try await current()
-        guard let signer = SigningKeySelection.signer(of: algorithm, in: keys.keys) else {
+        guard let signer = SigningKeySelection.signer(of: algorithm, in: keys.keys, at: clock.now, propagation: Self.propagation) else {
             throw KeyringError.noKey(algorithm)
         }
         return try await keys.collection.sign(SignedClaims(claims: claims), kid: JWKIdentifier(string: signer.kid))
