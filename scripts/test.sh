@@ -2,7 +2,7 @@
 # The whole test suite: Swift unit, HTTP and live-server tests, then end-to-end checks that
 # need tools from outside Swift (a Python venv, Debian packages). Installs what is missing.
 # Usage: scripts/test.sh
-# Each part also runs on its own: scripts/oauth-interop/run.sh, scripts/qr-crosscheck/run.sh,
+# Each part also runs on its own: scripts/cluster-tests/run.sh, scripts/oauth-interop/run.sh, scripts/qr-crosscheck/run.sh,
 # Benchmarks/run.sh --quick, scripts/browser-tests/run.sh, scripts/oidc-rp/run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +64,9 @@ tail -n 1 "$workdir/flow.log"
 kill -TERM $server
 wait $server || { echo "server did not shut down cleanly"; cat "$workdir/serve.log"; exit 1; }
 if grep -q 'qrl_at_\|qrl_ps_\|qrl_st_' "$workdir/serve.log"; then echo "a secret reached the server log"; exit 1; fi
+
+log "many instances: three qrlogin serve on PostgreSQL behind nginx (races, replays, rate limits, readiness, faults under load)"
+scripts/cluster-tests/run.sh .build/debug/qrlogin
 
 log "OAuth interop: the device grant with DPoP, refresh, introspection and revocation by requests-oauth2client"
 scripts/oauth-interop/run.sh .build/debug/qrlogin

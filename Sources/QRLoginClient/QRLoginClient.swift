@@ -98,9 +98,7 @@ public actor QRLoginClient {
 
     /// Sends a request and decodes a 2xx JSON answer as `Response`, or throws the problem.
     nonisolated func call<Response: Decodable>(_ method: String, _ path: String, auth: Auth, token: String?, body: (any Encodable & Sendable)? = nil, timeout: Duration = .seconds(30), as type: Response.Type) async throws -> Response {
-        let response = try await send(try makeRequest(method, path, auth: auth, token: token, body: body, timeout: timeout))
-        let data = try await Self.readBody(response)
-        try Self.checkStatus(response.status, data)
+        let data = try await exchange(method, path, auth: auth, token: token, body: body, timeout: timeout)
         do {
             return try JSONDecoder.qrlogin.decode(Response.self, from: data)
         } catch {
@@ -110,9 +108,25 @@ public actor QRLoginClient {
 
     /// Sends a request whose success has no body worth reading.
     nonisolated func callNoContent(_ method: String, _ path: String, auth: Auth, token: String?, body: (any Encodable & Sendable)? = nil) async throws {
-        let response = try await send(try makeRequest(method, path, auth: auth, token: token, body: body))
-        let data = try await Self.readBody(response)
-        try Self.checkStatus(response.status, data)
+        _ = try await exchange(method, path, auth: auth, token: token, body: body, timeout: .seconds(30))
+    }
+
+    /// Sends a request (with a new proof) and returns a 2xx answer's body, or throws the problem.
+    /// Every proof is signed once, so `dpop_proof_replayed` means something between here and the
+    /// server sent it twice (a load balancer that retried a GET on another instance after the
+    /// first one went away): a GET or HEAD is then signed and sent once more.
+    nonisolated func exchange(_ method: String, _ path: String, auth: Auth, token: String?, body: (any Encodable & Sendable)?, timeout: Duration) async throws -> Data {
+        var retried = false
+        while true {
+            let response = try await send(try makeRequest(method, path, auth: auth, token: token, body: body, timeout: timeout))
+            let data = try await Self.readBody(response)
+            do {
+                try Self.checkStatus(response.status, data)
+                return data
+            } catch let error as QRLoginClientError where error.code == "dpop_proof_replayed" && !retried && (method == "GET" || method == "HEAD") {
+                retried = true
+            }
+        }
     }
 
     nonisolated static func readBody(_ response: TransportResponse) async throws -> Data {

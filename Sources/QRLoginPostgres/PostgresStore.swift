@@ -140,6 +140,9 @@ public final class PostgresStore: Store {
                     try await connection.query("COMMIT", logger: self.logger)
                     return result
                 } catch {
+                    // A connection that failed (the server went away) has nothing to roll back, and
+                    // a query on it may never be answered: the pool drops it.
+                    if let failure = error as? PSQLError, failure.code != .server { throw error }
                     do {
                         try await connection.query("ROLLBACK", logger: self.logger)
                     } catch let rollbackError {

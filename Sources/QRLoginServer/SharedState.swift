@@ -39,8 +39,9 @@ struct SharedState: Sendable {
                     try await postgres.deleteReplayKeys(expiredBefore: now) + postgres.deleteRateLimits(idleSince: now.addingTimeInterval(-60))
                 },
                 ready: {
-                    try await postgres.ping()
+                    // The listener notices a lost database at once; the ping only at its deadline.
                     guard listener?.isListening ?? true else { throw QRLoginError.storeUnavailable }
+                    try await postgres.ping()
                 }
             )
         }

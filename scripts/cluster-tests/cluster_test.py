@@ -23,7 +23,6 @@ import json
 import math
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -42,6 +41,10 @@ LOAD_WORKERS = 6
 LOGIN_DEADLINE = 45.0        # seconds one load login may take end to end, retries included
 RECOVERY_LIMIT = 40.0        # seconds after a fault by which a new login must complete
 LISTENER_GAP_LIMIT = 5.0     # seconds a waiting PC may take to get its token after its listener died
+# The one way a load login may end unfinished without a server fault: a retried scan finds the
+# request scanned, because the first scan went through and only its answer was lost (a POST cut
+# by kill -9, which nginx does not send again).
+SCAN_ANSWER_LOST = "scan answer lost"
 
 
 class CheckFailed(Exception):
@@ -105,28 +108,29 @@ class Context:
 # ---------------------------------------------------------------------------------------------
 # Helpers: shell scripts, psql, races between a wait and the PC's task
 
-async def run(*command: str, timeout: float = 90) -> tuple[int, str]:
-    """Runs a command without blocking the event loop; returns its exit code and output."""
-    process = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+async def run(*command: str, timeout: float = 90) -> tuple[int, str, str]:
+    """Runs a command without blocking the event loop; returns its exit code, stdout and stderr."""
+    process = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                    stdin=subprocess.DEVNULL)
     try:
-        out, _ = await asyncio.wait_for(process.communicate(), timeout)
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
     except asyncio.TimeoutError:
         process.kill()
         await process.wait()
         raise CheckFailed(f"{' '.join(command)} did not finish within {timeout} s")
-    return process.returncode, out.decode(errors="replace")
+    return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-async def script(ctx: Context, name: str, *args: str, timeout: float = 90) -> str:
-    code, out = await run(str(SCRIPTS / name), *args, timeout=timeout)
-    require(code == 0, f"scripts/{name} {' '.join(args)} exited {code}:\n{out}")
+async def script(name: str, *args: str, timeout: float = 90) -> str:
+    """Runs scripts/NAME; its stdout, or CheckFailed with everything it said."""
+    code, out, err = await run(str(SCRIPTS / name), *args, timeout=timeout)
+    require(code == 0, f"scripts/{name} {' '.join(args)} exited {code}:\n{out}{err}")
     return out
 
 
 async def psql(ctx: Context, sql: str) -> list[list[str]]:
     """Rows of `sql` through scripts/postgres.sh psql (unaligned, tuples only)."""
-    out = await script(ctx, "postgres.sh", "psql", ctx.pg_dir, "-Atc", sql)
+    out = await script("postgres.sh", "psql", ctx.pg_dir, "-v", "ON_ERROR_STOP=1", "-Atc", sql)
     return [line.split("|") for line in out.splitlines() if line]
 
 
@@ -306,8 +310,8 @@ async def check_pickup_race(ctx: Context, report: dict):
     confirm = await phone.confirm(ctx.instances[2], login.id, scan.body["ticket"], state.body["match"])
     require(confirm.status == 200, f"confirm: {confirm}")
     async def read(k: int) -> Reply:
-        # Starts 15 ms apart: reads that overlap race for the pickup, later ones collect again.
-        await asyncio.sleep(k * 0.015)
+        # Ten at once race for the pickup; ten more, 20 ms apart, each collect again.
+        await asyncio.sleep(max(0, k - 9) * 0.02)
         return await client.read(ctx.instances[k % 3], login)
     replies = await asyncio.gather(*(read(k) for k in range(20)), return_exceptions=True)
     kinds = tally(replies)
@@ -364,7 +368,7 @@ async def check_replay(ctx: Context, report: dict):
 
 async def check_rate_limits(ctx: Context, report: dict):
     """A second cluster of 3 instances on the same database, limits on (create: 60 a minute per IP)."""
-    out = await script(ctx, "cluster.sh", "start", ctx.limits_dir, "--binary", ctx.binary, "--database", ctx.database_url,
+    out = await script("cluster.sh", "start", ctx.limits_dir, "--binary", ctx.binary, "--database", ctx.database_url,
                        "--instances", "3", "--port", str(ctx.limits_port), "--", "--bcrypt-cost", "4")
     public = re.findall(r"^http://127\.0\.0\.1:\d+$", out, re.M)[-1]
     try:
@@ -393,7 +397,7 @@ async def check_rate_limits(ctx: Context, report: dict):
                 upstreams[line.split()[-2]] += 1
         require(len(upstreams) == 3, f"nginx should have spread the creates over 3 instances: {dict(upstreams)}")
     finally:
-        await script(ctx, "cluster.sh", "stop", ctx.limits_dir)
+        await script("cluster.sh", "stop", ctx.limits_dir)
     report["rate_limits"] = {"creates_admitted_of_first_60": 60, "next_5": dict(tally(extra)), "seconds": round(elapsed, 2),
                              "per_instance": dict(upstreams)}
     ok(f"shared rate limits: 60 creates from one IP admitted over 3 instances ({dict(upstreams)}), the next 5: "
@@ -419,7 +423,7 @@ async def check_readiness(ctx: Context, report: dict):
     ok("readiness: /health/ready is 200 on every instance")
 
     stop_started = now()
-    await script(ctx, "postgres.sh", "stop", ctx.pg_dir)
+    await script("postgres.sh", "stop", ctx.pg_dir)
     stopped = now()
     try:
         turned = await asyncio.gather(*(wait_ready(ctx, i, stopped + 10, want=503) for i in range(3)))
@@ -437,7 +441,7 @@ async def check_readiness(ctx: Context, report: dict):
            f"instance after {not_ready_after} s; GET /health 503 store_unavailable problem JSON in {health_seconds} s")
     finally:
         restart_started = now()
-        await script(ctx, "postgres.sh", "restart", ctx.pg_dir, "fast")
+        await script("postgres.sh", "restart", ctx.pg_dir, "fast")
     back = now()
     ready = await asyncio.gather(*(wait_ready(ctx, i, back + 30) for i in range(3)))
     ready_after = [round(t - back, 2) for t, _ in ready]
@@ -497,6 +501,7 @@ class Load:
         # When the fault began and when it was in place, if not when inject began and returned.
         self.fault_at: float | None = None
         self.injected_at: float | None = None
+        self.problems: list[str] = []   # what inject saw that fails the check, after the figures are reported
 
     def record(self, step: str, kind: str, took: float | None = None):
         self.errors.append((now(), f"{step}: {kind}", took))
@@ -519,9 +524,18 @@ class Load:
         task = asyncio.create_task(waiter.run())
         try:
             await race(waiter.opened.wait(), task, deadline - now())
-            scan = await self.attempt("scan", lambda: phone.scan(base, login.id), deadline)
+            scans = 0
+
+            async def scan_once():
+                nonlocal scans
+                scans += 1
+                return await phone.scan(base, login.id)
+            scan = await self.attempt("scan", scan_once, deadline)
+            if scan is not None and scan.code == "already_scanned" and scans > 1:
+                # The first scan went through but its answer (and ticket) was lost: the user would scan a new code.
+                outcome.failure = f"{SCAN_ANSWER_LOST}: 409 already_scanned on a retry"
+                return outcome
             if scan is None or scan.status != 200:
-                # A retried scan that finds the request scanned lost its first answer (and ticket).
                 outcome.failure = f"scan: {scan.kind() if scan else 'gave up'}"
                 return outcome
             match = await race(waiter.scanned, task, deadline - now())
@@ -546,7 +560,7 @@ class Load:
             if me is not None and me.status == 200:
                 outcome.completed_at = now()
             else:
-                outcome.failure = f"token refused: {me.kind() if me else 'gave up'} (reconnects {waiter.reconnects})"
+                outcome.failure = f"token check: {me.kind() if me else 'gave up'}"
         except asyncio.TimeoutError:
             outcome.failure = "PC: deadline"
         except (WaitFailed, CheckFailed) as error:
@@ -586,7 +600,7 @@ class Load:
 async def settle(ctx: Context, load: Load, fault_at: float) -> dict:
     """After the load stopped: every confirmed login whose PC did not get its token must still be
     collectable (checked in the database and by collecting it); else it is lost."""
-    uncollected = [o for o in load.outcomes if o.confirmed and o.completed_at is None]
+    uncollected = [o for o in load.outcomes if o.confirmed and (o.waiter is None or o.waiter.token_at is None)]
     late, lost = [], []
     for o in uncollected:
         rows = await psql(ctx, f"select state, token_id is not null from login_requests where id = {sql_ids([o.id])}")
@@ -618,6 +632,9 @@ async def settle(ctx: Context, load: Load, fault_at: float) -> dict:
         "errors_from_s": round(min(error_times) - fault_at, 2) if error_times else None,
         "errors_until_s": round(max(error_times) - fault_at, 2) if error_times else None,
         "slowest_error_answer_s": round(max(error_answers), 2) if error_answers else None,
+        # [seconds from the fault, how long the call took (null for a stream cut), kind]
+        "error_timeline": [[round(t - fault_at, 2), None if took is None else round(took, 2), kind]
+                           for t, kind, took in load.errors[:40]],
         "pc_reconnects": sum(o.waiter.reconnects for o in load.outcomes if o.waiter),
         "pc_recollected": sum(o.waiter.recollected for o in load.outcomes if o.waiter),
         "logins_started_after_fault": len(after),
@@ -649,15 +666,25 @@ async def under_load(ctx: Context, report: dict, name: str, inject, *, before: f
     lost, not_collected = figures.pop("_lost"), figures.pop("_not_collected")
     late = figures.pop("_late")
     report.setdefault("faults", []).append(figures)
-    require(not lost, f"{name}: {len(lost)} confirmed logins lost (confirm answered, PC never got a token, "
-                      f"not collectable afterwards): {lost[:5]}")
-    require(not not_collected, f"{name}: confirmed logins not collected in the database: {not_collected[:5]}")
-    require(figures["logins_completed"] > 0, f"{name}: no login completed")
-    hard = {k: v for k, v in figures["logins_abandoned"].items() if k.startswith("token refused")}
-    require(not hard, f"{name}: tokens handed to PCs were refused: {hard}")
+    problems = list(load.problems)
+    if lost:
+        problems.append(f"{len(lost)} confirmed logins lost (confirm answered, the PC never got a token, and it "
+                        f"cannot be collected afterwards): {lost[:5]}")
+    if not_collected:
+        problems.append(f"confirmed logins not collected in the database: {not_collected[:5]}")
+    unexplained = {k: v for k, v in figures["logins_abandoned"].items() if not k.startswith(SCAN_ANSWER_LOST)}
+    if unexplained:
+        hint = ""
+        if any("dpop_proof_replayed" in k for k in unexplained):
+            hint = (" (a fresh proof refused as replayed: nginx sent a GET that the killed instance had already "
+                    "recorded to another instance; see nginx-access.log, lines with two upstreams)")
+        problems.append(f"logins failed for reasons a retrying client cannot get past: {unexplained}{hint}")
+    require(not problems, f"{name}: " + "\n  ".join(problems))
+    slowest = figures["slowest_error_answer_s"]
     ok(f"fault {name}: {figures['logins_completed']} logins completed, {figures['lost_confirmed_logins']} lost "
        f"({len(late)} collected only afterwards), recovered {figures['recovery_s']} s after the fault; "
-       f"client errors {figures['client_errors'] or 'none'}; abandoned {figures['logins_abandoned'] or 'none'}")
+       f"client errors {figures['client_errors'] or 'none'}{'' if slowest is None else f' (slowest error answer {slowest} s)'}; "
+       f"abandoned {figures['logins_abandoned'] or 'none'}")
     return figures
 
 
@@ -714,6 +741,67 @@ def stream_holder(ctx: Context, login_id: str) -> int | None:
     return holders[-1] if len(holders) == 1 else None
 
 
+async def holders_of(ctx: Context, ids: list[str]) -> dict[str, int]:
+    """The instance holding each request's wait (stream or long-poll), from the instances' logs."""
+    holders: dict[str, int | None] = {}
+    for _ in range(50):
+        holders = {one: stream_holder(ctx, one) for one in ids}
+        if all(h is not None for h in holders.values()):
+            return holders
+        await asyncio.sleep(0.1)
+    raise CheckFailed(f"could not tell which instance holds each wait: {holders}")
+
+
+async def long_polls_on(ctx: Context, victim: int) -> list[dict]:
+    """PCs long-polling through nginx (`?wait=30&state=pending`, the SDK's fallback), until at
+    least two of them wait on instance `victim`."""
+    polls = []
+    for n in range(12):
+        client = ctx.client()
+        pc = client.device()
+        reply = await client.create_login(ctx.public, pc, f"long-poll-{n}")
+        require(reply.status == 201, f"create: {reply}")
+        login = Login.from_reply(reply, pc)
+        task = asyncio.create_task(client.read(ctx.public, login, "?wait=30&state=pending", timeout=40))
+        holder = (await holders_of(ctx, [login.id]))[login.id]
+        polls.append({"client": client, "login": login, "task": task, "holder": holder})
+        if sum(1 for p in polls if p["holder"] == victim) >= 2:
+            break
+    return polls
+
+
+async def after_kill(ctx: Context, load: Load, polls: list[dict], victim: int) -> dict:
+    """What the long-polls held by the killed instance were answered. A cut wait is a transient
+    failure (a 5xx, a dropped connection, or 401 dpop_proof_replayed when nginx re-sent the GET
+    to another instance after the killed one had recorded its proof: the server must refuse a
+    proof it has seen, and clients sign a new one and ask again), and the PC's next poll works."""
+    answers = Counter()
+    for poll in polls:
+        if poll["holder"] != victim:
+            await stop_task(poll["task"])
+            continue
+        try:
+            reply = await asyncio.wait_for(poll["task"], 15)
+            kind = reply.kind()
+        except TRANSPORT_ERRORS as error:
+            kind = error_kind(error)
+        answers[kind] += 1
+        if kind.startswith("4") and kind != "401 dpop_proof_replayed":
+            load.problems.append(
+                f"a PC long-polling through nginx on the killed instance got {kind} for a proof it sent once "
+                f"(login {poll['login'].id}: nginx sent the GET again to another instance after the killed one had "
+                f"recorded the proof's jti; see nginx-access.log, a line with two upstreams)")
+        again = await attempt("long-poll again", lambda: poll["client"].read(ctx.public, poll["login"], "?wait=0"),
+                              now() + 20, load.record)
+        if again is None or again.status != 200:
+            load.problems.append(f"the long-polling PC {poll['login'].id} could not read its request after the kill: {again}")
+    require(answers, "no long-poll landed on the instance to kill")
+    if not load.problems:
+        ok(f"fault kill -9: {sum(answers.values())} PCs long-polling through nginx on the killed instance were answered "
+           f"{dict(answers)} and read their requests again")
+    return {"long_polls_on_killed_instance": sum(answers.values()), "long_poll_answers": dict(answers)}
+
+
 async def fault_kill(ctx: Context, report: dict):
     clis: list[CliLogin] = []
     figures_cli: dict = {}
@@ -727,21 +815,17 @@ async def fault_kill(ctx: Context, report: dict):
             except asyncio.TimeoutError:
                 raise CheckFailed(f"qrlogin login pc-{cli.n} printed no login url: {cli.lines[-10:]}")
         # Each CLI opens its stream right after creating the request; find where each landed.
-        holders: dict[str, int | None] = {}
-        for _ in range(50):
-            holders = {cli.id: stream_holder(ctx, cli.id) for cli in clis}
-            if all(h is not None for h in holders.values()):
-                break
-            await asyncio.sleep(0.1)
-        require(all(h is not None for h in holders.values()), f"could not tell which instance holds each CLI stream: {holders}")
+        holders = await holders_of(ctx, [cli.id for cli in clis])
         per_instance = Counter(holders.values())
         victim = per_instance.most_common(1)[0][0]
         on_victim = per_instance[victim]
+        polls = await long_polls_on(ctx, victim)
         killed_at = load.fault_at = now()
-        await script(ctx, "cluster.sh", "kill", ctx.cluster_dir, str(victim + 1))
+        await script("cluster.sh", "kill", ctx.cluster_dir, str(victim + 1))
         load.injected_at = now()
         ok(f"fault kill -9: instance {victim + 1} killed while holding {on_victim} of the 6 CLI PCs' streams "
            f"(streams per instance: {dict(sorted((k + 1, v) for k, v in per_instance.items()))})")
+        poll_figures = await after_kill(ctx, load, polls, victim)
 
         async def approve(cli: CliLogin, k: int) -> float:
             phone = ctx.phones[20 + k]
@@ -775,8 +859,9 @@ async def fault_kill(ctx: Context, report: dict):
         ok(f"fault kill -9: all 6 CLI logins (the Swift SDK) exited 0 \"Logged in as\" and whoami works; "
            f"confirm → CLI exit {min(took):.2f}-{max(took):.2f} s")
         revive_started = now()
-        await script(ctx, "cluster.sh", "revive", ctx.cluster_dir, str(victim + 1))
+        await script("cluster.sh", "revive", ctx.cluster_dir, str(victim + 1))
         await wait_ready(ctx, victim, now() + 20)
+        figures_cli.update(poll_figures)
         figures_cli.update({"killed_instance": victim + 1, "cli_streams_on_killed_instance": on_victim,
                             "cli_logins_ok": len(clis), "cli_confirm_to_exit_s": round(max(took), 2),
                             "revived_ready_s": round(now() - revive_started, 2),
@@ -809,7 +894,7 @@ def alive(pid: int | None) -> bool:
 
 async def fault_pg_restart(ctx: Context, report: dict, mode: str):
     async def inject(load: Load) -> dict:
-        await script(ctx, "postgres.sh", "restart", ctx.pg_dir, mode)
+        await script("postgres.sh", "restart", ctx.pg_dir, mode)
         return {}
     await under_load(ctx, report, f"postgres restart {mode}", inject)
 
@@ -842,16 +927,22 @@ LISTENER_SQL = ("select pid, client_port, query, extract(epoch from query_start)
 
 
 async def find_listeners(ctx: Context) -> list[dict]:
-    """The instances' LISTEN connections. pg_stat_activity shows `LISTEN "qrlogin_login";` only
-    until the listener's first ping; after that its last query is `SELECT 1`, every 5 s, the same
-    text as /health/ready's ping on a pooled connection. So: backends whose last query is one of
+    """The instances' LISTEN connections, by their application_name `qrlogin listener` where the
+    server sets it. Without it: pg_stat_activity shows `LISTEN "qrlogin_login";` only until the
+    listener's first ping; after that its last query is `SELECT 1`, every 5 s, the same text as
+    /health/ready's ping on a pooled connection. So then: backends whose last query is one of
     those two in two samples 5.5 s apart, with a newer query_start in the second (a listener
     pings in between; nobody calls /health/ready meanwhile)."""
-    first = {row[0]: row for row in await psql(ctx, LISTENER_SQL)}
-    await asyncio.sleep(5.5)
-    second = await psql(ctx, LISTENER_SQL)
-    found = [{"pid": int(row[0]), "client_port": int(row[1]), "query": row[2]}
-             for row in second if row[0] in first and float(row[3]) > float(first[row[0]][3])]
+    named = await psql(ctx, "select pid, client_port, query from pg_stat_activity "
+                            "where datname = 'qrlogin' and application_name = 'qrlogin listener'")
+    if named:
+        found = [{"pid": int(row[0]), "client_port": int(row[1]), "query": row[2], "by": "application_name"} for row in named]
+    else:
+        first = {row[0]: row for row in await psql(ctx, LISTENER_SQL)}
+        await asyncio.sleep(5.5)
+        second = await psql(ctx, LISTENER_SQL)
+        found = [{"pid": int(row[0]), "client_port": int(row[1]), "query": row[2], "by": "query samples"}
+                 for row in second if row[0] in first and float(row[3]) > float(first[row[0]][3])]
     owners = instance_of_ports(ctx, int(Path(ctx.pg_dir, "port").read_text()))
     for listener in found:
         listener["instance"] = owners.get(listener["client_port"])
@@ -918,16 +1009,18 @@ async def fault_listener(ctx: Context, report: dict):
         deadline = now() + 15
         while now() < deadline:
             relisten = await psql(ctx, "select pid, extract(epoch from backend_start) from pg_stat_activity "
-                                       f"where datname = 'qrlogin' and query ilike 'LISTEN%' and backend_start > to_timestamp({killed_at_wall})")
+                                       "where datname = 'qrlogin' and (query ilike 'LISTEN%' or application_name = 'qrlogin listener') "
+                                       f"and backend_start > to_timestamp({killed_at_wall})")
             if len(relisten) >= 3:
                 break
             await asyncio.sleep(0.2)
         require(len(relisten) == 3, f"want 3 new LISTEN connections after the terminate, found {relisten}")
         relisten_s = max(float(r[1]) for r in relisten) - killed_at_wall
+        report_by = found[0]["by"]
         ok(f"fault LISTEN terminated: the 3 listener backends {[l['pid'] for l in found]} (one per instance) "
            f"terminated; PCs waiting at each instance got their tokens {[round(w, 2) for w in waits]} s after "
            f"confirms sent right after; new LISTEN connections within {relisten_s:.2f} s")
-        return {"listener_pids": [l["pid"] for l in found], "relisten_s": round(relisten_s, 2),
+        return {"listener_pids": [l["pid"] for l in found], "listeners_found_by": report_by, "relisten_s": round(relisten_s, 2),
                 "waiting_pc_token_after_confirm_s": round(max(waits), 2)}
 
     await under_load(ctx, report, "LISTEN connections terminated", inject, before=1.0)
@@ -940,13 +1033,15 @@ def print_table(report: dict):
     if not rows:
         return
     print("\nfaults under load (6 workers doing complete logins through nginx; times from the fault):")
-    header = ["fault", "completed", "lost", "late", "recovery s", "errors from-until s", "client errors (kind: count)"]
+    header = ["fault", "completed", "lost", "late", "recovery s", "errors from-until s", "slowest error s",
+              "client errors (kind: count)"]
     lines = [header]
     for f in rows:
         errors = ", ".join(f"{k}: {v}" for k, v in f["client_errors"].items()) or "none"
         window = "-" if f["errors_from_s"] is None else f"{f['errors_from_s']}..{f['errors_until_s']}"
         lines.append([f["fault"], str(f["logins_completed"]), str(f["lost_confirmed_logins"]),
-                      str(f["collected_only_afterwards"]), str(f["recovery_s"]), window, errors])
+                      str(f["collected_only_afterwards"]), str(f["recovery_s"]), window,
+                      "-" if f["slowest_error_answer_s"] is None else str(f["slowest_error_answer_s"]), errors])
     widths = [max(len(line[c]) for line in lines) for c in range(len(header) - 1)]
     for line in lines:
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths)) + "  " + line[-1])

@@ -73,8 +73,10 @@ class Reply:
 
     @property
     def transient(self) -> bool:
-        """What a real client retries: the server or a proxy is in trouble, or asks to slow down."""
-        return self.status >= 500 or self.status == 429
+        """What a real client (the SDK, the web page) retries, signing a new proof: the server or a
+        proxy is in trouble, asks to slow down, or a proxy re-sent a proof (nginx retries a GET on
+        another instance when the first one died after reading it, and every proof is one-use)."""
+        return self.status >= 500 or self.status == 429 or (self.status == 401 and self.code == "dpop_proof_replayed")
 
     def kind(self) -> str:
         """`201`, `503 store_unavailable`; an error without a problem code names its server (e.g. nginx's 502 page)."""

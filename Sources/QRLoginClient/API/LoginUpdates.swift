@@ -118,7 +118,8 @@ final class LoginWaiter {
     private static func isTransient(_ error: QRLoginClientError) -> Bool {
         switch error {
         case .unreachable, .invalidResponse: true
-        case .server(let problem): problem.status >= 500 || problem.status == 429
+        // A replayed proof on the stream's GET was re-sent by a proxy; the next try signs anew.
+        case .server(let problem): problem.status >= 500 || problem.status == 429 || problem.code == "dpop_proof_replayed"
         case .notSignedIn, .invalidLoginURL, .invalidServerURL: false
         }
     }

@@ -132,7 +132,7 @@ export function learnClock(response) {
 /// `{token, scheme}`. Cookies are neither sent nor taken unless `credentials` says
 /// "same-origin" (the login screen's CSRF and session cookies); `keepalive` lets a call outlive
 /// the page. Returns the parsed JSON (null for 204); throws ApiError.
-export async function call(method, path, { body, auth = "device", signal, accept, credentials = "omit", keepalive = false } = {}) {
+export async function call(method, path, { body, auth = "device", signal, accept, credentials = "omit", keepalive = false } = {}, retried = false) {
   let token = null, scheme = "DPoP";
   if (auth === "device") {
     token = await currentToken();
@@ -154,10 +154,27 @@ export async function call(method, path, { body, auth = "device", signal, accept
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   if (!response.ok) {
+    // Every proof is signed once, so a replayed one was re-sent by a proxy (a load balancer
+    // that retried a GET on another instance): the request is safe to sign and send again.
+    if (replayedByProxy(response.status, data)) {
+      if (!retried && (method === "GET" || method === "HEAD")) return call(method, path, { body, auth, signal, accept, credentials, keepalive }, true);
+      throw new ApiError(response.status, data);
+    }
     if (auth === "device" && response.status === 401) await saveToken(null);
     throw new ApiError(response.status, data);
   }
   return data;
+}
+
+/// Whether an answer says a proof this page signed once arrived twice (see `call`).
+export function replayedByProxy(status, problem) {
+  return status === 401 && problem?.code === "dpop_proof_replayed";
+}
+
+/// Whether a failed answer is worth asking again after a pause: the server or a proxy in front
+/// of it cannot answer now (5xx, 429), or a proxy re-sent a proof.
+export function isTransient(status, problem) {
+  return status >= 500 || status === 429 || status === 0 || replayedByProxy(status, problem);
 }
 
 /// A short readable name for this browser, e.g. "Chrome on Linux".

@@ -4,7 +4,7 @@
 // (authorize.js) it names the app, offers a password instead, and once signed in goes back to
 // the app rather than to the account.
 
-import { call, authHeaders, learnClock, saveToken, currentToken, serverNow, browserName, formatTime, showView, ApiError } from "./api.js";
+import { call, authHeaders, learnClock, saveToken, currentToken, serverNow, browserName, formatTime, showView, ApiError, isTransient } from "./api.js";
 import { appSignIn, finishMessage, finishWithPassword, finishWithQR, sendCode, finishWithCode } from "./authorize.js";
 import { renderDevices, typeName } from "./devicelist.js";
 
@@ -170,6 +170,11 @@ async function followStream(request) {
     if (!response.ok) {
       let problem = null;
       try { problem = await response.json(); } catch { /* not JSON */ }
+      // The server or its database is briefly away (another instance takes over): ask again.
+      if (isTransient(response.status, problem) && attempt < 8) {
+        await sleep(Math.min(5000, 250 * 2 ** attempt));
+        continue;
+      }
       failed(request, new ApiError(response.status, problem));
       return "done";
     }
@@ -213,16 +218,20 @@ async function followStream(request) {
 /// Long-poll: each call returns as soon as the state differs from the one we know.
 async function followLongPoll(request) {
   const path = `/api/v1/qr/${encodeURIComponent(request.id)}`;
-  let known = null;
+  let known = null, failures = 0;
   while (current === request) {
     try {
       const query = known ? `?wait=25&state=${known}` : "";
       const status = await call("GET", path + query, { auth: { token: request.pollSecret, scheme: "Bearer" }, signal: request.abort.signal });
       known = status.state;
+      failures = 0;
       if (await apply(request, status)) return;
     } catch (error) {
       if (error.name === "AbortError" || current !== request) return;
-      if (error instanceof ApiError && error.status === 0) { await sleep(2000); continue; }
+      if (error instanceof ApiError && isTransient(error.status, error.problem) && failures++ < 8) {
+        await sleep(Math.min(5000, 250 * 2 ** failures));
+        continue;
+      }
       failed(request, error);
       return;
     }
