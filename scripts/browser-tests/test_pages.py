@@ -343,3 +343,35 @@ def test_qr_png_decodes_to_the_url(server):
     assert status == 200 and headers["Content-Type"] == "image/png" and headers["Cache-Control"] == "no-store"
     results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
     assert [r.text for r in results] == [login["url"]]
+
+
+def test_pages_ride_out_a_failover(server, pc, phone):
+    """Behind a load balancer, while the database fails over and after a proxy re-sent a GET:
+    the PC's stream is answered 503 store_unavailable, then 401 dpop_proof_replayed, and its
+    first /api/v1/me after login a replayed proof too. The page asks again with a new proof each
+    time: the PC still logs in, and is not signed out."""
+    import re
+    username = new_user(server)
+    pc_page, phone_page = pc.new_page(), phone.new_page()
+    failures = {"stream": [(503, "store_unavailable"), (401, "dpop_proof_replayed")], "me": [(401, "dpop_proof_replayed")]}
+    proofs = {"stream": [], "me": []}
+
+    def flaky(kind):
+        def handle(route):
+            proofs[kind].append(route.request.headers.get("dpop"))
+            if route.request.method == "GET" and failures[kind]:
+                status, code = failures[kind].pop(0)
+                body = {"type": "about:blank", "title": "failover", "status": status, "detail": "simulated", "code": code}
+                route.fulfill(status=status, content_type="application/problem+json", body=json.dumps(body))
+            else:
+                route.continue_()
+        return handle
+
+    pc_page.route(re.compile(r".*/api/v1/qr/[A-Za-z0-9_-]+$"), flaky("stream"))
+    pc_page.route(re.compile(r".*/api/v1/me$"), flaky("me"))
+    log_in_pc(server, pc_page, phone_page, username)
+    assert not failures["stream"] and not failures["me"], "the simulated failures were not all served"
+    assert len(set(proofs["stream"])) == len(proofs["stream"]) >= 3, "each try of the stream carries a new proof"
+    assert len(set(proofs["me"])) == len(proofs["me"]) >= 2
+    pc_page.reload()
+    expect(pc_page.locator("[data-testid=account]")).to_have_text("Alice Example")
