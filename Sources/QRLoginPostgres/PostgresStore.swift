@@ -172,21 +172,13 @@ public final class PostgresStore: Store {
         try await rows(sql, binds) { _ in () }.count
     }
 
+    /// Runs `sql` on `source` (a pooled client, or one connection inside a transaction) and
+    /// decodes every row.
     static func rows<T>(
-        _ sql: String, _ binds: PostgresBindings, on connection: PostgresConnection, logger: Logger,
+        _ sql: String, _ binds: PostgresBindings, on source: some RowSource, logger: Logger,
         _ decode: (PostgresRandomAccessRow) throws -> T
     ) async throws -> [T] {
-        let sequence = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-        var result: [T] = []
-        for try await row in sequence { result.append(try decode(row.makeRandomAccess())) }
-        return result
-    }
-
-    static func rows<T>(
-        _ sql: String, _ binds: PostgresBindings, on client: PostgresClient, logger: Logger,
-        _ decode: (PostgresRandomAccessRow) throws -> T
-    ) async throws -> [T] {
-        let sequence = try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        let sequence = try await source.rowSequence(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
         var result: [T] = []
         for try await row in sequence { result.append(try decode(row.makeRandomAccess())) }
         return result
@@ -202,6 +194,23 @@ public final class PostgresStore: Store {
     @discardableResult
     static func execute(_ sql: String, _ binds: PostgresBindings, on connection: PostgresConnection, logger: Logger) async throws -> Int {
         try await rows(sql, binds, on: connection, logger: logger) { _ in () }.count
+    }
+}
+
+/// Where a statement runs: the pool, or one connection (inside a transaction).
+protocol RowSource {
+    func rowSequence(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence
+}
+
+extension PostgresClient: RowSource {
+    func rowSequence(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
+        try await self.query(query, logger: logger)
+    }
+}
+
+extension PostgresConnection: RowSource {
+    func rowSequence(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
+        try await self.query(query, logger: logger)
     }
 }
 
