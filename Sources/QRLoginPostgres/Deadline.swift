@@ -1,3 +1,4 @@
+import QRLoginCore
 import Synchronization
 
 /// The error of a call that passed its deadline.
@@ -6,10 +7,14 @@ struct DeadlineExceeded: Error {}
 /// Runs work with a deadline without waiting for the work to notice cancellation: the caller gets
 /// its answer (or ``DeadlineExceeded``) at the deadline at the latest, while the work is
 /// cancelled and left to finish on its own. postgres-nio's pool waits for a connection while the
-/// database is away; a task group would wait for that child too, so this races the two with one
-/// continuation instead.
+/// database is away, and a query on a connection that died without a word is never answered; a
+/// task group would wait for that child too, so this races the two with one continuation.
+///
+/// The deadline is an entry on a shared ``WaitTimer``, cancelled when the work finishes: not a
+/// sleeping task per call (on Linux a cancelled `Task.sleep` leaves its timer armed until it
+/// would have fired, and thousands of calls a second kept seconds of those alive).
 enum Deadline {
-    static func run<T: Sendable>(within timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    static func run<T: Sendable>(within timeout: Duration, on timer: WaitTimer, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let gate = Gate<T>()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
@@ -21,20 +26,18 @@ enum Deadline {
                         gate.finish(.failure(error))
                     }
                 }
-                let timer = Task {
-                    try? await Task.sleep(for: timeout)
-                    if !Task.isCancelled, gate.finish(.failure(DeadlineExceeded())) { work.cancel() }
-                }
-                gate.onFinish { timer.cancel() }
                 gate.onCancel { work.cancel() }
+                let entry = timer.schedule(after: timeout, gate)
+                gate.onFinish { timer.cancel(entry) }
             }
         } onCancel: {
-            gate.cancel()
+            gate.cancel(with: CancellationError())
         }
     }
 
-    /// One continuation, resumed once by whichever side finishes first.
-    private final class Gate<T: Sendable>: Sendable {
+    /// One continuation, resumed once by whichever comes first: the work's answer, the
+    /// deadline, or the caller's cancellation (the last two also cancel the work).
+    private final class Gate<T: Sendable>: WaitTimerTarget {
         private struct State {
             var continuation: CheckedContinuation<T, any Error>?
             var pending: Result<T, any Error>?
@@ -74,6 +77,7 @@ enum Deadline {
             return won
         }
 
+        /// Runs `hook` when the caller is answered (at once if it was).
         func onFinish(_ hook: @escaping @Sendable () -> Void) {
             let now = state.withLock { state -> Bool in
                 if state.done { return true }
@@ -83,6 +87,7 @@ enum Deadline {
             if now { hook() }
         }
 
+        /// Runs `hook` when the work is to stop (at once if it is).
         func onCancel(_ hook: @escaping @Sendable () -> Void) {
             let now = state.withLock { state -> Bool in
                 if state.cancelled { return true }
@@ -92,14 +97,20 @@ enum Deadline {
             if now { hook() }
         }
 
-        func cancel() {
+        /// Answers the caller with `error` (if not answered yet) and stops the work.
+        func cancel(with error: any Error) {
             let hooks = state.withLock { state -> [@Sendable () -> Void] in
                 state.cancelled = true
                 defer { state.cancelHooks = [] }
                 return state.cancelHooks
             }
+            finish(.failure(error))
             for hook in hooks { hook() }
-            finish(.failure(CancellationError()))
+        }
+
+        /// The deadline passed.
+        func timerFired(_ tag: UInt64) {
+            cancel(with: DeadlineExceeded())
         }
     }
 }

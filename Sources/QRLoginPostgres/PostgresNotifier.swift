@@ -27,6 +27,7 @@ public final class PostgresNotifier: LoginEventNotifier {
     private let listening = Atomic<Bool>(false)
     private let listens = Atomic<Int>(0)
     private let backend = Atomic<Int>(0)
+    private let deadlines = WaitTimer(resolution: .milliseconds(100))
 
     /// A notifier for the database of `store`.
     public init(store: PostgresStore, pingInterval: Duration = .seconds(5), logger: Logger = Logger(label: "qrlogin.postgres.notifier")) {
@@ -94,12 +95,12 @@ public final class PostgresNotifier: LoginEventNotifier {
                 // Whatever was committed while nobody listened is re-read by its waiters.
                 local.signalAll()
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { [pingInterval] in
+                    group.addTask { [pingInterval, deadlines] in
                         // A connection that died without a word ends here: the ping fails or
                         // never answers, and the group's failure ends the listen.
                         while true {
                             try await Task.sleep(for: pingInterval)
-                            try await Deadline.run(within: pingInterval) {
+                            try await Deadline.run(within: pingInterval, on: deadlines) {
                                 _ = try await connection.query("SELECT 1", logger: Logger(label: "qrlogin.postgres.ping"))
                             }
                         }

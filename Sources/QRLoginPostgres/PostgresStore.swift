@@ -25,6 +25,8 @@ public final class PostgresStore: Store {
     let logger: Logger
     /// The deadline of every call.
     public let timeout: Duration
+    /// Where the calls' deadlines wait (a deadline fires at most its resolution late).
+    let deadlines = WaitTimer(resolution: .milliseconds(50))
     private let runner: Task<Void, Never>
     /// The database this store was opened on, for the notifier's own connection.
     public let configuration: PostgresURL
@@ -80,7 +82,7 @@ public final class PostgresStore: Store {
         let store = PostgresStore(client: client, runner: runner, configuration: parsed, timeout: timeout, logger: logger)
         do {
             // A migration may take longer than a request should, so it has a deadline of its own.
-            try await Deadline.run(within: max(timeout, .seconds(60))) { try await PostgresMigrations.migrate(client, logger: logger) }
+            try await Deadline.run(within: max(timeout, .seconds(60)), on: store.deadlines) { try await PostgresMigrations.migrate(client, logger: logger) }
         } catch is DeadlineExceeded {
             await store.close()
             throw PostgresStoreError.unavailable("PostgreSQL did not finish the migration within a minute")
@@ -98,6 +100,8 @@ public final class PostgresStore: Store {
     public func close() async {
         runner.cancel()
         _ = await runner.value
+        // Calls still waiting are answered now rather than at their deadlines.
+        deadlines.shutdown()
     }
 
     /// The schema version the database is at.
@@ -121,7 +125,7 @@ public final class PostgresStore: Store {
     /// passed) become ``PostgresStoreError/unavailable(_:)``; domain errors pass through.
     func call<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            return try await Deadline.run(within: timeout, body)
+            return try await Deadline.run(within: timeout, on: deadlines, body)
         } catch let error as PSQLError {
             throw PostgresStoreError(error)
         } catch is DeadlineExceeded {
