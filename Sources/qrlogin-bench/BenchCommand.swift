@@ -7,21 +7,22 @@ import NIOPosix
 import QRLoginCore
 
 /// `qrlogin-bench`: a load generator that drives the real protocol against a server it starts
-/// (rate limits off, SQLite in a temporary file) and reports throughput, latency, errors, server
-/// CPU and memory, each also as a ratio to `wrk` on `GET /health` measured in the same run.
+/// (rate limits off, SQLite in a temporary file, or PostgreSQL; or several instances on
+/// PostgreSQL behind nginx) and reports throughput, latency, errors, server CPU and memory, each
+/// also as a ratio to `wrk` on `GET /health` measured in the same run.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Load-test a QRLogin server with the real protocol (build with -c release).",
-        discussion: "Starts `qrlogin serve` (the binary beside this one) unless --server is given. See BENCHMARKS.md."
+        discussion: "Starts `qrlogin serve` (the binary beside this one) on SQLite, on PostgreSQL (--postgres, --database) or as several instances behind nginx (--cluster), unless --server is given. See BENCHMARKS.md."
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
         case all, create, status, login, steps, waiting, device, introspect, refresh
     }
 
-    @Option(help: "Which scenario to run: all, create, status, login, steps, waiting, device, introspect or refresh.")
-    var scenario: Scenario = .all
+    @Option(help: "Which scenario to run: all, create, status, login, steps, waiting, device, introspect or refresh; repeatable (--scenario create --scenario status).")
+    var scenario: [Scenario] = [.all]
 
     @Option(help: "Requests for the create, status and introspect scenarios.")
     var requests = 20_000
@@ -59,8 +60,38 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("rs-secret"), help: "With --server: the secret of its client bench-rs (the OAuth scenarios also need the public client bench-cli, and --device-interval 1).")
     var resourceServerSecret: String?
 
+    @Option(help: "A PostgreSQL database (postgres://USER@HOST:PORT/DB?sslmode=disable) for the server(s) the harness starts, instead of a temporary SQLite file. It is used as it is: what each run writes stays, and its CPU is not measured.")
+    var database: String?
+
+    @Flag(help: "Serve from a private PostgreSQL the harness starts for the run (scripts/postgres.sh, an empty database; its CPU is measured) and stops at the end. Implied by --cluster without --database.")
+    var postgres = false
+
+    @Option(help: "Start N instances on PostgreSQL behind nginx (scripts/cluster.sh) and measure them together; PCs wait on one instance while phones confirm on the next.")
+    var cluster: Int?
+
+    @Option(help: "Record a perf profile (perf record -g) of the server's instances during each timed scenario, into DIR/SCENARIO.perf.data (the profiler's CPU inflates that run's figures).")
+    var profile: String?
+
     @Flag(help: "A few seconds with small numbers: checks that the harness works (CI).")
     var smoke = false
+
+    /// Whether `scenario` is among those to run.
+    func runs(_ scenario: Scenario) -> Bool {
+        self.scenario.contains(.all) || self.scenario.contains(scenario)
+    }
+
+    /// Whether the servers the harness starts use PostgreSQL.
+    var onPostgres: Bool { database != nil || postgres || cluster != nil }
+
+    func validate() throws {
+        if let cluster, cluster < 1 { throw ValidationError("--cluster takes a number of instances, 1 or more") }
+        if let database, !(database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")) {
+            throw ValidationError("--database takes a postgres:// URL (the default is a temporary SQLite file)")
+        }
+        if database != nil, postgres { throw ValidationError("--postgres starts a database of its own; leave out --database") }
+        if server != nil, onPostgres { throw ValidationError("--server runs against a server of your own; --database, --postgres and --cluster start servers") }
+        if profile != nil, server != nil { throw ValidationError("--profile needs a server the harness starts") }
+    }
 
     func run() async throws {
         // The generator's tasks run on the event loops its HTTP client's connections live on,
@@ -76,13 +107,27 @@ struct BenchCommand: AsyncParsableCommand {
         let limit = ProcessStats.raiseFileLimit(to: options.waiting + 4096)
         print("open-file limit: \(limit)")
 
+        Cleanup.installSignalHandlers()
+        defer { Cleanup.runAll() }
+        var postgres: PrivatePostgres?
+        if options.database == nil, options.postgres || options.cluster != nil {
+            let started = try PrivatePostgres.start()
+            Cleanup.add { started.stop() }
+            print("PostgreSQL: a private server for this run, \(started.url) (postmaster pid \(started.postmasterPID.map(String.init) ?? "unknown"))")
+            postgres = started
+        } else if let database = options.database {
+            print("PostgreSQL: \(database) as it is (what earlier runs wrote stays there; its CPU is not measured)")
+        }
+        let database = options.database ?? postgres?.url
         let target: BenchTarget
         if let url = options.server {
             target = BenchTarget(base: url, pid: options.serverPID, process: nil)
+        } else if let instances = options.cluster, let database {
+            target = try Cluster.start(instances: instances, database: database, postgres: postgres)
         } else {
-            target = try await BenchTarget.spawn()
+            target = try await BenchTarget.spawn(database: database, postgres: postgres)
         }
-        defer { target.stop() }
+        Cleanup.add { target.stop() }
 
         var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: options.waiting + 256)
         pool.retryConnectionEstablishment = false
@@ -97,7 +142,7 @@ struct BenchCommand: AsyncParsableCommand {
         do {
             var api = BenchAPI(base: target.base, http: http)
             if let secret = options.resourceServerSecret { api.resourceServerSecret = secret }
-            errors = try await drive(api: api, target: target, options: options)
+            errors = try await drive(api: api, target: target, database: database, options: options)
         } catch {
             try? await http.shutdown()
             throw error
@@ -106,49 +151,67 @@ struct BenchCommand: AsyncParsableCommand {
         if errors > 0 { throw ExitCode(1) }
     }
 
-    private func drive(api: BenchAPI, target: BenchTarget, options: BenchCommand) async throws -> Int {
+    private func drive(api: BenchAPI, target: BenchTarget, database: String?, options: BenchCommand) async throws -> Int {
 
         var report = Report(target: target)
-        print("server: \(target.base) pid \(target.pid.map(String.init) ?? "unknown"); rate limits off; generator on the same machine")
+        if let directory = options.profile {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            report.profileDirectory = directory
+        }
+        if target.isCluster {
+            let instances = target.instances.map { "\($0.base) pid \($0.pid.map(String.init) ?? "unknown")" }.joined(separator: ", ")
+            print("server: \(target.instances.count) instances on PostgreSQL behind nginx at \(target.base): \(instances); rate limits off; generator on the same machine")
+        } else {
+            print("server: \(target.base) pid \(target.pid.map(String.init) ?? "unknown") on \(options.onPostgres ? "PostgreSQL" : "SQLite"); rate limits off; generator on the same machine")
+        }
         if options.wrkSeconds > 0 {
-            report.ceiling = try await Wrk.measure(url: target.base + "/health", seconds: options.wrkSeconds, pid: target.pid)
+            // In a cluster, through nginx: its CPU and every instance's are read.
+            report.ceiling = try await Wrk.measure(url: target.base + "/health", seconds: options.wrkSeconds, target: target)
             // The same request carrying what every request of the protocol carries: a proof and
             // a credential (the route ignores them; the server still receives and parses them).
             let signer = DPoPSigner()
             let proof = try signer.proof(method: "GET", url: target.base + "/api/v1/qr/" + Secrets.publicId(), accessToken: Secrets.secret(prefix: Secrets.pollSecretPrefix))
             report.requestWithProof = try await Wrk.measure(
-                url: target.base + "/health", seconds: options.wrkSeconds, pid: target.pid,
+                url: target.base + "/health", seconds: options.wrkSeconds, target: target,
                 headers: ["DPoP: \(proof)", "Authorization: Bearer \(Secrets.secret(prefix: Secrets.pollSecretPrefix))", "Accept: application/json"]
             )
         }
 
         report.proofCost = try await Floors.proofCost()
-        let oauth: Set<Scenario> = [.device, .introspect, .refresh]
-        if [.all, .login, .device].contains(options.scenario) {
+        if options.runs(.login) || options.runs(.device) {
             report.signingCost = try Floors.signingCost()
         }
-        if [.all, .create].contains(options.scenario) || oauth.contains(options.scenario) {
-            report.storeCost = try await Floors.storeCost(count: options.smoke ? 200 : 2_000)
+        // The store floors time the SQLite store in this process: no floor of a server on PostgreSQL.
+        if options.onPostgres {
+            print("store floors: skipped (they time the SQLite store; these servers use PostgreSQL)")
+        } else {
+            if options.runs(.create) || options.runs(.device) || options.runs(.introspect) || options.runs(.refresh) {
+                report.storeCost = try await Floors.storeCost(count: options.smoke ? 200 : 2_000)
+            }
+            if options.runs(.introspect) || options.runs(.refresh) {
+                report.oauthStoreCost = try await Floors.oauthStoreCost(count: options.smoke ? 200 : 2_000)
+            }
         }
-        if [.all, .introspect, .refresh].contains(options.scenario) {
-            report.oauthStoreCost = try await Floors.oauthStoreCost(count: options.smoke ? 200 : 2_000)
-        }
-        if options.scenario == .all || options.scenario == .waiting {
-            if options.server == nil {
+        if options.runs(.waiting) {
+            if options.server != nil {
+                print("connection floor: skipped (needs a server the harness starts)")
+            } else if target.isCluster {
+                print("connection floor: skipped (a single instance's figure; run without --cluster)")
+            } else {
                 // A server of its own, so that nothing served before has grown its heap.
-                let fresh = try await BenchTarget.spawn()
+                let fresh = try await BenchTarget.spawn(database: database)
+                Cleanup.add { fresh.stop() }
                 defer { fresh.stop() }
                 if let pid = fresh.pid, let port = URLComponents(string: fresh.base)?.port {
                     report.connectionCost = try Floors.connectionCost(host: "127.0.0.1", port: UInt16(port), pid: pid, count: options.waiting)
                 }
                 // And what a waiting PC would cost without Hummingbird: a bare NIO stream.
                 let plain = try await BenchTarget.spawn(plainStream: true)
+                Cleanup.add { plain.stop() }
                 defer { plain.stop() }
                 if let pid = plain.pid, let port = URLComponents(string: plain.base)?.port {
                     report.plainStreamCost = try Floors.connectionCost(host: "127.0.0.1", port: UInt16(port), pid: pid, count: options.waiting, eventStream: true)
                 }
-            } else {
-                print("connection floor: skipped (needs a server the harness starts)")
             }
         }
 
@@ -156,9 +219,8 @@ struct BenchCommand: AsyncParsableCommand {
         // Steps last: it holds 2,000 streams at once, and the heap they leave behind would be
         // filled by the waiting PCs before the server's RSS grew. The OAuth scenarios after the
         // waiting PCs, so that the heap those find is the one it was before they were added.
-        let selected = options.scenario == .all
-            ? [Scenario.create, .status, .login, .waiting, .device, .introspect, .refresh, .steps]
-            : [options.scenario]
+        let all = [Scenario.create, .status, .login, .waiting, .device, .introspect, .refresh, .steps]
+        let selected = options.scenario.contains(.all) ? all : all.filter { options.scenario.contains($0) }
         var phones: [BenchAPI.Phone] = []
         if selected.contains(where: { $0 != .create && $0 != .status }) {
             for index in 0..<min(options.concurrency, 32) {
@@ -174,7 +236,10 @@ struct BenchCommand: AsyncParsableCommand {
             case .login:
                 try await report.measure("login", unit: "login", try await scenarios.login(count: options.logins, phones: phones))
             case .waiting:
-                let waitingScenario = WaitingScenario(api: api, waiting: options.waiting, confirms: options.confirms, confirmRate: options.confirmRate, phones: phones)
+                // In a cluster, each PC waits on one instance's own port and its phone scans and
+                // confirms on the next instance's, so every notification crosses instances.
+                let direct = target.isCluster && target.instances.count > 1 ? target.instances.map { api.sending(to: $0.base) } : []
+                let waitingScenario = WaitingScenario(api: api, waiting: options.waiting, confirms: options.confirms, confirmRate: options.confirmRate, phones: phones, instances: direct)
                 try await report.measureWaiting(waitingScenario, idleSeconds: options.idleSeconds)
             case .device:
                 try await report.measure("device", unit: "login", try await scenarios.deviceLogins(count: options.logins, phones: phones))
@@ -193,86 +258,34 @@ struct BenchCommand: AsyncParsableCommand {
     }
 }
 
-/// The server under test.
-final class BenchTarget: Sendable {
-    let base: String
-    let pid: Int32?
-    let process: Process?
-
-    init(base: String, pid: Int32?, process: Process?) {
-        self.base = base
-        self.pid = pid
-        self.process = process
-    }
-
-    /// Starts `qrlogin serve` (the binary built beside this one) on a free loopback port with rate limits off
-    /// and a temporary SQLite database, and waits for `/health`. Ports are picked below the
-    /// kernel's ephemeral range, where the generator's own thousands of connections take theirs,
-    /// and a server that exits at once (the port was taken after all) is tried again on another.
-    /// With `plainStream`, starts the bare NIO stream server of the memory floor instead
-    /// (``PlainStreamServerCommand``).
-    /// The server registers the bench's OAuth clients at start (``BenchClients``, from a client
-    /// file) and lets a device poll every second, the least it allows, so that a device that
-    /// polls once its phone has confirmed is never told to slow down.
-    static func spawn(plainStream: Bool = false) async throws -> BenchTarget {
-        for _ in 0..<5 {
-            let port = Int.random(in: 20_000...32_000)
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-bench-\(port)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let clientFile = directory.appendingPathComponent("clients.json")
-            try BenchClients.file(resourceServerSecret: BenchClients.resourceServerSecret).write(to: clientFile)
-            let process = Process()
-            // The plain stream server is this binary's; `qrlogin serve` is the one built beside it.
-            let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            process.executableURL = plainStream ? me : me.deletingLastPathComponent().appendingPathComponent("qrlogin")
-            process.arguments = plainStream
-                ? ["plain-stream-server", "--port", String(port)]
-                : ["serve", "--port", String(port), "--database", directory.appendingPathComponent("bench.sqlite").path,
-                   "--rate-limits", "off", "--bcrypt-cost", "4", "--log-level", "error",
-                   "--client-file", clientFile.path, "--device-interval", "1"]
-            try process.run()
-            let target = BenchTarget(base: "http://127.0.0.1:\(port)", pid: process.processIdentifier, process: process)
-            for _ in 0..<200 where process.isRunning {
-                if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: target.base + "/health"), timeout: .seconds(1)), response.status == .ok {
-                    return target
-                }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            target.stop()
-        }
-        throw BenchError.unexpected("server did not start")
-    }
-
-    func stop() {
-        guard let process, process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
-}
-
 /// `wrk` on `GET /health`: the ceiling every figure is compared with.
 enum Wrk {
     struct Ceiling {
         var requestsPerSecond: Double
         var perServerCPUSecond: Double?
+        /// Microseconds of CPU per request of what else served them (PostgreSQL, nginx), by name.
+        var others: [String: Double] = [:]
     }
 
-    /// - Parameter headers: extra request headers (`Name: value`), sent with every request.
-    static func measure(url: String, seconds: Int, pid: Int32?, headers: [String] = []) async throws -> Ceiling? {
+    /// - Parameters:
+    ///   - target: whose CPU is read (every instance's together, and its other processes').
+    ///   - headers: extra request headers (`Name: value`), sent with every request.
+    static func measure(url: String, seconds: Int, target: BenchTarget?, headers: [String] = []) async throws -> Ceiling? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["wrk", "-t2", "-c64", "-d\(seconds)s"] + headers.flatMap { ["-H", $0] } + [url]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        let cpuBefore = pid.flatMap(ProcessStats.cpuSeconds)
+        let cpuBefore = target?.serverCPU()
+        let othersBefore = target?.others.map { $0.read() } ?? []
         do { try process.run() } catch {
             print("wrk: not found; install Debian's wrk for the ceiling (Benchmarks/run-server.sh does)")
             return nil
         }
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        let cpuAfter = pid.flatMap(ProcessStats.cpuSeconds)
+        let cpuAfter = target?.serverCPU()
         let text = String(decoding: data, as: UTF8.self)
         guard process.terminationStatus == 0,
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Requests/sec:") }),
@@ -285,6 +298,12 @@ enum Wrk {
         if let before = cpuBefore, let after = cpuAfter, after > before {
             perCPU = rate * Double(seconds) / (after - before)
         }
-        return Ceiling(requestsPerSecond: rate, perServerCPUSecond: perCPU)
+        var ceiling = Ceiling(requestsPerSecond: rate, perServerCPUSecond: perCPU)
+        for (group, before) in zip(target?.others ?? [], othersBefore) {
+            if let before, let after = group.read() {
+                ceiling.others[group.name] = (after - before) / (rate * Double(seconds)) * 1e6
+            }
+        }
+        return ceiling
     }
 }

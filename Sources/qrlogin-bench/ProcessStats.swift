@@ -24,8 +24,9 @@ struct ProcessStats {
     /// its parent has reaped it. Nil when `root` is gone.
     static func treeCPUSeconds(root: Int32) -> Double? {
         var parents: [Int32: Int32] = [:]
-        var times: [Int32: Double] = [:]
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        // Clock ticks, summed as integers: the same processes read twice must give the same
+        // total whatever order they are read in.
+        var ticks: [Int32: Int] = [:]
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
         for entry in entries {
             guard let pid = Int32(entry),
@@ -34,21 +35,21 @@ struct ProcessStats {
             // After the name: state, ppid (field 4), ... utime, stime, cutime, cstime (14-17).
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 14, let parent = Int32(fields[1]),
-                  let user = Double(fields[11]), let system = Double(fields[12]),
-                  let childUser = Double(fields[13]), let childSystem = Double(fields[14]) else { continue }
+                  let user = Int(fields[11]), let system = Int(fields[12]),
+                  let childUser = Int(fields[13]), let childSystem = Int(fields[14]) else { continue }
             parents[pid] = parent
-            times[pid] = (user + system + childUser + childSystem) / ticks
+            ticks[pid] = user + system + childUser + childSystem
         }
-        guard times[root] != nil else { return nil }
+        guard ticks[root] != nil else { return nil }
         var children: [Int32: [Int32]] = [:]
         for (pid, parent) in parents { children[parent, default: []].append(pid) }
-        var total = 0.0
+        var total = 0
         var queue = [root]
         while let pid = queue.popLast() {
-            total += times[pid] ?? 0
+            total += ticks[pid] ?? 0
             queue += children[pid] ?? []
         }
-        return total
+        return Double(total) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// Resident set size of process `pid`, in bytes.

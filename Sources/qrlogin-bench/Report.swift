@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Collects every scenario's figures and prints them, each also as a ratio to the wrk ceiling.
 struct Report {
@@ -20,9 +23,19 @@ struct Report {
     /// Per scenario: completed per server CPU-second, and the generator's CPU seconds per completed.
     var perServerCPU: [String: Double] = [:]
     var generatorCPU: [String: Double] = [:]
+    /// Per scenario: microseconds of CPU per completed of what else served it (PostgreSQL,
+    /// nginx), by name, in the order of ``BenchTarget/others``.
+    var otherCPU: [String: [(name: String, microseconds: Double)]] = [:]
+    /// Where to write a perf profile of each timed scenario (`--profile`).
+    var profileDirectory: String?
 
-    private func cpu() -> Double? { target.pid.flatMap(ProcessStats.cpuSeconds) }
-    private func rss() -> Int? { target.pid.flatMap(ProcessStats.rssBytes) }
+    private func cpu() -> Double? { target.serverCPU() }
+    private func rss() -> Int? { target.serverRSS() }
+
+    /// "per server CPU-second", or in a cluster per CPU-second of its instances together.
+    private var perServer: String {
+        target.isCluster ? "per CPU-second of all \(target.instances.count) instances" : "per server CPU-second"
+    }
 
     private static func mb(_ bytes: Int?) -> String {
         bytes.map { String(format: "%.1f MB", Double($0) / 1_048_576) } ?? "n/a"
@@ -40,23 +53,40 @@ struct Report {
     /// Runs the timed part of one throughput scenario (what its preparation returned) and
     /// records its line.
     mutating func measure(_ name: String, unit: String, _ body: Scenarios.Run) async throws {
+        let profiler = try await Profiler.start(directory: profileDirectory, name: name, pids: target.instances.compactMap(\.pid))
         let rssBefore = rss(), cpuBefore = cpu(), ownBefore = ProcessStats.ownCPUSeconds()
+        let othersBefore = target.others.map { $0.read() }
         let start = ContinuousClock.now
-        let m = try await body()
+        let m: Measurements
+        do {
+            m = try await body()
+        } catch {
+            profiler?.stop()
+            throw error
+        }
         let wall = ContinuousClock.now - start
         let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
         let serverCPU = (cpu() ?? .nan) - (cpuBefore ?? .nan)
+        let others = zip(target.others, othersBefore).map { group, before in
+            (name: group.name, microseconds: ((group.read() ?? .nan) - (before ?? .nan)) / Double(m.completed) * 1e6)
+        }
+        profiler?.stop()
         let ownCPU = ProcessStats.ownCPUSeconds() - ownBefore
         let rate = Double(m.completed) / seconds
         let perCPU = Double(m.completed) / serverCPU
         totalErrors += m.errorCount
         perServerCPU[name] = perCPU
         generatorCPU[name] = ownCPU / Double(m.completed)
-        let line = "\(name): \(Self.f(rate)) \(unit)/s (\(ratio(rate, to: ceiling?.requestsPerSecond)) of wrk /health), "
-            + "\(Self.f(perCPU)) per server CPU-second (\(ratio(perCPU, to: ceiling?.perServerCPUSecond)) of wrk /health), "
+        otherCPU[name] = others
+        var line = "\(name): \(Self.f(rate)) \(unit)/s (\(ratio(rate, to: ceiling?.requestsPerSecond)) of wrk /health), "
+            + "\(Self.f(perCPU)) \(perServer) (\(ratio(perCPU, to: ceiling?.perServerCPUSecond)) of wrk /health), "
             + "p50 \(Self.f(m.percentile(50), 2)) ms, p99 \(Self.f(m.percentile(99), 2)) ms, max \(Self.f(m.percentile(100), 2)) ms, "
             + "errors \(m.errorSummary), \(m.completed) done in \(Self.f(seconds, 1)) s, server CPU \(Self.f(serverCPU, 2)) s, "
             + "generator CPU \(Self.f(ownCPU, 2)) s, server RSS \(Self.mb(rssBefore)) -> \(Self.mb(rss()))"
+        if !others.isEmpty {
+            line += "; per \(unit): " + ([("server" + (target.isCluster ? "s" : ""), 1e6 / perCPU)] + others.map { ($0.name, $0.microseconds) })
+                .map { "\($0.0) \(Self.f($0.1, 1)) µs" }.joined(separator: ", ") + " of CPU"
+        }
         print(line)
         lines.append(line)
     }
@@ -65,7 +95,7 @@ struct Report {
     /// also as a multiple of the floor of one request with one proof.
     mutating func measureSteps(_ scenario: StepsScenario) async throws {
         let target = self.target
-        let costs = try await scenario.run { target.pid.flatMap(ProcessStats.cpuSeconds) }
+        let costs = try await scenario.run { target.serverCPU() }
         let floor = oneRequestFloor()
         var parts: [String] = []
         for (name, cost) in zip(StepsScenario.names, costs) {
@@ -87,36 +117,69 @@ struct Report {
         let target = self.target
         let idle = IdleSample()
         let result = try await scenario.run {
-            let rssOpen = target.pid.flatMap(ProcessStats.rssBytes)
-            let before = target.pid.flatMap(ProcessStats.cpuSeconds)
+            let rssOpen = target.serverRSS()
+            let before = target.serverCPU()
+            let othersBefore = target.others.map { $0.read() }
             try await Task.sleep(for: .milliseconds(Int64(idleSeconds * 1000)))
-            let after = target.pid.flatMap(ProcessStats.cpuSeconds)
-            idle.set(rss: rssOpen, cpuPercent: before.flatMap { b in after.map { a in (a - b) / idleSeconds * 100 } })
+            let after = target.serverCPU()
+            let others = zip(target.others, othersBefore).map { group, before in
+                (group.name, ((group.read() ?? .nan) - (before ?? .nan)) / idleSeconds * 100)
+            }
+            idle.set(rss: rssOpen, cpuPercent: before.flatMap { b in after.map { a in (a - b) / idleSeconds * 100 } }, others: others)
         }
         let m = result.measurements
         totalErrors += m.errorCount + (result.opened < scenario.waiting ? 1 : 0)
-        let (rssOpen, idleCPU) = idle.get()
+        let (rssOpen, idleCPU, idleOthers) = idle.get()
         var perPC = "n/a"
         if let before = rssBefore, let open = rssOpen, result.opened > 0 {
             perPC = String(format: "%.2f KB", Double(open - before) / Double(result.opened) / 1024)
         }
-        let line = "waiting: \(result.opened)/\(scenario.waiting) PCs on SSE; confirm -> PC notified p50 \(Self.f(m.percentile(50), 2)) ms, "
+        let across = scenario.instances.count > 1
+            ? " (each PC on one instance's own port, its phone's scan and confirm on the next instance's: every notification crosses instances through PostgreSQL)"
+            : ""
+        var line = "waiting: \(result.opened)/\(scenario.waiting) PCs on SSE\(across); confirm -> PC notified p50 \(Self.f(m.percentile(50), 2)) ms, "
             + "p99 \(Self.f(m.percentile(99), 2)) ms, max \(Self.f(m.percentile(100), 2)) ms over \(m.completed) confirms "
             + "(from sending the confirm: p50 \(Self.f(m.percentile(50, of: m.fromRequest), 2)) ms, p99 \(Self.f(m.percentile(99, of: m.fromRequest), 2)) ms); errors \(m.errorSummary); "
             + "server RSS \(Self.mb(rssBefore)) -> \(Self.mb(rssOpen)) (\(perPC) per waiting PC); "
-            + "idle server CPU with all waiting \(idleCPU.map { String(format: "%.2f%%", $0) } ?? "n/a") of one core"
+            + "idle \(target.isCluster ? "CPU of all instances together" : "server CPU") with all waiting \(idleCPU.map { String(format: "%.2f%%", $0) } ?? "n/a") of one core"
+        for (name, percent) in idleOthers { line += ", \(name) \(Self.f(percent, 2))%" }
         print(line)
         lines.append(line)
     }
 
     func printSummary() {
         print("\n== summary (release build; figures per server CPU-second hold on a shared machine) ==")
+        if target.isCluster {
+            print("cluster: \(target.instances.count) instances on PostgreSQL behind nginx; \"server CPU\" is every instance's together (their /proc/PID/stat summed)")
+        }
         if let ceiling {
-            print("ceiling: wrk GET /health \(Self.f(ceiling.requestsPerSecond)) req/s, \(ceiling.perServerCPUSecond.map { Self.f($0) } ?? "n/a") per server CPU-second")
+            var line = "ceiling: wrk GET /health\(target.isCluster ? " through nginx" : "") \(Self.f(ceiling.requestsPerSecond)) req/s, \(ceiling.perServerCPUSecond.map { Self.f($0) } ?? "n/a") \(perServer)"
+            if !target.others.isEmpty {
+                line += "; per request " + ([("server" + (target.isCluster ? "s" : ""), ceiling.perServerCPUSecond.map { 1e6 / $0 } ?? .nan)] + target.others.map { ($0.name, ceiling.others[$0.name] ?? .nan) })
+                    .map { "\($0.0) \(Self.f($0.1, 1)) µs" }.joined(separator: ", ") + " of CPU"
+            }
+            print(line)
         }
         for line in lines { print(line) }
         for line in floorLines() { print(line) }
+        for line in otherLines() { print(line) }
         print("errors in all scenarios: \(totalErrors)")
+    }
+
+    /// What the processes besides the server cost per request or login (PostgreSQL, nginx), and
+    /// everything together; what could not be measured.
+    func otherLines() -> [String] {
+        var lines: [String] = []
+        for name in ["create", "status", "login", "device", "introspect", "refresh"] {
+            guard let others = otherCPU[name], !others.isEmpty, let perCPU = perServerCPU[name] else { continue }
+            let server = 1e6 / perCPU
+            let total = server + others.reduce(0) { $0 + ($1.microseconds.isFinite ? $1.microseconds : 0) }
+            let parts = [("\(target.isCluster ? "instances" : "server")", server)] + others.map { ($0.name, $0.microseconds) }
+            lines.append("CPU per \(name == "login" || name == "device" ? "login" : "request"), \(name): " + parts.map { "\($0.0) \(Self.f($0.1, 1)) µs" }.joined(separator: ", ")
+                + "; together \(Self.f(total, 1)) µs, \(Self.f(1e6 / total)) per CPU-second of everything that serves (generator not counted)")
+        }
+        for what in target.notMeasured { lines.append("not measured: \(what)") }
+        return lines
     }
 
     /// Server CPU, in microseconds, of the cheapest request with one proof: one `GET /health`
@@ -231,12 +294,51 @@ final class IdleSample: @unchecked Sendable {
     private let lock = NSLock()
     private var rss: Int?
     private var cpuPercent: Double?
+    private var others: [(String, Double)] = []
 
-    func set(rss: Int?, cpuPercent: Double?) {
-        lock.withLock { self.rss = rss; self.cpuPercent = cpuPercent }
+    func set(rss: Int?, cpuPercent: Double?, others: [(String, Double)] = []) {
+        lock.withLock { self.rss = rss; self.cpuPercent = cpuPercent; self.others = others }
     }
 
-    func get() -> (Int?, Double?) {
-        lock.withLock { (rss, cpuPercent) }
+    func get() -> (Int?, Double?, [(String, Double)]) {
+        lock.withLock { (rss, cpuPercent, others) }
+    }
+}
+
+/// `perf record -g` of the server's instances while one scenario is timed (`--profile`).
+final class Profiler: Sendable {
+    let pid: pid_t
+    let file: String
+
+    private init(pid: pid_t, file: String) {
+        self.pid = pid
+        self.file = file
+    }
+
+    /// Starts recording `pids` into DIR/NAME.perf.data; nil without a directory or pids.
+    static func start(directory: String?, name: String, pids: [Int32]) async throws -> Profiler? {
+        guard let directory, !pids.isEmpty else { return nil }
+        let file = directory + "/\(name).perf.data"
+        // cpu-clock: a software event, which works in virtual machines without hardware counters.
+        let arguments = ["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-o", file, "-p", pids.map(String.init).joined(separator: ",")]
+        let pid: pid_t
+        do { pid = try Deployment.spawn(arguments, quiet: true) } catch {
+            print("profile: perf not found (Debian: apt-get install linux-perf)")
+            return nil
+        }
+        // Let it attach before the clock starts.
+        try await Task.sleep(for: .milliseconds(500))
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == 0 else {
+            print("profile: perf record exited at once; try `perf stat -e cpu-clock true`")
+            return nil
+        }
+        return Profiler(pid: pid, file: file)
+    }
+
+    func stop() {
+        kill(pid, SIGINT)
+        Deployment.wait(pid)
+        print("profile: \(file) (perf report -i \(file) --no-children | swift demangle)")
     }
 }

@@ -115,12 +115,22 @@ struct Scenarios {
 
 /// The waiting scenario: many PCs hold an event stream open while phones confirm some of
 /// them at a fixed rate; measures confirm response → PC `confirmed` event.
+/// With `instances` (a cluster's instances, each reached on its own port), PC number i waits on
+/// instance i mod N and its phone scans and confirms on instance (i + 1) mod N, so that every
+/// notification goes from one instance through the database to another.
 struct WaitingScenario {
     let api: BenchAPI
     let waiting: Int
     let confirms: Int
     let confirmRate: Double
     let phones: [BenchAPI.Phone]
+    var instances: [BenchAPI] = []
+
+    /// Where PC number `index` waits (and reads its status).
+    func pcAPI(_ index: Int) -> BenchAPI { instances.isEmpty ? api : instances[index % instances.count] }
+
+    /// Where the phone of PC number `index` scans and confirms.
+    func phoneAPI(_ index: Int) -> BenchAPI { instances.isEmpty ? api : instances[(index + 1) % instances.count] }
 
     /// Streams being opened at once.
     static let openWindow = 64
@@ -173,11 +183,12 @@ struct WaitingScenario {
                     guard await openingsLeft.next() != nil else { break }
                 }
                 let login = streams[started]
+                let pcAPI = pcAPI(started)
                 started += 1
                 group.addTask {
                     var events: EventStream
                     do {
-                        events = try await api.events(login)
+                        events = try await pcAPI.events(login)
                         let first = try await events.next()
                         opening.yield(())
                         guard first?.name == "pending" else { return }
@@ -210,18 +221,19 @@ struct WaitingScenario {
                 try await Task.sleep(until: next)
                 next += interval
                 let phone = phones[index % phones.count]
-                let scan = try await api.scan(login.id, by: phone)
+                let (pcAPI, phoneAPI) = (pcAPI(index), phoneAPI(index))
+                let scan = try await phoneAPI.scan(login.id, by: phone)
                 guard scan.status == 200, let ticket = scan.json["ticket"] as? String else {
                     measurements.errors["scan \(scan.status)", default: 0] += 1
                     continue
                 }
-                let state = try await api.status(login, proof: try api.statusProof(login))
+                let state = try await pcAPI.status(login, proof: try pcAPI.statusProof(login))
                 guard let match = state.json["match"] as? Int else {
                     measurements.errors["status \(state.status)", default: 0] += 1
                     continue
                 }
                 let sent = ContinuousClock.now
-                let confirm = try await api.confirm(login.id, ticket: ticket, match: match, by: phone)
+                let confirm = try await phoneAPI.confirm(login.id, ticket: ticket, match: match, by: phone)
                 let at = ContinuousClock.now
                 sentAt[login.id] = sent
                 if confirm.status == 200 { confirmedAt[login.id] = at } else { measurements.errors["confirm \(confirm.status)", default: 0] += 1 }
