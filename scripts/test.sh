@@ -39,7 +39,8 @@ trap cleanup EXIT
 log "PostgreSQL: a private server for the store conformance and cluster tests"
 pgdir=$(mktemp -d)
 cleanups+=("scripts/postgres.sh stop '$pgdir'; rm -rf '$pgdir'")
-pg_url=$(scripts/postgres.sh start "$pgdir" "$((40000 + RANDOM % 10000))")
+# Ports below the kernel's ephemeral range (32768 and up), which outgoing connections take theirs from.
+pg_url=$(scripts/postgres.sh start "$pgdir" "$((12000 + RANDOM % 8000))")
 
 log "swift build"
 swift build --build-tests
@@ -64,7 +65,7 @@ grep -q 'Instances sharing one PostgreSQL database" passed' .build/swift-test-po
 
 log "end-to-end: qrlogin serve on SQLite, driven by an independent Python client"
 workdir=$(mktemp -d)
-port=$((20000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 12000))
 .build/debug/qrlogin serve --port "$port" --database "$workdir/e2e.sqlite" >"$workdir/serve.log" 2>&1 &
 server=$!
 cleanups+=("kill $server 2>/dev/null; rm -rf '$workdir'")

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import QRLoginCore
 @testable import QRLoginPostgres
 import QRLoginSQLite
@@ -53,7 +54,9 @@ enum PostgresTestDatabase {
         let url = try #require(url)
         let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         // Many tests run at once on two cores: a deadline that a loaded machine cannot miss.
-        let store = try await PostgresStore.open(url: url, timeout: .seconds(60), maximumConnections: 8, schema: schema)
+        var logger = Logger(label: "test.postgres")
+        logger.logLevel = .critical
+        let store = try await PostgresStore.open(url: url, timeout: .seconds(60), maximumConnections: 8, schema: schema, logger: logger)
         var failure: (any Error)?
         do {
             try await body(store)

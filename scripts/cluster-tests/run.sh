@@ -58,11 +58,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# N consecutive ports that nothing listens on, from a random base.
+# N consecutive ports that nothing listens on, from a random base below the kernel's ephemeral
+# range (32768 and up by default): a port in it can be the local end of any outgoing connection,
+# such as an instance's own connections to PostgreSQL, and a server could not bind it.
 free_ports() {
   local n=$1 base p taken
   for _ in $(seq 1 50); do
-    base=$((20000 + RANDOM % 30000)) taken=0
+    base=$((20000 + RANDOM % 12000)) taken=0
     for p in $(seq "$base" $((base + n - 1))); do
       if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then taken=1; break; fi
     done
