@@ -62,8 +62,13 @@ extension PostgresStore {
                     _ = try await Self.revokeToken(id: revoke, at: effects.revokedAt ?? Date(), on: connection, logger: logger)
                 }
                 if let grant = effects.issueGrant { try await Self.insert(grant, on: connection, logger: logger) }
-                // Delivered to every listening instance when, and only if, this commits.
-                try await Self.execute("SELECT pg_notify($1, $2)", QRLoginPostgres.binds(.text(Self.channel), .text(id)), on: connection, logger: logger)
+                // Delivered to every listening instance when, and only if, this commits. Only a
+                // change of state wakes anyone: a PC collecting its token or a device's poll
+                // being counted is nothing a waiter shows, and every notification costs each
+                // instance a delivery and the commit a global lock.
+                if request.state != read.state {
+                    try await Self.execute("SELECT pg_notify($1, $2)", QRLoginPostgres.binds(.text(Self.channel), .text(id)), on: connection, logger: logger)
+                }
                 return request
             }
         )
