@@ -59,7 +59,7 @@ swift_test .build/swift-test.log
 # instances-on-one-database tests: a run of their own, so that PostgreSQL's load does not stretch
 # the timing tests of the run above.
 log "swift test: the store and concurrency suites on PostgreSQL too"
-QRLOGIN_TEST_POSTGRES=$pg_url swift_test .build/swift-test-postgres.log --filter 'Conformance|Concurrency|PostgresInstances'
+QRLOGIN_TEST_POSTGRES=$pg_url swift_test .build/swift-test-postgres.log --filter 'Conformance|Concurrency|Postgres'
 grep -q 'argument kind → postgres' .build/swift-test-postgres.log || { echo "the store tests did not run on PostgreSQL"; exit 1; }
 grep -q 'Instances sharing one PostgreSQL database" passed' .build/swift-test-postgres.log || { echo "the PostgreSQL instance tests did not pass"; exit 1; }
 

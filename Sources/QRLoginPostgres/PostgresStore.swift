@@ -64,19 +64,28 @@ public final class PostgresStore: Store {
             guard !schema.isEmpty, schema.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) }) else {
                 throw PostgresURLError(description: "a schema name is lowercase letters, digits and _")
             }
-            let connection = try await PostgresConnection.connect(configuration: try parsed.connectionConfiguration(), id: 0, logger: logger)
-            do {
-                // The name was checked above to be a plain identifier; identifiers cannot be bound.
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
-            } catch {
-                try? await connection.close()
-                throw error
-            }
-            try await connection.close()
-            configuration.options.additionalStartupParameters.append(("search_path", schema))
         }
-        configuration.options.maximumConnections = maximumConnections
-        configuration.options.connectTimeout = timeout
+        // One connection first, within the deadline: a database that cannot be reached or refuses
+        // the user is reported at once and plainly, rather than by a pool that keeps retrying.
+        var probeSettings = try parsed.connectionConfiguration()
+        probeSettings.options.connectTimeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        let probe: PostgresConnection
+        do {
+            probe = try await PostgresConnection.connect(configuration: probeSettings, id: 0, logger: logger)
+        } catch let error as PSQLError {
+            throw PostgresStoreError.cannotConnect(to: parsed.description, reason: PostgresStoreError.reason(of: error))
+        }
+        do {
+            if let schema {
+                // The name was checked above to be a plain identifier; identifiers cannot be bound.
+                try await probe.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
+                configuration.options.additionalStartupParameters.append(("search_path", schema))
+            }
+        } catch {
+            try? await probe.close()
+            throw error
+        }
+        try await probe.close()
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let runner = Task { await client.run() }
         let store = PostgresStore(client: client, runner: runner, configuration: parsed, timeout: timeout, logger: logger)

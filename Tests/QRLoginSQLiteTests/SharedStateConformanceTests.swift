@@ -125,3 +125,26 @@ struct SharedStateConformanceTests {
         }
     }
 }
+
+@Suite("Opening a PostgreSQL store", .enabled(if: PostgresTestDatabase.url != nil))
+struct PostgresOpenTests {
+    @Test("A database that refuses the user, or is not there, is reported at once, in plain words")
+    func unreachableDatabasesAreReportedAtOnce() async throws {
+        let url = try #require(PostgresTestDatabase.url)
+        let wrongUser = url.replacingOccurrences(of: "postgres://qrlogin@", with: "postgres://nobody_here@")
+        await #expect {
+            _ = try await PostgresStore.open(url: wrongUser)
+        } throws: {
+            guard case .cannotConnect(_, let reason) = $0 as? PostgresStoreError else { return false }
+            return reason.contains("nobody_here")
+        }
+        let start = ContinuousClock.now
+        await #expect {
+            _ = try await PostgresStore.open(url: "postgres://x@127.0.0.1:1/db?sslmode=disable", timeout: .seconds(2))
+        } throws: {
+            guard case .cannotConnect(let place, _) = $0 as? PostgresStoreError else { return false }
+            return place == "postgres://x@127.0.0.1:1/db"
+        }
+        #expect(ContinuousClock.now - start < .seconds(3))
+    }
+}
