@@ -12,8 +12,9 @@ import QRLoginCore
 /// and then written unlocked at Read Committed. Login-request writes are also conditional on the
 /// version that was read, as a second line of defence.
 ///
-/// **Waking other instances.** A login request's transition sends `NOTIFY qrlogin_login` with the
-/// request id inside its transaction, so every instance's ``PostgresNotifier`` hears it at commit.
+/// **Waking other instances.** A login request's transition that changes its state sends
+/// `NOTIFY qrlogin_login` with the request id inside its transaction, so every instance's
+/// ``PostgresNotifier`` hears it at commit.
 ///
 /// **Failing fast.** Every call has a deadline (``timeout``): while the database is unreachable
 /// postgres-nio's pool waits for a connection instead of failing, so a call that passes its
