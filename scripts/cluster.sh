@@ -19,7 +19,8 @@ set -euo pipefail
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 usage() { sed -n '5,8s/^#   /usage: /p' "$0" >&2; exit 2; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# shellcheck source=lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
 
 # A process that was killed but not yet reaped (its parent, this script, is gone) is a zombie:
 # it answers kill -0 but is dead.
@@ -104,12 +105,7 @@ start)
     command -v curl >/dev/null || missing+=(curl)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "== installing ${missing[*]}" >&2
-        # Where services start on install (no policy-rc.d), this also starts the system's nginx on
-        # port 80; it is not used here.
-        if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2; then
-            as_root apt-get update -q >&2
-            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
-        fi
+        apt_install "${missing[@]}"
     fi
 
     rm -f "$dir"/instance-*.pid "$dir"/instance-*.log

@@ -18,7 +18,8 @@ set -euo pipefail
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
 usage() { sed -n '5,8s/^#   /usage: /p' "$0" >&2; exit 2; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# shellcheck source=lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
 
 # The newest installed server version; Debian keeps each in /usr/lib/postgresql/<version>/bin.
 find_bin() {
@@ -30,10 +31,7 @@ server_bin() {
     local bin
     if ! bin=$(find_bin); then
         echo "== installing postgresql" >&2
-        if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2; then
-            as_root apt-get update -q >&2
-            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2
-        fi
+        apt_install postgresql
         bin=$(find_bin) || die "no initdb and pg_ctl under /usr/lib/postgresql/*/bin after installing postgresql"
     fi
     echo "$bin"

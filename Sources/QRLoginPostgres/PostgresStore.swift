@@ -126,7 +126,8 @@ public final class PostgresStore: Store {
 
     /// Checks that the database answers now (a `SELECT 1` within the deadline).
     public func ping() async throws {
-        _ = try await call { try await self.client.query("SELECT 1") }
+        // Read to the end, so the pooled connection goes back at once.
+        try await execute("SELECT 1", binds())
     }
 
     // MARK: Calls

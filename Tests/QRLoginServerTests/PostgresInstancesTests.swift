@@ -77,6 +77,17 @@ struct PostgresInstancesTests {
         }
     }
 
+    @Test("The readiness probe can be asked again and again: each ping gives its connection back")
+    func readinessProbeRepeats() async throws {
+        try await withInstances(1, timeout: .seconds(3)) { servers, _, _ async throws in
+            // Far more probes than the pool's 8 connections: a probe that kept its connection
+            // would make the ninth wait for the deadline and answer 503.
+            for probe in 0..<40 {
+                #expect(try await servers[0].call(.GET, "/health/ready").status == .ok, "probe \(probe)")
+            }
+        }
+    }
+
     @Test("A proof accepted by one instance is refused as a replay by another")
     func replayAcrossInstances() async throws {
         try await withInstances { servers, _, _ in
