@@ -197,4 +197,41 @@ struct EventStreamConnectionTests {
         #expect(notifier.subscriptionCount == 0)
         try await server.stop()
     }
+
+    @Test("A change signalled while the stream re-reads the request is not lost", arguments: StreamConnection.allCases)
+    func changeDuringARead(connection: StreamConnection) async throws {
+        let store = HeldStore(MemoryStore())
+        let notifier = InProcessNotifier()
+        let server = try await LiveServer.start(store: store, notifier: notifier)
+        let phone = try await server.signedInPhone("alice")
+        let login = try await server.newLogin()
+        let response = try await server.openStream(login, on: connection)
+        // The events' names as they come, and a note if nothing came for 5 s.
+        let (names, arrived) = AsyncStream.makeStream(of: String.self)
+        let reader = Task {
+            var events = EventReader(response)
+            while let event = try await events.next() { arrived.yield(event.name) }
+            arrived.finish()
+        }
+        var next = names.makeAsyncIterator()
+        #expect(await next.next() == "pending")
+
+        // A signal with no change (as a shared notifier sends after reconnecting) makes the
+        // stream read the request again; that read gets its copy (still pending) and is held.
+        await store.holdNextRead(of: login.id) { await notifier.publish(requestId: login.id) }
+        // Meanwhile a phone scans: committed and signalled while the stream's read is out.
+        let scan = try await server.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token)
+        #expect(scan.status == .ok)
+        store.release()
+
+        // The stream sends the scan at once, not at the request's deadline minutes later.
+        let patience = Task {
+            try await Task.sleep(for: .seconds(5))
+            arrived.yield("nothing within 5 s")
+        }
+        #expect(await next.next() == "scanned", "the scan signalled during the read was lost")
+        patience.cancel()
+        reader.cancel()
+        try await server.stop()
+    }
 }

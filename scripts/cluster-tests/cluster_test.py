@@ -522,6 +522,7 @@ class Load:
         outcome.id = login.id
         waiter = outcome.waiter = PcWaiter(client, base, login, deadline, on_error=self.record)
         task = asyncio.create_task(waiter.run())
+        waiting_for = "its stream's first event"
         try:
             await race(waiter.opened.wait(), task, deadline - now())
             scans = 0
@@ -538,6 +539,7 @@ class Load:
             if scan is None or scan.status != 200:
                 outcome.failure = f"scan: {scan.kind() if scan else 'gave up'}"
                 return outcome
+            waiting_for = "the scanned event"
             match = await race(waiter.scanned, task, deadline - now())
             tries = 0
 
@@ -555,6 +557,7 @@ class Load:
             else:
                 outcome.failure = f"confirm: {answer.kind()}"
                 return outcome
+            waiting_for = "its token"
             token = await asyncio.wait_for(asyncio.shield(task), max(0.1, deadline - now()))
             me = await self.attempt("me", lambda: client.me(base, pc, token["accessToken"]), deadline)
             if me is not None and me.status == 200:
@@ -563,6 +566,8 @@ class Load:
                 outcome.failure = f"token check: {me.kind() if me else 'gave up'}"
         except asyncio.TimeoutError:
             outcome.failure = "PC: deadline"
+            self.problems.append(f"login {login.id}: the PC waited {LOGIN_DEADLINE:.0f} s for {waiting_for} "
+                                 f"(reconnects {waiter.reconnects}, errors {waiter.errors[-5:]})")
         except (WaitFailed, CheckFailed) as error:
             outcome.failure = f"PC: {error}"
         finally:

@@ -128,7 +128,9 @@ final class EventStreamHandler: ChannelInboundHandler {
         let state = login.effectiveState(at: service.clock.now)
         guard state != sent else {
             deadline = login.deadline
-            return wait()
+            // A signal that came while this copy was being read may be for a change the read
+            // missed: read again rather than wait for the next signal, which may never come.
+            return signalled ? refresh() : wait()
         }
         busy = true
         let (service, pickup) = (self.service, self.pickup ?? 0)
