@@ -60,9 +60,10 @@ extension LoginService {
         let now = clock.now
         let state = request.effectiveState(at: now)
         guard state == .confirmed else { return LoginStatus(request: request, state: state, token: nil) }
-        guard let accountId = request.accountId, let account = try await store.account(id: accountId) else {
-            throw QRLoginError.wrongState(.denied)
-        }
+        guard let accountId = request.accountId else { throw QRLoginError.wrongState(.denied) }
+        // The account is only shown with the token: read it while the token is collected, one
+        // database round trip fewer on the way from the confirm to the PC's event.
+        async let readAccount = store.account(id: accountId)
         // A login screen's token only buys the redirect back to its app (once, at /authorize/qr):
         // it lives five minutes, not a device token's month.
         let (secret, record) = newToken(
@@ -79,6 +80,10 @@ extension LoginService {
             // The PC was remotely logged out between confirm and pickup: nothing to hand over.
             _ = try await store.revokeToken(id: record.id, at: now)
             throw QRLoginError.wrongState(.cancelled)
+        }
+        guard let account = try await readAccount else {
+            _ = try await store.revokeToken(id: record.id, at: now)
+            throw QRLoginError.wrongState(.denied)
         }
         return LoginStatus(request: updated, state: .confirmed, token: IssuedToken(accessToken: secret, record: record, account: account, device: device))
     }
