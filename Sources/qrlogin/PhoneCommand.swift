@@ -191,7 +191,7 @@ struct PhoneApproveCommand: AsyncParsableCommand {
               IP          \(sanitized(requester.ip))
               user agent  \(sanitized(requester.userAgent))
               asked at    \(readable(requester.createdAt))
-            Which number does that device show?  \(scan.matchChoices.map(String.init).joined(separator: "   "))
+            \(networkWarning(scan))Which number does that device show?  \(scan.matchChoices.map(String.init).joined(separator: "   "))
 
             """)
             var pick = match
@@ -225,6 +225,15 @@ struct PhoneApproveCommand: AsyncParsableCommand {
         }
     }
 
+    /// The QRLjacking warning, with its line break, when the request came from another network
+    /// than this phone's (draft-ietf-oauth-cross-device-security): a code or link a phisher
+    /// relays comes from the phisher's network. It warns and does not block: NAT, VPNs and
+    /// mobile data make a user's own devices differ too.
+    private func networkWarning(_ scan: ScanResult) -> String {
+        guard scan.requester.sameNetwork == false else { return "" }
+        return "Warning: this request comes from a different network than your phone. If someone sent you this code or link, deny it.\n"
+    }
+
     /// Asks `question` with a yes/no prompt; anything but yes denies the request and fails with
     /// `denied`. Deny is the safe default.
     private func askOrDeny(_ question: String, _ scan: ScanResult, _ profile: ProfileClient, denied: String) async throws {
@@ -247,7 +256,7 @@ struct PhoneApproveCommand: AsyncParsableCommand {
           IP          \(sanitized(scan.requester.ip))
           user agent  \(sanitized(scan.requester.userAgent))
           asked at    \(readable(scan.requester.createdAt))
-        It asks to:
+        \(networkWarning(scan))It asks to:
         \(asks.isEmpty ? "  - sign you in" : asks)
         Which code does the device show?  \(codes.joined(separator: "   "))
 

@@ -1,4 +1,7 @@
+import Crypto
 import Foundation
+import QRLoginClient
+import QRLoginCore
 import Testing
 
 #if canImport(Glibc)
@@ -35,6 +38,27 @@ private func object(_ text: String) throws -> [String: Any] {
 
 @Suite("The qrlogin binary against qrlogin serve", .serialized)
 struct CLITests {
+    @Test("phone approve warns when the PC asked from another network (QRLjacking), and still lets the user decide")
+    func differentNetworkWarning() async throws {
+        try await CLIHarness.with(serverArguments: ["--trusted-proxy", "127.0.0.1"]) { cli in
+            try await cli.signedInPhone("mallory-target", displayName: "Victim")
+            // The PC's request arrives as if through a proxy from another network.
+            let pc = try QRLoginClient(server: cli.serverURL, key: .init(), transport: HeaderAddingTransport([("X-Forwarded-For", "198.51.100.23")]))
+            let login = try await pc.createLogin(device: DeviceDescription(type: .web, name: "relayed"))
+            let said = try await cli.run(["phone", "approve", login.url, "--profile", "phone"], stdin: "")
+            #expect(said.status == 0, "\(said.stderr)")
+            #expect(said.stdout.contains("198.51.100.23"))
+            let warning = "Warning: this request comes from a different network than your phone. If someone sent you this code or link, deny it."
+            let warned = try #require(said.stdout.range(of: warning), "no warning in:\n\(said.stdout)")
+            let question = try #require(said.stdout.range(of: "Which number does that device show?"))
+            #expect(warned.upperBound <= question.lowerBound, "the warning comes before the number choice")
+            // It warns, it does not block: the user can still deny (or approve) it.
+            let denied = try await cli.run(["phone", "deny", login.url, "--profile", "phone"])
+            #expect(denied.status == 0, "\(denied.stderr)")
+            #expect(try await pc.status(of: login).state == .denied)
+        }
+    }
+
     @Test("phone register and sign-in, login, approve with the number, whoami, revoke")
     func fullFlow() async throws {
         try await CLIHarness.with { cli in
@@ -50,6 +74,7 @@ struct CLITests {
             #expect(scanned.stdout.contains("\"CI box\""))
             #expect(scanned.stdout.contains("qrlogin-cli/1"))
             #expect(scanned.stdout.contains("127.0.0.1"))
+            #expect(!scanned.stdout.contains("different network"), "the PC asked from the phone's own address")
 
             let match = try await login.waitForOutput(#"Scanned by Alice — pick (\d+) on your phone"#)
             // Finish with the command the scan printed, as a user would copy it.

@@ -56,7 +56,7 @@ struct JSONWriterTests {
                 unapproved.approvedBy = nil
                 try expectSame(MeView(Identity(account: account(text, date, phone: text), device: device(text, date, approvedBy: nil), token: unapproved)))
 
-                try expectSame(ScanView(ScanResult(ticket: text, request: request(text, date))))
+                try expectSame(ScanView(ScanResult(ticket: text, request: request(text, date)), phoneIP: text))
 
                 for state in LoginState.allCases {
                     var view = LoginStatusView(LoginStatus(request: request(text, date), state: state, token: nil), interval: Int.max)

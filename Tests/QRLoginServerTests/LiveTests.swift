@@ -164,6 +164,35 @@ struct LiveTests {
         try await server.stop()
     }
 
+    @Test("QRLjacking: a scan says whether the PC asked from the phone's network (same IPv4, same IPv6 /64)", arguments: [
+        ("203.0.113.5", "203.0.113.5", true),
+        ("203.0.113.5", "198.51.100.9", false),
+        ("2001:db8:1:2::5", "2001:db8:1:2:aaaa::9", true),
+        ("2001:db8:1:2::5", "2001:db8:1:3::5", false),
+    ])
+    func sameNetwork(pcIP: String, phoneIP: String, same: Bool) async throws {
+        let server = try await LiveServer.start(store: try await OAuthClients.store()) { $0.trustedProxies = ["127.0.0.1"] }
+        let phone = try await server.signedInPhone("dave")
+        let login = try await server.newLogin(headers: [("X-Forwarded-For", pcIP)])
+        let scan = try await server.json(try await server.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token, headers: [("X-Forwarded-For", phoneIP)]))
+        let requester = try #require(scan["requester"] as? [String: Any])
+        #expect(requester["sameNetwork"] as? Bool == same)
+
+        // A device grant's code typed at /device is compared the same way.
+        let device = TestDevice()
+        var start = HTTPClientRequest(url: "http://127.0.0.1:\(server.port)/oauth/device_authorization")
+        start.method = .POST
+        start.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        start.headers.add(name: "X-Forwarded-For", value: pcIP)
+        start.headers.add(name: "DPoP", value: try device.signer.proof(method: "POST", url: testBaseURL + "/oauth/device_authorization", issuedAt: server.clock.now))
+        start.body = .bytes(ByteBuffer(string: "client_id=cli&scope=openid"))
+        let started = try await server.json(try await server.http.execute(start, timeout: .seconds(30)))
+        let userCode = try #require(started["user_code"] as? String)
+        let typed = try await server.json(try await server.call(.POST, "/api/v1/device", json: ["userCode": userCode], device: phone, token: phone.token, headers: [("X-Forwarded-For", phoneIP)]))
+        #expect((typed["requester"] as? [String: Any])?["sameNetwork"] as? Bool == same)
+        try await server.stop()
+    }
+
     @Test("Idle connections are closed after the idle timeout; an event stream and a long poll outlive it", arguments: StreamConnection.allCases)
     func idleTimeout(connection: StreamConnection) async throws {
         let server = try await LiveServer.start { $0.idleTimeout = 1 }

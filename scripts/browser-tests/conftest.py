@@ -147,6 +147,15 @@ def short_server():
 
 
 @pytest.fixture(scope="session")
+def proxied_server():
+    """A server that believes X-Forwarded-For from 127.0.0.1, as behind a reverse proxy: a test
+    can say a browser's requests come from another network."""
+    s = Server("proxied", "--trusted-proxy", "127.0.0.1")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
 def limited_server():
     """A server with the production rate limits, for the pages' rate-limited messages."""
     s = Server("rate-limited", rate_limits="on")

@@ -139,6 +139,8 @@ def test_full_flow(server, pc, phone):
     expect(requester).to_be_visible()
     expect(requester).to_contain_text("Chrome on Linux")
     expect(requester).to_contain_text("127.0.0.1")
+    # PC and phone on one network: no QRLjacking warning.
+    expect(phone_page.locator("[data-testid=network-warning]")).to_be_hidden()
     choices = phone_page.locator("[data-testid=match-choice]")
     expect(choices).to_have_count(3)
     # Deny is the default focus.
@@ -192,6 +194,41 @@ def test_long_poll_fallback(server, pc, phone):
     phone_page.locator("[data-testid=confirm]").click()
     expect(pc_page.locator("[data-testid=account]")).to_have_text("Alice Example", timeout=2000)
     assert any("wait=" in u for u in pc.watch.requests), "the page did not long-poll"
+
+
+def test_network_warning(proxied_server, browser, phone):
+    """QRLjacking: a request made on another network than the phone's (the PC's requests come
+    through a trusted proxy that names 198.51.100.23) makes the phone warn, in plain words,
+    before the number choice. It warns and does not block: the user decides."""
+    server = proxied_server
+    username = new_user(server)
+    pc_context = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme="light",
+                                     extra_http_headers={"X-Forwarded-For": "198.51.100.23"})
+    try:
+        pc_page, phone_page = pc_context.new_page(), phone.new_page()
+        pc_page.goto(server.browse + "/")
+        expect(pc_page.locator("[data-testid=state]")).to_have_text("pending")
+        url = decode_qr(pc_page)
+        phone_page.goto(url)
+        sign_in_on_phone(phone_page, username)
+        expect(phone_page.locator("[data-testid=requester]")).to_contain_text("198.51.100.23")
+        warning = phone_page.locator("[data-testid=network-warning]")
+        expect(warning).to_be_visible()
+        expect(warning).to_have_text("Different network. This request comes from a different network than your phone. "
+                                     "If someone sent you this code or link, tap Deny.")
+        expect(warning).to_have_attribute("role", "alert")
+        # Above the numbers, so it is read before a number is picked.
+        above = phone_page.evaluate("""() => {
+            const warning = document.querySelector('[data-testid=network-warning]').getBoundingClientRect();
+            const choices = document.getElementById('choices').getBoundingClientRect();
+            return warning.bottom <= choices.top; }""")
+        assert above, "the warning is not above the number choice"
+        shot(phone_page, "09-phone-network-warning")
+        phone_page.locator("[data-testid=deny]").click()
+        expect(phone_page.locator("[data-testid=result]")).to_have_attribute("data-outcome", "denied")
+        expect(pc_page.locator("[data-testid=state]")).to_have_text("denied")
+    finally:
+        pc_context.close()
 
 
 def test_deny(server, pc, phone):

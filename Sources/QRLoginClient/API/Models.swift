@@ -161,6 +161,10 @@ public struct ScanResult: Codable, Sendable, Equatable {
         public var userAgent: String
         /// When it asked.
         public var createdAt: Date
+        /// Whether it asked from the phone's network (the same IP address, or the same IPv6
+        /// /64). `false` is the QRLjacking warning sign: a code relayed by a phisher comes from
+        /// the phisher's network. Nil from a server that does not compare.
+        public var sameNetwork: Bool?
     }
 
     /// The request id.

@@ -236,6 +236,9 @@ struct ScanView: ResponseGenerator, JSONWritable {
         var ip: String
         var userAgent: String
         var createdAt: Date
+        /// Whether the PC asked from the phone's network (``Network/same(_:_:)``); when not,
+        /// the phone warns that a relayed code may be a phishing attempt.
+        var sameNetwork: Bool
     }
 
     struct Client: Encodable {
@@ -260,12 +263,16 @@ struct ScanView: ResponseGenerator, JSONWritable {
     /// For a device grant: the scopes asked for, in plain words.
     var scopes: [ScopeView]?
 
-    init(_ result: ScanResult) {
+    /// The answer to a scan by a phone whose address is `phoneIP`.
+    init(_ result: ScanResult, phoneIP: String) {
         let request = result.request
         id = request.id
         ticket = result.ticket
         ticketExpiresAt = request.ticketExpiresAt ?? request.deadline
-        requester = Requester(type: request.requester.type, name: request.requester.name, ip: request.requester.ip, userAgent: request.requester.userAgent, createdAt: request.createdAt)
+        requester = Requester(
+            type: request.requester.type, name: request.requester.name, ip: request.requester.ip, userAgent: request.requester.userAgent,
+            createdAt: request.createdAt, sameNetwork: Network.same(request.requester.ip, phoneIP)
+        )
         matchChoices = request.matchChoices
         if let grant = request.deviceGrant {
             userCodeChoices = grant.userCodeChoices.map(UserCode.display)
@@ -291,6 +298,7 @@ struct ScanView: ResponseGenerator, JSONWritable {
                 $0.field("createdAt", requester.createdAt)
                 $0.field("ip", requester.ip)
                 $0.field("name", requester.name)
+                $0.field("sameNetwork", requester.sameNetwork)
                 $0.field("type", requester.type)
                 $0.field("userAgent", requester.userAgent)
             }

@@ -30,7 +30,7 @@ struct GrantRoutes {
         let body = try await request.decode(as: UserCodeBody.self, context: context)
         let result = try await oauth.login.scan(userCode: body.userCode, by: context.identity)
         context.logger.info("device grant found by user code", metadata: ["qrlogin.request.id": "\(result.request.id)"])
-        return ScanView(result)
+        return ScanView(result, phoneIP: ip)
     }
 
     @Sendable func list(_ request: Request, context: AuthenticatedContext) async throws -> GrantsView {

@@ -183,10 +183,11 @@ struct LoginRequestRoutes {
 
     @Sendable func scan(_ request: Request, context: AuthenticatedContext) async throws -> ScanView {
         let id = try context.parameters.require("id")
-        try await limiter.check(.scan, ip: clients.client(of: request, peer: context.remoteAddress).ip)
+        let ip = clients.client(of: request, peer: context.remoteAddress).ip
+        try await limiter.check(.scan, ip: ip)
         let result = try await service.scan(id: id, by: context.identity)
         context.logger.info("login request scanned", metadata: ["qrlogin.request.id": "\(id)"])
-        return ScanView(result)
+        return ScanView(result, phoneIP: ip)
     }
 
     @Sendable func confirm(_ request: Request, context: AuthenticatedContext) async throws -> StateView {

@@ -101,3 +101,21 @@ final class PlainJSONTransport: ClientTransport {
         return response
     }
 }
+
+/// Adds fixed header fields to every request: a test's stand-in for a proxy that says where
+/// the client is (`X-Forwarded-For`).
+final class HeaderAddingTransport: ClientTransport {
+    let base: any ClientTransport
+    let headers: [(name: String, value: String)]
+
+    init(_ headers: [(name: String, value: String)], base: any ClientTransport = AsyncHTTPClientTransport()) {
+        self.headers = headers
+        self.base = base
+    }
+
+    func send(_ request: TransportRequest) async throws -> TransportResponse {
+        var request = request
+        request.headers += headers
+        return try await base.send(request)
+    }
+}

@@ -145,6 +145,9 @@ function listScopes(scan) {
 export function showRequest(scan, { onSignedOut, onFinished } = {}) {
   showView($("request-view"));
   describeAsker(scan);
+  // QRLjacking: a code a phisher relays was created on the phisher's network. Only a server
+  // that compared (true or false) is believed; one that did not says nothing.
+  $("network-warning").hidden = scan.requester.sameNetwork !== false;
   const app = isDeviceGrant(scan);
   const subject = app ? "the device" : "the computer";
   const asker = app ? scan.client?.name || "The app" : "The computer";
