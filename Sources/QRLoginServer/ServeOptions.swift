@@ -25,6 +25,8 @@ public struct ServeOptions: Sendable, Equatable {
     public var bcryptCost: Int?
     /// `--log-level`.
     public var logLevel: String?
+    /// `--log-format`: text or json.
+    public var logFormat: String?
     /// `--idle-timeout`, seconds.
     public var idleTimeout: Int?
     /// `--database-timeout`, seconds.
@@ -45,8 +47,10 @@ public struct ServeOptions: Sendable, Equatable {
         host: String? = nil, port: Int? = nil, database: String? = nil, publicURL: String? = nil,
         rateLimits: Bool? = nil, trustedProxies: [String] = [], requestTTL: Int? = nil, ticketTTL: Int? = nil,
         tokenTTL: Int? = nil, proofSkew: Int? = nil, bcryptCost: Int? = nil, logLevel: String? = nil, idleTimeout: Int? = nil, databaseTimeout: Int? = nil,
-        dpopNonces: Bool? = nil, deviceInterval: Int? = nil, deviceCodeTTL: Int? = nil, oauthTokenTTL: Int? = nil, clientFile: String? = nil
+        dpopNonces: Bool? = nil, deviceInterval: Int? = nil, deviceCodeTTL: Int? = nil, oauthTokenTTL: Int? = nil, clientFile: String? = nil,
+        logFormat: String? = nil
     ) {
+        self.logFormat = logFormat
         self.dpopNonces = dpopNonces
         self.deviceInterval = deviceInterval
         self.deviceCodeTTL = deviceCodeTTL

@@ -52,6 +52,12 @@ extension ServerConfiguration {
             }
             config.logLevel = level
         }
+        if let (value, source) = input.pick(options.logFormat, "--log-format", "QRLOGIN_LOG_FORMAT") {
+            guard let format = LogFormat(rawValue: value.lowercased()) else {
+                throw input.error(source, "QRLOGIN_LOG_FORMAT", value, "must be text or json")
+            }
+            config.logFormat = format
+        }
         return config
     }
 

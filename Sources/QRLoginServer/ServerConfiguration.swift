@@ -31,6 +31,8 @@ public struct ServerConfiguration: Sendable {
     public var cleanupInterval: TimeInterval = 300
     /// The least severe log level written.
     public var logLevel: Logger.Level = .info
+    /// How the log is written: text for people, or one JSON object per line.
+    public var logFormat: LogFormat = .text
     /// Seconds a connection may stay open between requests, or before its first one, before
     /// the server closes it; a connection whose response is still being written (an event
     /// stream, a long poll) is never closed for being idle. Zero or less: never (`serve` accepts

@@ -18,7 +18,7 @@ struct ServeCommand: AsyncParsableCommand {
         Environment variables: QRLOGIN_HOST, QRLOGIN_PORT, QRLOGIN_DATABASE, QRLOGIN_PUBLIC_URL,
         QRLOGIN_RATE_LIMITS (on|off), QRLOGIN_TRUSTED_PROXIES (comma-separated IPs),
         QRLOGIN_REQUEST_TTL, QRLOGIN_TICKET_TTL, QRLOGIN_TOKEN_TTL, QRLOGIN_PROOF_SKEW (seconds),
-        QRLOGIN_BCRYPT_COST, QRLOGIN_LOG_LEVEL, QRLOGIN_IDLE_TIMEOUT (seconds), QRLOGIN_DPOP_NONCES (on|off),
+        QRLOGIN_BCRYPT_COST, QRLOGIN_LOG_LEVEL, QRLOGIN_LOG_FORMAT (text|json), QRLOGIN_IDLE_TIMEOUT (seconds), QRLOGIN_DPOP_NONCES (on|off),
         QRLOGIN_DEVICE_INTERVAL, QRLOGIN_DEVICE_CODE_TTL, QRLOGIN_OAUTH_TOKEN_TTL (seconds), QRLOGIN_CLIENTS (file).
         """
     )
@@ -62,6 +62,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [env: QRLOGIN_LOG_LEVEL] (default: info)")
     var logLevel: String?
 
+    @Option(name: .customLong("log-format"), help: "text, or json for one JSON object per line. [env: QRLOGIN_LOG_FORMAT] (default: text)")
+    var logFormat: String?
+
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait between requests before it is closed; streams are never closed for it. [env: QRLOGIN_IDLE_TIMEOUT] (default: 75)")
     var idleTimeout: Int?
 
@@ -91,7 +94,7 @@ struct ServeCommand: AsyncParsableCommand {
             trustedProxies: trustedProxies, requestTTL: requestTTL, ticketTTL: ticketTTL, tokenTTL: tokenTTL,
             proofSkew: proofSkew, bcryptCost: bcryptCost, logLevel: logLevel, idleTimeout: idleTimeout, databaseTimeout: databaseTimeout,
             dpopNonces: dpopNonces.map { $0 == .on }, deviceInterval: deviceInterval, deviceCodeTTL: deviceCodeTTL,
-            oauthTokenTTL: oauthTokenTTL, clientFile: clientFile
+            oauthTokenTTL: oauthTokenTTL, clientFile: clientFile, logFormat: logFormat
         )
     }
 
@@ -118,6 +121,10 @@ struct ServeCommand: AsyncParsableCommand {
         // microseconds, which a loop can afford; WAL checkpoints, which fsync, have their own
         // thread. Installed before anything else runs; a no-op if it cannot be.
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        // Before the first logger is made: every later Logger, the libraries' too, writes JSON.
+        if config.logFormat == .json {
+            LoggingSystem.bootstrap { label in JSONLogHandler(label: label) }
+        }
         var logger = Logger(label: "qrlogin")
         logger.logLevel = config.logLevel
         logger.info("starting", metadata: [

@@ -59,6 +59,45 @@ struct CLITests {
         }
     }
 
+    @Test("serve --log-format json at trace: every line is one JSON object, and no secret is ever logged")
+    func jsonLogsKeepSecrets() async throws {
+        try await CLIHarness.with(serverArguments: ["--log-format", "json", "--log-level", "trace"]) { cli in
+            try await cli.signedInPhone("alice", displayName: "Alice")
+            let login = try cli.start(["login", "--profile", "pc", "--name", "log box"])
+            let url = try await scannedURL(login)
+            _ = try await cli.run(["phone", "approve", url, "--profile", "phone"])
+            let match = try await login.waitForOutput(#"pick (\d+) on your phone"#)
+            let approved = try await cli.run(["phone", "approve", "--match", match, "--yes", "--profile", "phone", "--", String(url.split(separator: "/").last!)])
+            #expect(approved.status == 0, "\(approved.stderr)")
+            #expect(try await login.waitForExit() == 0, "\(login.stderr)")
+            #expect(try await cli.run(["whoami", "--profile", "pc"]).status == 0)
+            #expect(try await cli.run(["logout", "--profile", "pc"]).status == 0)
+
+            let log = cli.server.stderr + cli.server.stdout
+            let lines = log.split(separator: "\n", omittingEmptySubsequences: true)
+            #expect(lines.count > 20, "too few lines to judge: \(log)")
+            var messages = Set<String>()
+            for line in lines {
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                #expect(object != nil, "not a JSON object: \(line)")
+                if let message = object?["message"] as? String { messages.insert(message) }
+                #expect(object?["level"] is String && object?["timestamp"] is String, "\(line)")
+            }
+            // The flow was logged (request paths, the scan), with the metadata keys of the text log.
+            #expect(messages.contains("login request scanned"), "\(messages)")
+            #expect(log.contains("\"hb.request.path\":\"/api/v1/qr\""))
+            // Every secret of the flow: the password, and the access tokens, poll secrets and
+            // scan tickets the server handed out (all qrl_…), and the DPoP proofs (JWS, eyJ…).
+            let saved = try FileManager.default.subpathsOfDirectory(atPath: cli.configHome.path).compactMap {
+                try? String(contentsOfFile: cli.configHome.appendingPathComponent($0).path, encoding: .utf8)
+            }.joined()
+            #expect(saved.contains("qrl_at_"), "the profiles keep the tokens, so the check below has something to find")
+            for secret in ["correct horse battery", "qrl_", "eyJ"] {
+                #expect(!log.contains(secret), "the server log contains \(secret)")
+            }
+        }
+    }
+
     @Test("phone register and sign-in, login, approve with the number, whoami, revoke")
     func fullFlow() async throws {
         try await CLIHarness.with { cli in

@@ -35,6 +35,7 @@ struct ConfigurationTests {
         #expect(config.flow.proofSkew == 60)
         #expect(config.flow.bcryptCost == 12)
         #expect(config.logLevel == .info)
+        #expect(config.logFormat == .text)
     }
 
     @Test func everyEnvironmentVariable() throws {
@@ -51,8 +52,10 @@ struct ConfigurationTests {
             "QRLOGIN_PROOF_SKEW": "5",
             "QRLOGIN_BCRYPT_COST": "4",
             "QRLOGIN_LOG_LEVEL": "DEBUG",
+            "QRLOGIN_LOG_FORMAT": "JSON",
             "QRLOGIN_IDLE_TIMEOUT": "15",
         ])
+        #expect(config.logFormat == .json)
         #expect(config.host == "0.0.0.0")
         #expect(config.port == 9090)
         #expect(config.database == ":memory:")
@@ -118,6 +121,11 @@ struct ConfigurationTests {
         #expect(config.idleTimeout == 5)
     }
 
+    @Test func logFormatOptionBeatsEnvironment() throws {
+        #expect(try resolve(ServeOptions(logFormat: "text"), ["QRLOGIN_LOG_FORMAT": "json"]).logFormat == .text)
+        #expect(try resolve(ServeOptions(logFormat: "json")).logFormat == .json)
+    }
+
     @Test func anInvalidEnvironmentValueIsIgnoredWhenTheOptionIsGiven() throws {
         #expect(try resolve(ServeOptions(port: 7000), ["QRLOGIN_PORT": "notanumber"]).port == 7000)
     }
@@ -149,6 +157,7 @@ struct ConfigurationTests {
         ("QRLOGIN_RATE_LIMITS", "maybe", "on or off"),
         ("QRLOGIN_TRUSTED_PROXIES", "10.0.0.1,proxy.example.com", "proxy.example.com is not an IP address"),
         ("QRLOGIN_LOG_LEVEL", "loud", "trace, debug, info"),
+        ("QRLOGIN_LOG_FORMAT", "logfmt", "text or json"),
     ]
 
     @Test(arguments: invalid)
