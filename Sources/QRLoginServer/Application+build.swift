@@ -18,13 +18,16 @@ public struct ServerDependencies: Sendable {
     public var codeSender: (any OneTimeCodeSender)?
     /// Where changes of login requests are published to waiting PCs; nil: in this process.
     public var notifier: (any LoginEventNotifier)?
+    /// The metrics to record; nil: a new set when the configuration has a metrics port, else none.
+    public var metrics: ServerMetrics?
 
     /// Creates dependencies; by default SQLite per configuration, the system clock, the log
     /// sender and an in-process notifier.
     public init(
         store: (any Store)? = nil, clock: any NowClock = SystemClock(), codeSender: (any OneTimeCodeSender)? = nil,
-        notifier: (any LoginEventNotifier)? = nil
+        notifier: (any LoginEventNotifier)? = nil, metrics: ServerMetrics? = nil
     ) {
+        self.metrics = metrics
         self.store = store
         self.clock = clock
         self.codeSender = codeSender
@@ -42,7 +45,7 @@ public func buildApplication(
     // The web UI's files come from the package resources; without them, fail before opening
     // anything, with the reason.
     let assets = try WebAssets.load()
-    let store: any Store
+    var store: any Store
     var services: [any Service] = []
     if let given = dependencies.store {
         store = given
@@ -58,15 +61,20 @@ public func buildApplication(
     }
     let shared = try await SharedState.make(for: store, given: dependencies.notifier, logger: logger)
     let notifier = shared.notifier
+    let metrics = dependencies.metrics ?? configuration.metricsPort.map { _ in ServerMetrics() }
+    // Wrapped after the shared state is chosen, which looks at the store's kind.
+    if let metrics { store = MeasuredStore(store, metrics: metrics, clock: dependencies.clock) }
     // A PostgreSQL listener runs as a service whether the server made it or was given it.
     if let listener = shared.listener { services.append(NotifierService(notifier: listener)) }
-    let verifier = DPoPVerifier(
+    var verifier = DPoPVerifier(
         publicBaseURL: configuration.publicBaseURL, maxClockSkew: configuration.flow.proofSkew,
         replayCache: shared.replayCache, clock: dependencies.clock
     )
+    if let metrics { verifier.onRefusal = { metrics.proofRefused($0) } }
     let service = LoginService(
         store: store, verifier: verifier, notifier: notifier, clock: dependencies.clock, settings: configuration.flow,
-        codeSender: dependencies.codeSender ?? LogCodeSender(logger: logger), pickups: shared.pickups, codeKey: shared.codeKey
+        codeSender: dependencies.codeSender ?? LogCodeSender(logger: logger), pickups: shared.pickups, codeKey: shared.codeKey,
+        metrics: metrics
     )
     if let file = configuration.clientFile {
         let count = try await ClientFile.load(path: file, into: store, clock: dependencies.clock)
@@ -74,7 +82,12 @@ public func buildApplication(
     }
     let keyring = Keyring(store: store, clock: dependencies.clock, tokenLifetime: configuration.oauth.idTokenTTL)
     try await keyring.ensureKeys(logger: logger)
-    let router = buildRouter(service: service, keyring: keyring, configuration: configuration, clock: dependencies.clock, assets: assets, shared: shared)
+    let router = buildRouter(
+        service: service, keyring: keyring, configuration: configuration, clock: dependencies.clock, assets: assets, shared: shared, metrics: metrics
+    )
+    if let metrics, let port = configuration.metricsPort {
+        services.append(MetricsListener.application(metrics: metrics, host: configuration.metricsHost, port: port, logger: logger))
+    }
     let serverName = "qrlogin"
     services.append(WaitTimerService(timer: service.waitTimer))
     services.append(CleanupService(
@@ -106,13 +119,15 @@ func http1(configuration: HTTP1Channel.Configuration, streams: EventStreams) -> 
 
 /// The router with every route of the v1 contract.
 func buildRouter(
-    service: LoginService, keyring: Keyring, configuration: ServerConfiguration, clock: any NowClock, assets: WebAssets, shared: SharedState
+    service: LoginService, keyring: Keyring, configuration: ServerConfiguration, clock: any NowClock, assets: WebAssets, shared: SharedState,
+    metrics: ServerMetrics? = nil
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    if let metrics { router.add(middleware: RequestMetricsMiddleware(metrics: metrics)) }
     // Logs requests too (one layer instead of two: see ProblemMiddleware).
     router.add(middleware: ProblemMiddleware())
     let clients = ClientResolver(trustedProxies: configuration.trustedProxies)
-    let limiter = RateLimiter(limits: configuration.rateLimits, clock: clock, buckets: shared.buckets)
+    let limiter = RateLimiter(limits: configuration.rateLimits, clock: clock, buckets: shared.buckets, metrics: metrics)
     router.getAndHead("health") { request, context in
         _ = try await service.store.loginRequest(id: "health-check")
         return try HealthView(status: "ok", storage: "ok").response(from: request, context: context)

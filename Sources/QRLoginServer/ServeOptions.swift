@@ -27,6 +27,10 @@ public struct ServeOptions: Sendable, Equatable {
     public var logLevel: String?
     /// `--log-format`: text or json.
     public var logFormat: String?
+    /// `--metrics-port`.
+    public var metricsPort: Int?
+    /// `--metrics-host`.
+    public var metricsHost: String?
     /// `--idle-timeout`, seconds.
     public var idleTimeout: Int?
     /// `--database-timeout`, seconds.
@@ -48,9 +52,11 @@ public struct ServeOptions: Sendable, Equatable {
         rateLimits: Bool? = nil, trustedProxies: [String] = [], requestTTL: Int? = nil, ticketTTL: Int? = nil,
         tokenTTL: Int? = nil, proofSkew: Int? = nil, bcryptCost: Int? = nil, logLevel: String? = nil, idleTimeout: Int? = nil, databaseTimeout: Int? = nil,
         dpopNonces: Bool? = nil, deviceInterval: Int? = nil, deviceCodeTTL: Int? = nil, oauthTokenTTL: Int? = nil, clientFile: String? = nil,
-        logFormat: String? = nil
+        logFormat: String? = nil, metricsPort: Int? = nil, metricsHost: String? = nil
     ) {
         self.logFormat = logFormat
+        self.metricsPort = metricsPort
+        self.metricsHost = metricsHost
         self.dpopNonces = dpopNonces
         self.deviceInterval = deviceInterval
         self.deviceCodeTTL = deviceCodeTTL

@@ -13,6 +13,12 @@ extension ServerConfiguration {
         var config = ServerConfiguration()
         config.host = options.host ?? input.env("QRLOGIN_HOST") ?? config.host
         config.port = try input.int(options.port, "--port", "QRLOGIN_PORT", 0...65535) ?? config.port
+        config.metricsPort = try input.int(options.metricsPort, "--metrics-port", "QRLOGIN_METRICS_PORT", 0...65535)
+        config.metricsHost = options.metricsHost ?? input.env("QRLOGIN_METRICS_HOST") ?? config.metricsHost
+        if let metricsPort = config.metricsPort, metricsPort != 0, metricsPort == config.port {
+            let source = options.metricsPort != nil ? "--metrics-port" : "QRLOGIN_METRICS_PORT"
+            throw input.error(source, "QRLOGIN_METRICS_PORT", String(metricsPort), "must differ from the server's port (metrics have a listener of their own)")
+        }
         if let (value, source) = input.pick(options.database, "--database", "QRLOGIN_DATABASE") {
             if PostgresURL.isPostgres(value) {
                 do {

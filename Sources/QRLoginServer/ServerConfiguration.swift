@@ -33,6 +33,12 @@ public struct ServerConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
     /// How the log is written: text for people, or one JSON object per line.
     public var logFormat: LogFormat = .text
+    /// The port of a second listener that serves only `GET /metrics`; nil: no metrics (none
+    /// are collected either).
+    public var metricsPort: Int?
+    /// The address the metrics listener binds to: loopback by default, so only this machine
+    /// (a local Prometheus or agent) can read them.
+    public var metricsHost: String = "127.0.0.1"
     /// Seconds a connection may stay open between requests, or before its first one, before
     /// the server closes it; a connection whose response is still being written (an event
     /// stream, a long poll) is never closed for being idle. Zero or less: never (`serve` accepts

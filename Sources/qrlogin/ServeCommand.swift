@@ -18,7 +18,7 @@ struct ServeCommand: AsyncParsableCommand {
         Environment variables: QRLOGIN_HOST, QRLOGIN_PORT, QRLOGIN_DATABASE, QRLOGIN_PUBLIC_URL,
         QRLOGIN_RATE_LIMITS (on|off), QRLOGIN_TRUSTED_PROXIES (comma-separated IPs),
         QRLOGIN_REQUEST_TTL, QRLOGIN_TICKET_TTL, QRLOGIN_TOKEN_TTL, QRLOGIN_PROOF_SKEW (seconds),
-        QRLOGIN_BCRYPT_COST, QRLOGIN_LOG_LEVEL, QRLOGIN_LOG_FORMAT (text|json), QRLOGIN_IDLE_TIMEOUT (seconds), QRLOGIN_DPOP_NONCES (on|off),
+        QRLOGIN_BCRYPT_COST, QRLOGIN_LOG_LEVEL, QRLOGIN_LOG_FORMAT (text|json), QRLOGIN_METRICS_PORT, QRLOGIN_METRICS_HOST, QRLOGIN_IDLE_TIMEOUT (seconds), QRLOGIN_DPOP_NONCES (on|off),
         QRLOGIN_DEVICE_INTERVAL, QRLOGIN_DEVICE_CODE_TTL, QRLOGIN_OAUTH_TOKEN_TTL (seconds), QRLOGIN_CLIENTS (file).
         """
     )
@@ -65,6 +65,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: "text, or json for one JSON object per line. [env: QRLOGIN_LOG_FORMAT] (default: text)")
     var logFormat: String?
 
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics at GET /metrics on this port (a listener of its own); none are collected without it. [env: QRLOGIN_METRICS_PORT]")
+    var metricsPort: Int?
+
+    @Option(name: .customLong("metrics-host"), help: "Address the metrics listener binds to. [env: QRLOGIN_METRICS_HOST] (default: 127.0.0.1)")
+    var metricsHost: String?
+
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait between requests before it is closed; streams are never closed for it. [env: QRLOGIN_IDLE_TIMEOUT] (default: 75)")
     var idleTimeout: Int?
 
@@ -94,7 +100,8 @@ struct ServeCommand: AsyncParsableCommand {
             trustedProxies: trustedProxies, requestTTL: requestTTL, ticketTTL: ticketTTL, tokenTTL: tokenTTL,
             proofSkew: proofSkew, bcryptCost: bcryptCost, logLevel: logLevel, idleTimeout: idleTimeout, databaseTimeout: databaseTimeout,
             dpopNonces: dpopNonces.map { $0 == .on }, deviceInterval: deviceInterval, deviceCodeTTL: deviceCodeTTL,
-            oauthTokenTTL: oauthTokenTTL, clientFile: clientFile, logFormat: logFormat
+            oauthTokenTTL: oauthTokenTTL, clientFile: clientFile, logFormat: logFormat,
+            metricsPort: metricsPort, metricsHost: metricsHost
         )
     }
 

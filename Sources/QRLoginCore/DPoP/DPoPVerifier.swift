@@ -46,6 +46,9 @@ public struct DPoPVerifier: Sendable {
     private let replayCache: any ReplayCache
     private let clock: any NowClock
     private let headers = CheckedHeaders()
+    /// Told the reason of every refused proof (the `invalidProof` reason, or `replayed`): the
+    /// server counts them by reason in its metrics.
+    public var onRefusal: (@Sendable (_ reason: String) -> Void)?
 
     /// Creates a verifier. `publicBaseURL` is the server's configured public URL (for `htu`).
     public init(publicBaseURL: String, maxClockSkew: TimeInterval = 60, replayCache: any ReplayCache, clock: any NowClock) {
@@ -62,6 +65,20 @@ public struct DPoPVerifier: Sendable {
     /// - Throws: ``QRLoginError/invalidProof(_:)`` naming the failed check, or
     ///   ``QRLoginError/replayedProof``.
     public func verify(proof: String?, method: String, path: String, accessToken: String?) async throws(QRLoginError) -> DPoPProof {
+        guard let onRefusal else { return try await verifyProof(proof, method: method, path: path, accessToken: accessToken) }
+        do {
+            return try await verifyProof(proof, method: method, path: path, accessToken: accessToken)
+        } catch {
+            switch error {
+            case .invalidProof(let reason): onRefusal(reason)
+            case .replayedProof: onRefusal("replayed")
+            default: break
+            }
+            throw error
+        }
+    }
+
+    private func verifyProof(_ proof: String?, method: String, path: String, accessToken: String?) async throws(QRLoginError) -> DPoPProof {
         guard var proof, !proof.isEmpty else { throw .invalidProof("missing DPoP header") }
         guard proof.utf8.count <= Self.maxProofLength else { throw .invalidProof("proof too large") }
         let now = clock.now

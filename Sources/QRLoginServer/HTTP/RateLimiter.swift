@@ -18,9 +18,12 @@ public final class RateLimiter: Sendable {
     private let limits: [RateLimitScope: Int]
     private let clock: any NowClock
     private let buckets: any RateLimitBuckets
+    private let metrics: ServerMetrics?
 
-    /// Creates a limiter; a scope missing from `limits`, or with 0, is not limited.
-    public init(limits: [RateLimitScope: Int], clock: any NowClock, buckets: any RateLimitBuckets = MemoryRateLimitBuckets()) {
+    /// Creates a limiter; a scope missing from `limits`, or with 0, is not limited. Refusals
+    /// are counted in `metrics` by scope.
+    public init(limits: [RateLimitScope: Int], clock: any NowClock, buckets: any RateLimitBuckets = MemoryRateLimitBuckets(), metrics: ServerMetrics? = nil) {
+        self.metrics = metrics
         self.limits = limits
         self.clock = clock
         self.buckets = buckets
@@ -42,6 +45,9 @@ public final class RateLimiter: Sendable {
         } catch {
             throw .storeUnavailable
         }
-        if let retryAfter { throw .rateLimited(retryAfter: retryAfter) }
+        if let retryAfter {
+            metrics?.rateLimited(scope.rawValue)
+            throw .rateLimited(retryAfter: retryAfter)
+        }
     }
 }

@@ -130,9 +130,9 @@ public struct JSONLogHandler: LogHandler {
 
     /// Now in UTC, e.g. `2026-12-04T21:40:07.123Z`.
     static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
+        let now = Date().timeIntervalSince1970
+        var seconds = time_t(now.rounded(.down))
+        let millis = min(999, Int((now - now.rounded(.down)) * 1000))
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func pad(_ value: Int, _ width: Int) -> String {
@@ -140,7 +140,7 @@ public struct JSONLogHandler: LogHandler {
             return String(repeating: "0", count: max(0, width - digits.count)) + digits
         }
         return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
-            + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(Int(now.tv_nsec) / 1_000_000, 3))Z"
+            + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(millis, 3))Z"
     }
 
     /// One write per line (FileHandle writes it whole), so lines from different threads do not

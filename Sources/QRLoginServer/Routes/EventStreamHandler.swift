@@ -52,6 +52,10 @@ final class EventStreamHandler: ChannelInboundHandler {
     /// A change was signalled while busy or before the first event.
     private var signalled = false
     private var shuttingDown = false
+    /// Counted among the waiting PCs (``ServerMetrics``) since the stream began.
+    private var counted = false
+    /// When the request arrived (uptime nanoseconds), for the request metrics.
+    private var arrived: UInt64 = 0
 
     init(streams: EventStreams, logger: Logger, id: String) {
         self.streams = streams
@@ -75,6 +79,7 @@ final class EventStreamHandler: ChannelInboundHandler {
         if logger.logLevel <= .info {
             logger.info("Request", metadata: ["hb.request.path": .string(path), "hb.request.method": .string(request.method.rawValue)])
         }
+        arrived = NIODeadline.now().uptimeNanoseconds
         let waker = Waker(NIOLoopBound(self, eventLoop: context.eventLoop))
         self.waker = waker
         // Subscribed before the request is read, so a change between that read and the first
@@ -109,6 +114,11 @@ final class EventStreamHandler: ChannelInboundHandler {
         case .success(let (login, pickup)):
             self.pickup = pickup
             phase = .streaming
+            if let metrics = service.metrics {
+                metrics.waiting(.sse, 1)
+                counted = true
+                recordRequest(status: 200)
+            }
             var headers = baseHeaders()
             headers.add(name: "Content-Type", value: "text/event-stream")
             headers.add(name: "Cache-Control", value: "no-store")
@@ -268,9 +278,15 @@ final class EventStreamHandler: ChannelInboundHandler {
         context?.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
     }
 
+    /// Counts this request as the router's streams are counted (``RequestMetricsMiddleware``).
+    private func recordRequest(status: Int) {
+        service.metrics?.request(method: "GET", route: "/api/v1/qr/{id}", status: status, nanoseconds: NIODeadline.now().uptimeNanoseconds &- arrived)
+    }
+
     /// Answers with a problem document instead of a stream, and closes.
     private func answer(_ problem: ProblemAnswer) {
         guard let context else { return }
+        recordRequest(status: problem.status.code)
         var headers = baseHeaders()
         for field in problem.headers { headers.add(name: field.name.rawName, value: field.value) }
         headers.add(name: "Content-Length", value: String(problem.body.readableBytes))
@@ -302,6 +318,10 @@ final class EventStreamHandler: ChannelInboundHandler {
     private func end() {
         guard phase != .ended else { return }
         phase = .ended
+        if counted {
+            service.metrics?.waiting(.sse, -1)
+            counted = false
+        }
         cancelWait()
         if let subscription { service.notifier.unsubscribe(subscription, from: id) }
         subscription = nil

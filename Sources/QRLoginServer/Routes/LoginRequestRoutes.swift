@@ -104,6 +104,8 @@ struct LoginRequestRoutes {
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             do {
                 try await service.withWakeups(for: login.id) { subscription, pickup in
+                    service.metrics?.waiting(.sse, 1)
+                    defer { service.metrics?.waiting(.sse, -1) }
                     var current = login
                     var sent: LoginState?
                     while true {

@@ -95,6 +95,8 @@ extension LoginService {
         // The wait is measured on the monotonic clock; the request's deadline on the service's clock.
         let giveUp = ContinuousClock.now + .milliseconds(Int64(max(0, timeout) * 1000))
         return try await withWakeups(for: request.id) { subscription, pickup in
+            metrics?.waiting(.longPoll, 1)
+            defer { metrics?.waiting(.longPoll, -1) }
             var current = request
             while true {
                 let left = giveUp - ContinuousClock.now

@@ -95,13 +95,16 @@ public struct LoginService: Sendable {
     let pickups: any PickupLedger
     /// The one timer behind every wait's timeout (SSE heartbeats, long-poll limits, deadlines).
     let waitTimer: WaitTimer
+    /// Where waiting PCs are counted; nil: nowhere.
+    let metrics: ServerMetrics?
 
     /// Creates the service over its dependencies.
     public init(
         store: any Store, verifier: DPoPVerifier, notifier: any LoginEventNotifier, clock: any NowClock, settings: FlowSettings,
         codeSender: any OneTimeCodeSender, waitTimer: WaitTimer = WaitTimer(),
-        pickups: any PickupLedger = InProcessPickups(), codeKey: SymmetricKey = SymmetricKey(size: .bits256)
+        pickups: any PickupLedger = InProcessPickups(), codeKey: SymmetricKey = SymmetricKey(size: .bits256), metrics: ServerMetrics? = nil
     ) {
+        self.metrics = metrics
         self.store = store
         self.waitTimer = waitTimer
         self.verifier = verifier

@@ -49,12 +49,13 @@ struct LiveServer {
     let ownClients = TestClients()
 
     static func start(
-        store: any Store = MemoryStore(), notifier: (any LoginEventNotifier)? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }
+        store: any Store = MemoryStore(), notifier: (any LoginEventNotifier)? = nil, metrics: ServerMetrics? = nil,
+        configure: (inout ServerConfiguration) -> Void = { _ in }
     ) async throws -> LiveServer {
         let clock = ManualClock(Date())
         for _ in 0..<20 {
             let port = Int.random(in: 20_000...60_000)
-            let app = try await makeTestApp(store: store, clock: clock, notifier: notifier) { config in
+            let app = try await makeTestApp(store: store, clock: clock, notifier: notifier, metrics: metrics) { config in
                 config.port = port
                 configure(&config)
             }

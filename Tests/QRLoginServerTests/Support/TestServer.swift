@@ -141,6 +141,7 @@ func makeTestApp(
     clock: ManualClock = ManualClock(Date()),
     codes: CapturingCodeSender = CapturingCodeSender(),
     notifier: (any LoginEventNotifier)? = nil,
+    metrics: ServerMetrics? = nil,
     configure: (inout ServerConfiguration) -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     var config = ServerConfiguration()
@@ -156,7 +157,7 @@ func makeTestApp(
     if try await store.signingKeys().isEmpty {
         for key in TestSigningKeys.shared { try await store.addSigningKey(key) }
     }
-    return try await buildApplication(configuration: config, dependencies: ServerDependencies(store: store, clock: clock, codeSender: codes, notifier: notifier), logger: logger)
+    return try await buildApplication(configuration: config, dependencies: ServerDependencies(store: store, clock: clock, codeSender: codes, notifier: notifier, metrics: metrics), logger: logger)
 }
 
 /// Runs `body` against a router-level test client (no sockets).
