@@ -53,6 +53,22 @@ extension SQLiteStore {
         }
     }
 
+    /// Stores `expired` on every pending or scanned request past its deadline, in one
+    /// statement. Returns how many changed.
+    public func expireLoginRequests(at now: Date) async throws -> Int {
+        try exclusively { connection in
+            try connection.execute(Self.expireSQL, [now.sqlite])
+            return connection.changes
+        }
+    }
+
+    /// ``LoginRequest/expireIfDue(at:)`` in SQL: past the deadline (for a scanned request the
+    /// ticket's expiry if sooner), state `expired`, ticket cleared, version + 1.
+    static let expireSQL = """
+        UPDATE login_requests SET state = 'expired', ticket_hash = NULL, version = version + 1
+        WHERE state IN ('pending', 'scanned') AND (expires_at <= ?1 OR (state = 'scanned' AND ticket_expires_at <= ?1))
+        """
+
     /// Deletes requests whose `expiresAt` is before `cutoff`. Returns how many.
     public func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int {
         try exclusively { connection in

@@ -85,8 +85,11 @@ public func buildApplication(
     let router = buildRouter(
         service: service, keyring: keyring, configuration: configuration, clock: dependencies.clock, assets: assets, shared: shared, metrics: metrics
     )
-    if let metrics, let port = configuration.metricsPort {
-        services.append(MetricsListener.application(metrics: metrics, host: configuration.metricsHost, port: port, logger: logger))
+    if let metrics {
+        services.append(ExpiryService(store: store, clock: dependencies.clock, interval: configuration.expiryInterval, logger: logger))
+        if let port = configuration.metricsPort {
+            services.append(MetricsListener.application(metrics: metrics, host: configuration.metricsHost, port: port, logger: logger))
+        }
     }
     let serverName = "qrlogin"
     services.append(WaitTimerService(timer: service.waitTimer))

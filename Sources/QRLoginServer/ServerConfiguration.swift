@@ -29,6 +29,9 @@ public struct ServerConfiguration: Sendable {
     public var trustedProxies: [String] = []
     /// Seconds between runs of the cleanup of long-expired requests.
     public var cleanupInterval: TimeInterval = 300
+    /// With metrics on, seconds between the passes that store `expired` on requests past
+    /// their deadline (so expiries are counted).
+    public var expiryInterval: TimeInterval = 15
     /// The least severe log level written.
     public var logLevel: Logger.Level = .info
     /// How the log is written: text for people, or one JSON object per line.

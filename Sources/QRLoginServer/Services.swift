@@ -47,6 +47,31 @@ struct CleanupService: Service {
     }
 }
 
+/// With metrics on: every `interval` seconds, stores `expired` on the requests whose deadline
+/// has passed, so that ``MeasuredStore`` counts each expiry once (on whichever instance stored
+/// it) within about `interval` of it, not when the cleanup deletes the row an hour later.
+struct ExpiryService: Service {
+    let store: any Store
+    let clock: any NowClock
+    let interval: TimeInterval
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(interval)) }
+            } catch {
+                return
+            }
+            do {
+                _ = try await store.expireLoginRequests(at: clock.now)
+            } catch {
+                logger.warning("marking expired login requests failed", metadata: ["qrlogin.error": "\(error)"])
+            }
+        }
+    }
+}
+
 /// Closes the SQLite store after the server has stopped.
 struct SQLiteCloser: Service {
     let store: SQLiteStore

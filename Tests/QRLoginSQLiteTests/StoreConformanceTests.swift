@@ -365,4 +365,54 @@ struct StoreConformanceTests {
             #expect(try await store.deleteLoginRequests(expiredBefore: t0) == 0)
         }
     }
+
+    @Test(arguments: StoreKind.allCases)
+    func expireStoresExpiredOnRequestsPastTheirDeadlineOnce(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            // Pending past its deadline; scanned past its ticket (60 s) but not its own (120 s);
+            // pending and scanned still live; a confirmed one past its deadline stays confirmed.
+            try await store.insertLoginRequest(Fixtures.loginRequest("due", expiresAt: t0.addingTimeInterval(30)))
+            try await store.insertLoginRequest(Fixtures.loginRequest("ticket-due"))
+            _ = try await store.transitionLoginRequest(id: "ticket-due") { try Fixtures.scan(&$0); return .none }
+            try await store.insertLoginRequest(Fixtures.loginRequest("live", expiresAt: t0.addingTimeInterval(300)))
+            try await store.insertLoginRequest(Fixtures.loginRequest("scanned-live", expiresAt: t0.addingTimeInterval(300)))
+            _ = try await store.transitionLoginRequest(id: "scanned-live") { request in
+                try request.scan(
+                    accountId: "acc-1", displayName: "Alice", deviceId: "dev-1", ticketHash: Fixtures.ticket,
+                    ticketExpiresAt: t0.addingTimeInterval(200), match: 47, matchChoices: [12, 47, 83], at: t0.addingTimeInterval(1)
+                )
+                return .none
+            }
+            try await store.insertLoginRequest(Fixtures.loginRequest("confirmed", expiresAt: t0.addingTimeInterval(30)))
+            _ = try await store.transitionLoginRequest(id: "confirmed") { request in
+                try Fixtures.scan(&request)
+                try request.confirm(deviceId: "dev-1", accountId: "acc-1", ticketHash: Fixtures.ticket, match: 47, pickupWindow: 60, at: t0.addingTimeInterval(2))
+                return .none
+            }
+            let versions = try await ["due", "ticket-due"].asyncMap { try #require(try await store.loginRequest(id: $0)).version }
+
+            let now = t0.addingTimeInterval(90)
+            #expect(try await store.expireLoginRequests(at: now) == 2)
+            for (index, id) in ["due", "ticket-due"].enumerated() {
+                let request = try #require(try await store.loginRequest(id: id))
+                #expect(request.state == .expired, "\(id)")
+                #expect(request.ticketHash == nil, "\(id)")
+                #expect(request.version == versions[index] + 1, "\(id)")
+            }
+            #expect(try await store.loginRequest(id: "live")?.state == .pending)
+            #expect(try await store.loginRequest(id: "scanned-live")?.state == .scanned)
+            #expect(try await store.loginRequest(id: "confirmed")?.state == .confirmed)
+            // Counted once: a second pass, or a later one, finds nothing new.
+            #expect(try await store.expireLoginRequests(at: now) == 0)
+            #expect(try await store.expireLoginRequests(at: t0.addingTimeInterval(250)) == 1, "scanned-live's ticket ran out at 200 s")
+        }
+    }
+}
+
+private extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
 }

@@ -141,6 +141,29 @@ struct MetricsTests {
         try await server.stop()
     }
 
+    @Test("A request nobody answers is counted as expired once, soon after its deadline")
+    func expiriesAreCounted() async throws {
+        let metricsPort = Int.random(in: 20_000...32_000)
+        let server = try await LiveServer.start(metrics: ServerMetrics()) { config in
+            config.metricsPort = metricsPort
+            config.expiryInterval = 0.05
+        }
+        for _ in 0..<3 { _ = try await server.newLogin() }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await scrape(metricsPort).1.value("qrlogin_login_requests_ended_total", ["state": "expired"]) == 0)
+        server.clock.advance(by: 121)
+        var expired: Double?
+        for _ in 0..<100 {
+            expired = try await scrape(metricsPort).1.value("qrlogin_login_requests_ended_total", ["state": "expired"])
+            if expired == 3 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(expired == 3)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await scrape(metricsPort).1.value("qrlogin_login_requests_ended_total", ["state": "expired"]) == 3, "counted once")
+        try await server.stop()
+    }
+
     @Test("No metrics port: nothing is collected and nothing listens")
     func offByDefault() throws {
         let config = try ServerConfiguration.resolve(options: ServeOptions(), environment: [:])

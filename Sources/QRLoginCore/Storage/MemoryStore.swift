@@ -181,6 +181,14 @@ public actor MemoryStore: Store {
         return request
     }
 
+    /// Stores `expired` on every pending or scanned request past its deadline. Returns how
+    /// many changed. Never throws.
+    public func expireLoginRequests(at now: Date) async throws -> Int {
+        var count = 0
+        for id in requests.keys where requests[id]?.expireIfDue(at: now) == true { count += 1 }
+        return count
+    }
+
     /// Deletes every login request whose `expiresAt` is before `cutoff`, in any state.
     /// Returns how many were deleted. Never throws.
     public func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int {

@@ -68,6 +68,12 @@ final class MeasuredStore: Store {
     func checkOneTimeCode(phone: String, codeHash: String, maxAttempts: Int, at: Date) async throws -> OneTimeCodeCheck {
         try await measure("checkOneTimeCode") { try await base.checkOneTimeCode(phone: phone, codeHash: codeHash, maxAttempts: maxAttempts, at: at) }
     }
+    func expireLoginRequests(at now: Date) async throws -> Int {
+        let count = try await measure("expireLoginRequests") { try await base.expireLoginRequests(at: now) }
+        for _ in 0..<count { metrics.ended(.expired) }
+        return count
+    }
+
     func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int { try await measure("deleteLoginRequests") { try await base.deleteLoginRequests(expiredBefore: cutoff) } }
     func loginRequest(pollSecretHash hash: String) async throws -> LoginRequest? { try await measure("loginRequest(pollSecretHash)") { try await base.loginRequest(pollSecretHash: hash) } }
     func loginRequest(userCode: String, at now: Date) async throws -> LoginRequest? { try await measure("loginRequest(userCode)") { try await base.loginRequest(userCode: userCode, at: now) } }

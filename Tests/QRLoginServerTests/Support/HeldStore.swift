@@ -69,6 +69,7 @@ final class HeldStore: Store {
     func transitionLoginRequest(id: String, _ transition: @Sendable (inout LoginRequest) throws -> LoginSideEffects) async throws -> LoginRequest {
         try await base.transitionLoginRequest(id: id, transition)
     }
+    func expireLoginRequests(at now: Date) async throws -> Int { try await base.expireLoginRequests(at: now) }
     func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int { try await base.deleteLoginRequests(expiredBefore: cutoff) }
     func loginRequest(pollSecretHash hash: String) async throws -> LoginRequest? { try await base.loginRequest(pollSecretHash: hash) }
     func loginRequest(userCode: String, at now: Date) async throws -> LoginRequest? { try await base.loginRequest(userCode: userCode, at: now) }
