@@ -2,7 +2,7 @@
 # The whole test suite: Swift unit, HTTP and live-server tests, then end-to-end checks that
 # need tools from outside Swift (a Python venv, Debian packages). Installs what is missing.
 # Usage: scripts/test.sh
-# Each part also runs on its own: scripts/cluster-tests/run.sh, scripts/oauth-interop/run.sh, scripts/qr-crosscheck/run.sh,
+# Each part also runs on its own: scripts/crash-test/run.sh, scripts/cluster-tests/run.sh, scripts/oauth-interop/run.sh, scripts/qr-crosscheck/run.sh,
 # Benchmarks/run.sh --quick, scripts/browser-tests/run.sh, scripts/oidc-rp/run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +75,9 @@ tail -n 1 "$workdir/flow.log"
 kill -TERM $server
 wait $server || { echo "server did not shut down cleanly"; cat "$workdir/serve.log"; exit 1; }
 if grep -q 'qrl_at_\|qrl_ps_\|qrl_st_' "$workdir/serve.log"; then echo "a secret reached the server log"; exit 1; fi
+
+log "crash safety on SQLite: logins under load, kill -9 at random moments, everything clients saw survives"
+scripts/crash-test/run.sh .build/debug/qrlogin
 
 log "many instances: three qrlogin serve on PostgreSQL behind nginx (races, replays, rate limits, readiness, faults under load)"
 scripts/cluster-tests/run.sh .build/debug/qrlogin

@@ -212,6 +212,11 @@ enum SQLiteMigrations {
             "ALTER TABLE login_requests ADD COLUMN app_client_id TEXT",
             "ALTER TABLE login_requests ADD COLUMN app_scopes TEXT",
         ],
+        [
+            // DPoP proof ids seen (a digest), kept across restarts and crashes: a proof accepted
+            // before one is refused after it (SQLiteReplayCache).
+            "CREATE TABLE dpop_replays (digest TEXT PRIMARY KEY, expires_at REAL NOT NULL) STRICT, WITHOUT ROWID",
+        ],
     ]
 
     /// Applies every step the database lacks, each in its own transaction together with the

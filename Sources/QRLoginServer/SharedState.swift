@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import QRLoginCore
 import QRLoginPostgres
+import QRLoginSQLite
 
 /// The state that decides what a request may do besides the store's records: the DPoP replay
 /// cache, rate-limit buckets, the PC's newest read, the notifier that wakes waiting PCs, and the
@@ -43,6 +44,16 @@ struct SharedState: Sendable {
                     guard listener?.isListening ?? true else { throw QRLoginError.storeUnavailable }
                     try await postgres.ping()
                 }
+            )
+        }
+        if let sqlite = store as? SQLiteStore {
+            // One instance, but its replay cache must outlive the process: a proof accepted
+            // before a crash or restart is refused after it.
+            return SharedState(
+                replayCache: SQLiteReplayCache(store: sqlite), buckets: MemoryRateLimitBuckets(), pickups: InProcessPickups(),
+                notifier: given ?? InProcessNotifier(), listener: nil, codeKey: SymmetricKey(size: .bits256),
+                nonceKey: SymmetricKey(size: .bits256), cleanup: { now in try sqlite.deleteReplayKeys(expiredBefore: now) },
+                ready: { _ = try await store.loginRequest(id: "health-check") }
             )
         }
         return SharedState(

@@ -1,6 +1,7 @@
 import Foundation
 import QRLoginCore
 @testable import QRLoginPostgres
+import QRLoginSQLite
 import Testing
 
 /// The state instances share besides the records: the replay cache, rate-limit buckets and the
@@ -10,8 +11,8 @@ import Testing
 @Suite("Shared state: replay cache, rate limits, pickups")
 struct SharedStateConformanceTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible, Sendable {
-        case memory, postgres
-        static var allCases: [Kind] { PostgresTestDatabase.url == nil ? [.memory] : [.memory, .postgres] }
+        case memory, sqlite, postgres
+        static var allCases: [Kind] { PostgresTestDatabase.url == nil ? [.memory, .sqlite] : [.memory, .sqlite, .postgres] }
         var testDescription: String { rawValue }
 
         /// A replay cache and buckets for each of two callers: the same objects in memory (one
@@ -21,6 +22,12 @@ struct SharedStateConformanceTests {
             case .memory:
                 let pair = (MemoryReplayCache() as any ReplayCache, MemoryRateLimitBuckets() as any RateLimitBuckets)
                 try await body(pair, pair, nil)
+            case .sqlite:
+                // One instance: the replay cache in its database, the buckets in memory.
+                let store = try await SQLiteStore.open(path: ":memory:")
+                let buckets = MemoryRateLimitBuckets()
+                try await body((SQLiteReplayCache(store: store), buckets), (SQLiteReplayCache(store: store), buckets), nil)
+                try await store.close()
             case .postgres:
                 try await PostgresTestDatabase.withStore { first in
                     try await body((PostgresReplayCache(store: first), PostgresRateLimitBuckets(store: first)),
@@ -42,6 +49,24 @@ struct SharedStateConformanceTests {
             #expect(try await b.0.insert("thumb:jti-1", expiresAt: t0.addingTimeInterval(130), now: t0.addingTimeInterval(61)))
             #expect(try await a.0.insert("thumb:jti-1", expiresAt: t0.addingTimeInterval(140), now: t0.addingTimeInterval(62)) == false)
         }
+    }
+
+    @Test("On SQLite a proof seen before a restart (or a crash) is still a replay after it; expired keys are deleted")
+    func sqliteReplayKeysOutliveTheProcess() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("replay-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("qrlogin.sqlite").path
+        let first = try await SQLiteStore.open(path: path)
+        #expect(try await SQLiteReplayCache(store: first).insert("thumb:jti-1", expiresAt: t0.addingTimeInterval(60), now: t0))
+        #expect(try await SQLiteReplayCache(store: first).insert("thumb:jti-2", expiresAt: t0.addingTimeInterval(5), now: t0))
+        try await first.close()
+        let second = try await SQLiteStore.open(path: path)
+        #expect(try await SQLiteReplayCache(store: second).insert("thumb:jti-1", expiresAt: t0.addingTimeInterval(70), now: t0.addingTimeInterval(10)) == false)
+        #expect(try second.deleteReplayKeys(expiredBefore: t0.addingTimeInterval(30)) == 1)
+        #expect(try second.deleteReplayKeys(expiredBefore: t0.addingTimeInterval(30)) == 0)
+        #expect(try await SQLiteReplayCache(store: second).insert("thumb:jti-1", expiresAt: t0.addingTimeInterval(70), now: t0.addingTimeInterval(11)) == false)
+        try await second.close()
     }
 
     @Test(arguments: Kind.allCases)
