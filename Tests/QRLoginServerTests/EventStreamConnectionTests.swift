@@ -234,4 +234,47 @@ struct EventStreamConnectionTests {
         reader.cancel()
         try await server.stop()
     }
+
+    @Test("A change between the PC's read of its request and its subscription is not lost", arguments: ["long poll", "stream on a own connection", "stream on a reused connection"])
+    func changeBeforeTheSubscription(path: String) async throws {
+        let store = HeldStore(MemoryStore())
+        let server = try await LiveServer.start(store: store)
+        let phone = try await server.signedInPhone("alice")
+        let login = try await server.newLogin()
+        let (names, arrived) = AsyncStream.makeStream(of: String.self)
+        // The PC's request reads the request (still pending) and is held there, before it
+        // subscribes to changes; meanwhile the phone scans, which signals nobody yet.
+        let pc: @Sendable () async -> Void = {
+            do {
+                if path == "long poll" {
+                    let answer = try await server.json(try await server.call(
+                        .GET, "/api/v1/qr/\(login.id)?wait=5&state=pending", device: login.device, token: login.pollSecret, scheme: "Bearer"
+                    ))
+                    arrived.yield(answer["state"] as? String ?? "?")
+                } else {
+                    let response = try await server.openStream(login, on: path.contains("own") ? .own : .reused)
+                    var events = EventReader(response)
+                    while let event = try await events.next() { arrived.yield(event.name) }
+                }
+            } catch {
+                arrived.yield("error: \(error)")
+            }
+        }
+        await store.holdNextRead(of: login.id, causedBy: pc)
+        let scan = try await server.call(.POST, "/api/v1/qr/\(login.id)/scan", device: phone, token: phone.token)
+        #expect(scan.status == .ok)
+        store.release()
+        let patience = Task {
+            try await Task.sleep(for: .seconds(3))
+            arrived.yield("nothing within 3 s")
+        }
+        var seen: [String] = []
+        for await name in names {
+            seen.append(name)
+            if name == "scanned" || name.hasPrefix("nothing") { break }
+        }
+        #expect(seen.last == "scanned", "\(path): \(seen)")
+        patience.cancel()
+        try await server.stop()
+    }
 }

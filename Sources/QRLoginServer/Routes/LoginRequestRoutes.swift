@@ -106,7 +106,8 @@ struct LoginRequestRoutes {
                 try await service.withWakeups(for: login.id) { subscription, pickup in
                     service.metrics?.waiting(.sse, 1)
                     defer { service.metrics?.waiting(.sse, -1) }
-                    var current = login
+                    // Read again now that the subscription is in place (see waitForChange).
+                    guard var current = try await Self.read(login.id, service: service) else { return }
                     var sent: LoginState?
                     while true {
                         let state = current.effectiveState(at: service.clock.now)

@@ -97,7 +97,9 @@ extension LoginService {
         return try await withWakeups(for: request.id) { subscription, pickup in
             metrics?.waiting(.longPoll, 1)
             defer { metrics?.waiting(.longPoll, -1) }
-            var current = request
+            // Read again now that the subscription is in place: a change committed between the
+            // caller's read and the subscription signalled nobody, and would wait out the timeout.
+            guard var current = try await store.loginRequest(id: request.id) else { throw QRLoginError.notFound }
             while true {
                 let left = giveUp - ContinuousClock.now
                 if current.effectiveState(at: clock.now) != known || left <= .zero || subscription.isClosed {
