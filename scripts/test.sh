@@ -2,7 +2,7 @@
 # The whole test suite: Swift unit, HTTP and live-server tests, then end-to-end checks that
 # need tools from outside Swift (a Python venv, Debian packages). Installs what is missing.
 # Usage: scripts/test.sh
-# Each part also runs on its own: scripts/crash-test/run.sh, scripts/cluster-tests/run.sh, scripts/oauth-interop/run.sh, scripts/qr-crosscheck/run.sh,
+# Each part also runs on its own: scripts/openapi/run.sh, scripts/crash-test/run.sh, scripts/cluster-tests/run.sh, scripts/oauth-interop/run.sh, scripts/qr-crosscheck/run.sh,
 # Benchmarks/run.sh --quick, scripts/browser-tests/run.sh, scripts/oidc-rp/run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +53,9 @@ swift_test() {
 }
 
 log "swift test"
-swift_test .build/swift-test.log
+# The answers the HTTP tests receive are kept, to be checked against the OpenAPI document below.
+rm -f .build/http-responses.jsonl
+QRLOGIN_RECORD_RESPONSES=$PWD/.build/http-responses.jsonl swift_test .build/swift-test.log
 
 # The store, shared-state and concurrency suites again with PostgreSQL among the stores, and the
 # instances-on-one-database tests: a run of their own, so that PostgreSQL's load does not stretch
@@ -75,6 +77,9 @@ tail -n 1 "$workdir/flow.log"
 kill -TERM $server
 wait $server || { echo "server did not shut down cleanly"; cat "$workdir/serve.log"; exit 1; }
 if grep -q 'qrl_at_\|qrl_ps_\|qrl_st_' "$workdir/serve.log"; then echo "a secret reached the server log"; exit 1; fi
+
+log "OpenAPI: the document is valid, the HTTP tests' answers match it, and schemathesis fuzzes a live server"
+scripts/openapi/run.sh .build/debug/qrlogin --responses .build/http-responses.jsonl
 
 log "crash safety on SQLite: logins under load, kill -9 at random moments, everything clients saw survives"
 scripts/crash-test/run.sh .build/debug/qrlogin

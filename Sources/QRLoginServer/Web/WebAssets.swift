@@ -12,6 +12,9 @@ struct WebAssets: Sendable {
 
     /// Files by name, e.g. `pc.js`.
     let files: [String: File]
+    /// The OpenAPI document of the whole HTTP API (`Resources/openapi.json`), served at
+    /// `/openapi.json`.
+    let openAPI: [UInt8]
 
     /// Reads every file of `Resources/web` in the module's bundle.
     /// - Throws: when the resource folder cannot be listed or a file cannot be read.
@@ -30,7 +33,8 @@ struct WebAssets: Sendable {
             let data = try Data(contentsOf: root.appendingPathComponent(name))
             files[name] = File(bytes: Array(data), contentType: type)
         }
-        return WebAssets(files: files)
+        let openAPI = try Data(contentsOf: root.deletingLastPathComponent().appendingPathComponent("openapi.json"))
+        return WebAssets(files: files, openAPI: Array(openAPI))
     }
 
     /// The content type for the file kinds the UI uses; nil for anything else (not served).

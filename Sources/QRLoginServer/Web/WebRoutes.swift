@@ -23,6 +23,13 @@ struct WebRoutes {
         web.getAndHead("device") { _, _ in try page("device.html") }
         web.getAndHead("devices") { _, _ in try page("devices.html") }
         web.getAndHead("assets/:name") { _, context in try asset(context.parameters.require("name")) }
+        // The contract of every route here, for client generators and fuzzers (docs/openapi.md).
+        router.getAndHead("openapi.json") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"],
+                body: .init(byteBuffer: ByteBuffer(bytes: assets.openAPI))
+            )
+        }
         web.get("api/v1/qr/:id/qr.svg") { _, context in
             let svg = try await code(for: context.parameters.require("id")).svg(quietZone: 4)
             return image(Array(svg.utf8), contentType: "image/svg+xml")

@@ -55,9 +55,11 @@ extension API {
             headers[.dpop] = try device.signer.proof(method: "POST", url: testBaseURL + path, issuedAt: clock.now, nonce: nonce)
         }
         let body = params.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
-        return try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
+        let reply = try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
             Reply(status: response.status, headers: response.headers, body: response.body)
         }
+        ResponseRecorder.record(.post, path, reply)
+        return reply
     }
 
     static func encode(_ text: String) -> String {

@@ -64,9 +64,11 @@ struct API {
             body = ByteBuffer(string: raw)
             headers[.contentType] = "application/json"
         }
-        return try await client.execute(uri: path, method: method, headers: headers, body: body) { response in
+        let reply = try await client.execute(uri: path, method: method, headers: headers, body: body) { response in
             Reply(status: response.status, headers: response.headers, body: response.body)
         }
+        ResponseRecorder.record(method, path, reply)
+        return reply
     }
 
     /// Registers `username` and signs in on a new phone.
