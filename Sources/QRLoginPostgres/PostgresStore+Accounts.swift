@@ -196,6 +196,11 @@ extension PostgresStore {
         try await execute(Self.revokeTokenSQL, binds(date.pg, .text(id))) > 0
     }
 
+    /// Deletes device tokens that expired, or were revoked, before `cutoff`. Returns how many.
+    public func deleteTokens(endedBefore cutoff: Date) async throws -> Int {
+        try await execute("DELETE FROM tokens WHERE expires_at < $1 OR revoked_at < $1 RETURNING 1 AS gone", binds(cutoff.pg))
+    }
+
     static func revokeToken(id: String, at date: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         try await execute(revokeTokenSQL, QRLoginPostgres.binds(date.pg, .text(id)), on: connection, logger: logger) > 0
     }

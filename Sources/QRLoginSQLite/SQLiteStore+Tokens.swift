@@ -67,6 +67,14 @@ extension SQLiteStore {
         }
     }
 
+    /// Deletes device tokens that expired, or were revoked, before `cutoff`. Returns how many.
+    public func deleteTokens(endedBefore cutoff: Date) async throws -> Int {
+        try exclusively { connection in
+            try connection.execute("DELETE FROM tokens WHERE expires_at < ?1 OR revoked_at < ?1", [cutoff.sqlite])
+            return connection.changes
+        }
+    }
+
     static func revokeToken(id: String, at date: Date, on connection: SQLiteConnection) throws -> Bool {
         let revoked = try connection.query(
             "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING id",

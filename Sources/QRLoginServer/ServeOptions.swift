@@ -31,6 +31,10 @@ public struct ServeOptions: Sendable, Equatable {
     public var metricsPort: Int?
     /// `--metrics-host`.
     public var metricsHost: String?
+    /// `--retention`, seconds.
+    public var retention: Int?
+    /// `--cleanup-interval`, seconds.
+    public var cleanupInterval: Int?
     /// `--idle-timeout`, seconds.
     public var idleTimeout: Int?
     /// `--database-timeout`, seconds.
@@ -52,8 +56,10 @@ public struct ServeOptions: Sendable, Equatable {
         rateLimits: Bool? = nil, trustedProxies: [String] = [], requestTTL: Int? = nil, ticketTTL: Int? = nil,
         tokenTTL: Int? = nil, proofSkew: Int? = nil, bcryptCost: Int? = nil, logLevel: String? = nil, idleTimeout: Int? = nil, databaseTimeout: Int? = nil,
         dpopNonces: Bool? = nil, deviceInterval: Int? = nil, deviceCodeTTL: Int? = nil, oauthTokenTTL: Int? = nil, clientFile: String? = nil,
-        logFormat: String? = nil, metricsPort: Int? = nil, metricsHost: String? = nil
+        logFormat: String? = nil, metricsPort: Int? = nil, metricsHost: String? = nil, retention: Int? = nil, cleanupInterval: Int? = nil
     ) {
+        self.retention = retention
+        self.cleanupInterval = cleanupInterval
         self.logFormat = logFormat
         self.metricsPort = metricsPort
         self.metricsHost = metricsHost

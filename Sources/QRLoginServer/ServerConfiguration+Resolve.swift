@@ -47,6 +47,8 @@ extension ServerConfiguration {
         if let value = try input.int(options.proofSkew, "--proof-skew", "QRLOGIN_PROOF_SKEW", 1...600) { config.flow.proofSkew = TimeInterval(value) }
         if let value = try input.int(options.bcryptCost, "--bcrypt-cost", "QRLOGIN_BCRYPT_COST", 4...31) { config.flow.bcryptCost = UInt8(value) }
         if let value = try input.int(options.idleTimeout, "--idle-timeout", "QRLOGIN_IDLE_TIMEOUT", 1...3600) { config.idleTimeout = TimeInterval(value) }
+        if let value = try input.int(options.retention, "--retention", "QRLOGIN_RETENTION", 60...(366 * 24 * 3600)) { config.flow.retention = TimeInterval(value) }
+        if let value = try input.int(options.cleanupInterval, "--cleanup-interval", "QRLOGIN_CLEANUP_INTERVAL", 1...86_400) { config.cleanupInterval = TimeInterval(value) }
         config.oauth.dpopNonces = try input.switchValue(options.dpopNonces, "--dpop-nonces", "QRLOGIN_DPOP_NONCES", default: false)
         if let value = try input.int(options.deviceInterval, "--device-interval", "QRLOGIN_DEVICE_INTERVAL", 1...60) { config.oauth.deviceInterval = value }
         if let value = try input.int(options.deviceCodeTTL, "--device-code-ttl", "QRLOGIN_DEVICE_CODE_TTL", 10...3600) { config.oauth.deviceCodeTTL = TimeInterval(value) }

@@ -5,7 +5,8 @@ import QRLoginPostgres
 import QRLoginSQLite
 import ServiceLifecycle
 
-/// Deletes login requests that expired more than `retention` ago, every `interval` seconds
+/// Deletes login requests that expired, device and OAuth tokens that ended (expired or revoked),
+/// and codes and sessions that expired, more than `retention` ago, every `interval` seconds
 /// (fractions work, so tests can run passes quickly). The first pass comes one `interval` after
 /// start; graceful shutdown ends the wait between passes at once.
 struct CleanupService: Service {
@@ -32,6 +33,8 @@ struct CleanupService: Service {
             do {
                 let deleted = try await store.deleteLoginRequests(expiredBefore: clock.now.addingTimeInterval(-retention))
                 if deleted > 0 { logger.info("deleted expired login requests", metadata: ["qrlogin.deleted": "\(deleted)"]) }
+                let ended = try await store.deleteTokens(endedBefore: clock.now.addingTimeInterval(-retention))
+                if ended > 0 { logger.info("deleted expired and revoked device tokens", metadata: ["qrlogin.deleted": "\(ended)"]) }
                 let tokens = try await store.deleteOAuthTokens(expiredBefore: clock.now.addingTimeInterval(-retention))
                 if tokens > 0 { logger.info("deleted expired OAuth tokens", metadata: ["qrlogin.deleted": "\(tokens)"]) }
                 let keys = try await store.deleteSigningKeys(retiredBefore: clock.now.addingTimeInterval(-keyLifetime - retention))

@@ -18,7 +18,7 @@ struct ServeCommand: AsyncParsableCommand {
         Environment variables: QRLOGIN_HOST, QRLOGIN_PORT, QRLOGIN_DATABASE, QRLOGIN_PUBLIC_URL,
         QRLOGIN_RATE_LIMITS (on|off), QRLOGIN_TRUSTED_PROXIES (comma-separated IPs),
         QRLOGIN_REQUEST_TTL, QRLOGIN_TICKET_TTL, QRLOGIN_TOKEN_TTL, QRLOGIN_PROOF_SKEW (seconds),
-        QRLOGIN_BCRYPT_COST, QRLOGIN_LOG_LEVEL, QRLOGIN_LOG_FORMAT (text|json), QRLOGIN_METRICS_PORT, QRLOGIN_METRICS_HOST, QRLOGIN_IDLE_TIMEOUT (seconds), QRLOGIN_DPOP_NONCES (on|off),
+        QRLOGIN_BCRYPT_COST, QRLOGIN_LOG_LEVEL, QRLOGIN_LOG_FORMAT (text|json), QRLOGIN_METRICS_PORT, QRLOGIN_METRICS_HOST, QRLOGIN_RETENTION, QRLOGIN_CLEANUP_INTERVAL, QRLOGIN_IDLE_TIMEOUT (seconds), QRLOGIN_DPOP_NONCES (on|off),
         QRLOGIN_DEVICE_INTERVAL, QRLOGIN_DEVICE_CODE_TTL, QRLOGIN_OAUTH_TOKEN_TTL (seconds), QRLOGIN_CLIENTS (file).
         """
     )
@@ -71,6 +71,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("metrics-host"), help: "Address the metrics listener binds to. [env: QRLOGIN_METRICS_HOST] (default: 127.0.0.1)")
     var metricsHost: String?
 
+    @Option(name: .customLong("retention"), help: "Seconds ended records are kept before the cleanup deletes them: expired login requests, expired or revoked tokens, expired codes and sessions. [env: QRLOGIN_RETENTION] (default: 3600)")
+    var retention: Int?
+
+    @Option(name: .customLong("cleanup-interval"), help: "Seconds between cleanup passes. [env: QRLOGIN_CLEANUP_INTERVAL] (default: 300)")
+    var cleanupInterval: Int?
+
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait between requests before it is closed; streams are never closed for it. [env: QRLOGIN_IDLE_TIMEOUT] (default: 75)")
     var idleTimeout: Int?
 
@@ -101,7 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
             proofSkew: proofSkew, bcryptCost: bcryptCost, logLevel: logLevel, idleTimeout: idleTimeout, databaseTimeout: databaseTimeout,
             dpopNonces: dpopNonces.map { $0 == .on }, deviceInterval: deviceInterval, deviceCodeTTL: deviceCodeTTL,
             oauthTokenTTL: oauthTokenTTL, clientFile: clientFile, logFormat: logFormat,
-            metricsPort: metricsPort, metricsHost: metricsHost
+            metricsPort: metricsPort, metricsHost: metricsHost, retention: retention, cleanupInterval: cleanupInterval
         )
     }
 

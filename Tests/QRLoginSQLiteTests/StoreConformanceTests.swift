@@ -176,6 +176,31 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func endedTokensAreDeletedPastTheCutoffOnly(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await store.createAccount(Fixtures.account())
+            var expired = Fixtures.token("expired")
+            expired.expiresAt = t0.addingTimeInterval(100)
+            var expiresLater = Fixtures.token("expires-later")
+            expiresLater.expiresAt = t0.addingTimeInterval(300)
+            for token in [expired, expiresLater, Fixtures.token("revoked-early"), Fixtures.token("revoked-late"), Fixtures.token("live")] {
+                try await store.insertToken(token)
+            }
+            #expect(try await store.revokeToken(id: "revoked-early", at: t0.addingTimeInterval(50)))
+            #expect(try await store.revokeToken(id: "revoked-late", at: t0.addingTimeInterval(250)))
+
+            #expect(try await store.deleteTokens(endedBefore: t0.addingTimeInterval(200)) == 2)
+            #expect(try await store.token(hash: expired.hash) == nil)
+            #expect(try await store.token(hash: Fixtures.token("revoked-early").hash) == nil)
+            #expect(try await store.token(hash: expiresLater.hash) != nil)
+            #expect(try await store.token(hash: Fixtures.token("revoked-late").hash) != nil, "revoked after the cutoff")
+            #expect(try await store.token(hash: Fixtures.token("live").hash) != nil, "neither expired nor revoked")
+            #expect(try await store.deleteTokens(endedBefore: t0.addingTimeInterval(200)) == 0)
+            #expect(try await store.deleteTokens(endedBefore: t0.addingTimeInterval(400)) == 2)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func identityReadsTokenAccountAndDeviceTogether(kind: StoreKind) async throws {
         try await kind.withStore { store in
             let account = Fixtures.account()

@@ -181,6 +181,16 @@ public actor MemoryStore: Store {
         return request
     }
 
+    /// Deletes device tokens that expired, or were revoked, before `cutoff`. Never throws.
+    public func deleteTokens(endedBefore cutoff: Date) async throws -> Int {
+        let ended = tokens.values.filter { $0.expiresAt < cutoff || ($0.revokedAt.map { $0 < cutoff } ?? false) }
+        for token in ended {
+            tokens[token.id] = nil
+            tokenIdByHash[token.hash] = nil
+        }
+        return ended.count
+    }
+
     /// Stores `expired` on every pending or scanned request past its deadline. Returns how
     /// many changed. Never throws.
     public func expireLoginRequests(at now: Date) async throws -> Int {

@@ -73,6 +73,9 @@ public protocol Store: Sendable {
     func identity(tokenHash: String) async throws -> StoredIdentity?
     /// Revokes one token; returns whether it was active.
     func revokeToken(id: String, at: Date) async throws -> Bool
+    /// Deletes device tokens that expired, or were revoked, before `cutoff`: they can never
+    /// work again, and without this the table would only grow. Returns how many.
+    func deleteTokens(endedBefore cutoff: Date) async throws -> Int
 
     // MARK: One-time codes
 

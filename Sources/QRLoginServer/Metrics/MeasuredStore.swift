@@ -63,6 +63,7 @@ final class MeasuredStore: Store {
     func insertToken(_ token: TokenRecord) async throws { try await measure("insertToken") { try await base.insertToken(token) } }
     func token(hash: String) async throws -> TokenRecord? { try await measure("token") { try await base.token(hash: hash) } }
     func identity(tokenHash: String) async throws -> StoredIdentity? { try await measure("identity") { try await base.identity(tokenHash: tokenHash) } }
+    func deleteTokens(endedBefore cutoff: Date) async throws -> Int { try await measure("deleteTokens") { try await base.deleteTokens(endedBefore: cutoff) } }
     func revokeToken(id: String, at: Date) async throws -> Bool { try await measure("revokeToken") { try await base.revokeToken(id: id, at: at) } }
     func putOneTimeCode(_ code: OneTimeCode) async throws { try await measure("putOneTimeCode") { try await base.putOneTimeCode(code) } }
     func checkOneTimeCode(phone: String, codeHash: String, maxAttempts: Int, at: Date) async throws -> OneTimeCodeCheck {

@@ -2,6 +2,7 @@ import Foundation
 import QRLoginCore
 import QRLoginOAuth
 import Synchronization
+import Testing
 
 /// A store that forwards every call to `base`, except that one armed read of a login request
 /// is held: it reads the row, then waits until the test lets it go, and returns what it read
@@ -18,10 +19,23 @@ final class HeldStore: Store {
     /// Arms the hold for the next read of request `id`, runs `trigger` (which should cause
     /// that read), and returns once the read has its copy and waits for ``release()``.
     func holdNextRead(of id: String, causedBy trigger: @escaping @Sendable () async -> Void) async {
+        // A read that never comes fails the test after 10 s instead of hanging the run.
+        let watchdog = Task { [self] in
+            try await Task.sleep(for: .seconds(10))
+            let entered = self.armed.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state?.entered = nil }
+                return state?.entered
+            }
+            if let entered {
+                Issue.record("the armed read of \(id) never came")
+                entered.resume()
+            }
+        }
         await withCheckedContinuation { entered in
             armed.withLock { $0 = (id, entered, nil) }
             Task { await trigger() }
         }
+        watchdog.cancel()
     }
 
     /// Lets the held read return its copy.
@@ -60,6 +74,7 @@ final class HeldStore: Store {
     func insertToken(_ token: TokenRecord) async throws { try await base.insertToken(token) }
     func token(hash: String) async throws -> TokenRecord? { try await base.token(hash: hash) }
     func identity(tokenHash: String) async throws -> StoredIdentity? { try await base.identity(tokenHash: tokenHash) }
+    func deleteTokens(endedBefore cutoff: Date) async throws -> Int { try await base.deleteTokens(endedBefore: cutoff) }
     func revokeToken(id: String, at: Date) async throws -> Bool { try await base.revokeToken(id: id, at: at) }
     func putOneTimeCode(_ code: OneTimeCode) async throws { try await base.putOneTimeCode(code) }
     func checkOneTimeCode(phone: String, codeHash: String, maxAttempts: Int, at: Date) async throws -> OneTimeCodeCheck {
