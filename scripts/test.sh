@@ -48,7 +48,8 @@ swift build --build-tests
 # Swift Testing prints its verdict last; insist on a run that executed tests and passed.
 swift_test() {
   local log=$1; shift
-  if ! swift test --skip-build "$@" 2>&1 | tee "$log"; then echo "swift test failed"; exit 1; fi
+  # A hung test fails the run in 20 minutes rather than at CI's limit.
+  if ! timeout 1200 swift test --skip-build "$@" 2>&1 | tee "$log"; then echo "swift test failed (or hung)"; exit 1; fi
   grep -qE 'Test run with [0-9]+ tests? .*passed' "$log" || { echo "swift test ran no Swift Testing tests"; exit 1; }
 }
 

@@ -142,11 +142,22 @@ struct CLIHarness {
     func stop() {
         for child in children.list.withLock({ $0 }) where child.process.isRunning {
             child.process.terminate()
-            child.process.waitUntilExit()
+            Self.waitForExit(child, "qrlogin \(child.process.arguments?.first ?? "")")
         }
         server.signal(SIGTERM)
-        server.process.waitUntilExit()
+        Self.waitForExit(server, "qrlogin serve")
         try? FileManager.default.removeItem(at: configHome)
+    }
+
+    /// Waits up to 15 s for `process` to exit after it was asked to; then kills it and records
+    /// the failure, so a process that ignores SIGTERM fails its test instead of hanging the run.
+    private static func waitForExit(_ process: RunningProcess, _ name: String) {
+        let deadline = Date().addingTimeInterval(15)
+        while process.process.isRunning && Date() < deadline { usleep(20_000) }
+        guard process.process.isRunning else { return }
+        process.signal(SIGKILL)
+        process.process.waitUntilExit()
+        Issue.record("\(name) did not exit within 15 s of SIGTERM; output:\n\(process.stdout)\nstderr:\n\(process.stderr)")
     }
 
     var environment: [String: String] {

@@ -90,6 +90,14 @@ struct LiveServer {
     /// so that they can still read what the server sent before it closed.
     func shutDown() async throws {
         await group.triggerGracefulShutdown()
+        // A shutdown that never ends fails the test after 20 s instead of hanging the run.
+        let running = self.running
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(20))
+            Issue.record("the server did not finish its graceful shutdown within 20 s")
+            running.cancel()
+        }
+        defer { watchdog.cancel() }
         try await running.value
     }
 
