@@ -158,11 +158,29 @@ let package = Package(
         .testTarget(name: "QRCodeRenderTests", dependencies: ["QRCode", "QRCodeRender"], swiftSettings: swiftSettings),
         .testTarget(name: "QRLoginOAuthTests", dependencies: ["QRLoginOAuth"], swiftSettings: swiftSettings),
         .testTarget(name: "QRLoginCoreTests", dependencies: ["QRLoginCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "QRLoginSQLiteTests", dependencies: ["QRLoginCore", "QRLoginOAuth", "QRLoginSQLite", "QRLoginPostgres"], swiftSettings: swiftSettings),
+        // What the test targets share: the test PostgreSQL database, servers on free ports.
+        .target(
+            name: "QRLoginTestSupport",
+            dependencies: [
+                "QRLoginPostgres",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/QRLoginTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QRLoginSQLiteTests", dependencies: ["QRLoginCore", "QRLoginOAuth", "QRLoginSQLite", "QRLoginPostgres", "QRLoginTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "QRLoginServerTests",
             dependencies: [
                 "QRLoginServer",
+                "QRLoginTestSupport",
                 "QRLoginOAuth",
                 "QRLoginPostgres",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -175,6 +193,7 @@ let package = Package(
             name: "QRLoginClientTests",
             dependencies: [
                 "QRLoginClient",
+                "QRLoginTestSupport",
                 "QRCode",
                 "QRLoginServer",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -2,6 +2,7 @@ import Foundation
 import QRLoginCore
 @testable import QRLoginPostgres
 import QRLoginSQLite
+import QRLoginTestSupport
 import Testing
 
 /// The state instances share besides the records: the replay cache, rate-limit buckets and the
@@ -12,7 +13,7 @@ import Testing
 struct SharedStateConformanceTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case memory, sqlite, postgres
-        static var allCases: [Kind] { PostgresTestDatabase.url == nil ? [.memory, .sqlite] : [.memory, .sqlite, .postgres] }
+        static var allCases: [Kind] { TestPostgres.url == nil ? [.memory, .sqlite] : [.memory, .sqlite, .postgres] }
         var testDescription: String { rawValue }
 
         /// A replay cache and buckets for each of two callers: the same objects in memory (one
@@ -29,7 +30,7 @@ struct SharedStateConformanceTests {
                 try await body((SQLiteReplayCache(store: store), buckets), (SQLiteReplayCache(store: store), buckets), nil)
                 try await store.close()
             case .postgres:
-                try await PostgresTestDatabase.withStore { first in
+                try await TestPostgres.withStore { first in
                     try await body((PostgresReplayCache(store: first), PostgresRateLimitBuckets(store: first)),
                                    (PostgresReplayCache(store: first), PostgresRateLimitBuckets(store: first)), first)
                 }
@@ -112,9 +113,9 @@ struct SharedStateConformanceTests {
         }
     }
 
-    @Test(.enabled(if: PostgresTestDatabase.url != nil))
+    @Test(.enabled(if: TestPostgres.url != nil))
     func expiredReplayKeysAndIdleBucketsAreDeletedAndSecretsAreMadeOnce() async throws {
-        try await PostgresTestDatabase.withStore { store in
+        try await TestPostgres.withStore { store in
             for index in 0..<25 {
                 _ = try await store.insertReplayKey("k\(index)", expiresAt: t0.addingTimeInterval(index < 20 ? 10 : 100), now: t0)
             }
@@ -129,9 +130,9 @@ struct SharedStateConformanceTests {
         }
     }
 
-    @Test(.enabled(if: PostgresTestDatabase.url != nil))
+    @Test(.enabled(if: TestPostgres.url != nil))
     func aPickupSupersedesEarlierOnesInTheRow() async throws {
-        try await PostgresTestDatabase.withStore { store in
+        try await TestPostgres.withStore { store in
             let pickups = PostgresPickups(store: store)
             try await store.insertLoginRequest(Fixtures.loginRequest())
             let first = try await pickups.begin("req-1")
@@ -151,11 +152,11 @@ struct SharedStateConformanceTests {
     }
 }
 
-@Suite("Opening a PostgreSQL store", .enabled(if: PostgresTestDatabase.url != nil))
+@Suite("Opening a PostgreSQL store", .enabled(if: TestPostgres.url != nil))
 struct PostgresOpenTests {
     @Test("A database that refuses the user, or is not there, is reported at once, in plain words")
     func unreachableDatabasesAreReportedAtOnce() async throws {
-        let url = try #require(PostgresTestDatabase.url)
+        let url = try #require(TestPostgres.url)
         let wrongUser = url.replacingOccurrences(of: "postgres://qrlogin@", with: "postgres://nobody_here@")
         await #expect {
             _ = try await PostgresStore.open(url: wrongUser)

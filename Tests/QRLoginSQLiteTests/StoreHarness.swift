@@ -3,6 +3,7 @@ import Logging
 import QRLoginCore
 @testable import QRLoginPostgres
 import QRLoginSQLite
+import QRLoginTestSupport
 import Testing
 
 /// The store implementations every conformance test runs against. PostgreSQL joins them when
@@ -11,7 +12,7 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case memory, sqliteInMemory, sqliteFile, postgres
 
     static var allCases: [StoreKind] {
-        PostgresTestDatabase.url == nil ? [.memory, .sqliteInMemory, .sqliteFile] : [.memory, .sqliteInMemory, .sqliteFile, .postgres]
+        TestPostgres.url == nil ? [.memory, .sqliteInMemory, .sqliteFile] : [.memory, .sqliteInMemory, .sqliteFile, .postgres]
     }
 
     var testDescription: String { rawValue }
@@ -28,7 +29,7 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
             defer { TemporaryDatabase.remove(path) }
             try await Self.withSQLite(path: path, body)
         case .postgres:
-            try await PostgresTestDatabase.withStore { try await body($0) }
+            try await TestPostgres.withStore { try await body($0) }
         }
     }
 
@@ -44,30 +45,6 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 }
 
-/// A fresh schema in the test PostgreSQL database per test, dropped afterwards.
-enum PostgresTestDatabase {
-    static var url: String? {
-        ProcessInfo.processInfo.environment["QRLOGIN_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
-    }
-
-    static func withStore(_ body: (PostgresStore) async throws -> Void) async throws {
-        let url = try #require(url)
-        let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        // Many tests run at once on two cores: a deadline that a loaded machine cannot miss.
-        var logger = Logger(label: "test.postgres")
-        logger.logLevel = .critical
-        let store = try await PostgresStore.open(url: url, timeout: .seconds(60), maximumConnections: 8, schema: schema, logger: logger)
-        var failure: (any Error)?
-        do {
-            try await body(store)
-        } catch {
-            failure = error
-        }
-        try await store.execute("DROP SCHEMA \(schema) CASCADE", binds())
-        await store.close()
-        if let failure { throw failure }
-    }
-}
 
 /// A database file in the temporary directory, with its WAL companions.
 enum TemporaryDatabase {

@@ -5,25 +5,26 @@ import NIOHTTP1
 import QRLoginCore
 @testable import QRLoginPostgres
 import QRLoginServer
+import QRLoginTestSupport
 import Testing
 
 /// Several instances on one PostgreSQL database, each with its own store (pool) and listener,
 /// as separate processes would be: what one instance does, every other sees at once.
-@Suite("Instances sharing one PostgreSQL database", .serialized, .enabled(if: PostgresSchema.url != nil))
+@Suite("Instances sharing one PostgreSQL database", .serialized, .enabled(if: TestPostgres.url != nil))
 struct PostgresInstancesTests {
     /// Runs `body` with `count` live servers on one fresh schema, then stops them and drops it.
     func withInstances(
         _ count: Int = 2, user: String? = nil, timeout: Duration = .seconds(60), configure: @escaping (inout ServerConfiguration) -> Void = { _ in },
         _ body: ([LiveServer], [PostgresStore], [PostgresNotifier]) async throws -> Void
     ) async throws {
-        let schema = PostgresSchema.make()
+        let schema = TestPostgres.makeSchema()
         var stores: [PostgresStore] = []
         var listeners: [PostgresNotifier] = []
         var servers: [LiveServer] = []
         var failure: (any Error)?
         do {
             for _ in 0..<count {
-                let store = try await PostgresSchema.open(schema: schema, user: user, timeout: timeout)
+                let store = try await TestPostgres.open(schema: schema, user: user, timeout: timeout)
                 stores.append(store)
                 let listener = PostgresNotifier(store: store, pingInterval: .seconds(1))
                 listeners.append(listener)
@@ -39,7 +40,7 @@ struct PostgresInstancesTests {
             failure = error
         }
         for server in servers { try? await server.stop() }
-        let admin = try await PostgresSchema.open(schema: schema)
+        let admin = try await TestPostgres.open(schema: schema)
         try await admin.execute("DROP SCHEMA \(schema) CASCADE", binds())
         await admin.close()
         for store in stores { await store.close() }
@@ -141,7 +142,7 @@ struct PostgresInstancesTests {
     @Test("While the database refuses connections: 503 store_unavailable fast, not ready; once it is back: ready and working, without a restart")
     func outageAndRecovery() async throws {
         let user = "qrl_outage_" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        let admin = try await PostgresSchema.open(schema: "public")
+        let admin = try await TestPostgres.open(schema: "public")
         try await admin.execute("CREATE ROLE \(user) LOGIN SUPERUSER", binds())
         do {
             try await withInstances(1, user: user, timeout: .seconds(2)) { servers, _, _ in

@@ -8,6 +8,7 @@ import NIOHTTP1
 import QRLoginClient
 import QRLoginCore
 import QRLoginServer
+import QRLoginTestSupport
 import ServiceLifecycle
 import Testing
 
@@ -21,33 +22,17 @@ struct InProcessServer {
     var url: String { "http://127.0.0.1:\(port)" }
 
     static func start(configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> InProcessServer {
-        for _ in 0..<20 {
+        let server = try await ServerOnFreePort.start { port in
             var config = ServerConfiguration()
-            config.port = Int.random(in: 20_000...60_000)
+            config.port = port
             config.rateLimits = [:]
             config.flow.bcryptCost = 4
             configure(&config)
             var logger = Logger(label: "test-server")
             logger.logLevel = .warning
-            let app = try await buildApplication(configuration: config, dependencies: ServerDependencies(store: MemoryStore()), logger: logger)
-            let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-            let running = Task { try await group.run() }
-            let server = InProcessServer(port: config.port, group: group, running: running)
-            if await server.isUp() { return server }
-            await group.triggerGracefulShutdown()
-            _ = await running.result
+            return try await buildApplication(configuration: config, dependencies: ServerDependencies(store: MemoryStore()), logger: logger)
         }
-        throw CancellationError()
-    }
-
-    private func isUp() async -> Bool {
-        for _ in 0..<50 {
-            var request = HTTPClientRequest(url: "\(url)/health")
-            request.method = .GET
-            if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)), response.status == .ok { return true }
-            try? await Task.sleep(for: .milliseconds(40))
-        }
-        return false
+        return InProcessServer(port: server.port, group: server.group, running: server.running)
     }
 
     func stop() async throws {

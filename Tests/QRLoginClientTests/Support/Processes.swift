@@ -123,7 +123,8 @@ struct CLIHarness {
         let binary = try locateBinary()
         let configHome = try temporaryConfigHome()
         for _ in 0..<10 {
-            let port = Int.random(in: 20_000...60_000)
+            // Below the kernel's ephemeral range, where outgoing connections take their ports.
+            let port = Int.random(in: 20_000...32_000)
             let server = try RunningProcess(binary, ["serve", "--port", "\(port)", "--database", ":memory:", "--rate-limits", "off", "--bcrypt-cost", "4", "--log-level", "warning"] + extraServerArguments, environment: ProcessInfo.processInfo.environment)
             let url = "http://127.0.0.1:\(port)"
             for _ in 0..<100 {

@@ -9,6 +9,7 @@ import QRLoginCore
 @testable import QRLoginServer
 import ServiceLifecycle
 import Synchronization
+import QRLoginTestSupport
 import Testing
 
 /// Which connection a PC's event stream is opened on.
@@ -53,32 +54,13 @@ struct LiveServer {
         configure: (inout ServerConfiguration) -> Void = { _ in }
     ) async throws -> LiveServer {
         let clock = ManualClock(Date())
-        for _ in 0..<20 {
-            let port = Int.random(in: 20_000...60_000)
-            let app = try await makeTestApp(store: store, clock: clock, notifier: notifier, metrics: metrics) { config in
+        let server = try await ServerOnFreePort.start { port in
+            try await makeTestApp(store: store, clock: clock, notifier: notifier, metrics: metrics) { config in
                 config.port = port
                 configure(&config)
             }
-            let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test")))
-            let running = Task { try await group.run() }
-            let server = LiveServer(port: port, clock: clock, group: group, running: running)
-            if await server.isUp() { return server }
-            await group.triggerGracefulShutdown()
-            _ = await running.result
         }
-        throw CancellationError()
-    }
-
-    private func isUp() async -> Bool {
-        for _ in 0..<50 {
-            if let response = try? await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(2)),
-               response.status == .ok {
-                return true
-            }
-            if running.isCancelled { return false }
-            try? await Task.sleep(for: .milliseconds(40))
-        }
-        return false
+        return LiveServer(port: server.port, clock: clock, group: server.group, running: server.running)
     }
 
     func stop() async throws {
