@@ -163,6 +163,7 @@ let package = Package(
             name: "QRLoginTestSupport",
             dependencies: [
                 "QRLoginPostgres",
+                "QRLoginSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import Foundation
 import QRLoginCore
 import QRLoginSQLite
+import QRLoginTestSupport
 import Testing
 
 /// What only the SQLite store has: files, migrations and rollback of failed side effects.

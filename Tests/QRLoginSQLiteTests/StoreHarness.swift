@@ -23,41 +23,20 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .memory:
             try await body(MemoryStore())
         case .sqliteInMemory:
-            try await Self.withSQLite(path: nil, body)
+            try await TestStores.withSQLite { try await body($0) }
         case .sqliteFile:
             let path = TemporaryDatabase.path()
             defer { TemporaryDatabase.remove(path) }
-            try await Self.withSQLite(path: path, body)
+            try await TestStores.withSQLite(path: path) { try await body($0) }
         case .postgres:
             try await TestPostgres.withStore { try await body($0) }
         }
-    }
-
-    private static func withSQLite(path: String?, _ body: (any Store) async throws -> Void) async throws {
-        let store = try await SQLiteStore.open(path: path)
-        do {
-            try await body(store)
-        } catch {
-            try? await store.close()
-            throw error
-        }
-        try await store.close()
     }
 }
 
 
 /// A database file in the temporary directory, with its WAL companions.
-enum TemporaryDatabase {
-    static func path() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-test-\(UUID().uuidString).sqlite").path
-    }
-
-    static func remove(_ path: String) {
-        for suffix in ["", "-wal", "-shm"] {
-            try? FileManager.default.removeItem(atPath: path + suffix)
-        }
-    }
-}
+typealias TemporaryDatabase = TestStores.TemporaryFile
 
 /// Records with sensible defaults, so tests spell out only what they are about.
 enum Fixtures {

@@ -21,14 +21,7 @@ enum Backend: String, CaseIterable, CustomStringConvertible, Sendable {
         case .memory:
             try await body(MemoryStore())
         case .sqlite:
-            let store = try await SQLiteStore.open(path: ":memory:", logger: Logger(label: "test"))
-            do {
-                try await body(store)
-            } catch {
-                try? await store.close()
-                throw error
-            }
-            try await store.close()
+            try await TestStores.withSQLite { try await body($0) }
         case .postgres:
             try await TestPostgres.withStore { try await body($0) }
         }
