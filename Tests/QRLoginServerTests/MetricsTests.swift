@@ -115,6 +115,20 @@ struct MetricsTests {
         // No request id, token or other secret becomes a label.
         #expect(!after.text.contains(login.id) && !after.text.contains("qrl_"))
 
+        // The Grafana dashboard in docs/ charts only series the server exports.
+        let dashboard = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/grafana/qrlogin-dashboard.json")
+        let panels = try String(contentsOf: dashboard, encoding: .utf8)
+        let charted = Set(panels.matches(of: /qrlogin_[a-z_]+/).map { String($0.output) })
+        #expect(charted.count >= 8, "\(charted)")
+        let exported = Set(after.text.split(separator: "\n").compactMap { line -> String? in
+            line.hasPrefix("# TYPE ") ? line.split(separator: " ").dropFirst(2).first.map(String.init) : nil
+        })
+        for name in charted {
+            let base = name.replacing(/_(bucket|count|sum)$/, with: "")
+            #expect(exported.contains(base), "the dashboard charts \(name), which the server does not export")
+        }
+
         // The public port does not serve them.
         #expect(try await server.call(.GET, "/metrics").status == .notFound)
         try await server.stop()
