@@ -258,6 +258,7 @@ struct FlowTests {
             let pc = try await api.loggedInPC(phone: phone, name: "Desk PC")
             let list = try await api.call(.get, "/api/v1/devices", device: phone, token: phone.token)
             #expect(list.status == .ok)
+            #expect(list.headers[.cacheControl] == "no-store", "the list carries IPs: no cache may keep it")
             let devices = try #require(list["devices"] as? [[String: Any]])
             #expect(devices.count == 2)
             let mine = try #require(devices.first { $0["id"] as? String == phone.id })

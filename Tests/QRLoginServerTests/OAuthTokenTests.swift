@@ -213,6 +213,7 @@ import Testing
             let (_, tokens) = try await api.deviceTokens(phone: alice)
             let access = try #require(tokens["access_token"] as? String)
             let list = try await api.call(.get, "/api/v1/grants", device: alice, token: alice.token)
+            #expect(list.headers[.cacheControl] == "no-store")
             let grants = try #require(list["grants"] as? [[String: Any]])
             #expect(grants.count == 1)
             let grant = try #require(grants.first)
@@ -225,6 +226,7 @@ import Testing
 
             let stolen = try await api.call(.delete, "/api/v1/grants/\(id)", device: bob, token: bob.token)
             #expect(stolen.status == .notFound, "another account's grant")
+            #expect(stolen.json["detail"] as? String == "No such grant on this account.")
             #expect(try await api.introspect(access)["active"] as? Bool == true)
             let revoked = try await api.call(.delete, "/api/v1/grants/\(id)", device: alice, token: alice.token)
             #expect(revoked.status == .noContent)

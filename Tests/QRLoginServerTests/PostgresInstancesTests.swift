@@ -162,6 +162,18 @@ struct PostgresInstancesTests {
                 }
                 let create = try await server.call(.POST, "/api/v1/qr", json: ["device": ["type": "cli", "name": "t"]], device: TestDevice())
                 #expect(create.status == .serviceUnavailable)
+                // The OAuth endpoints say the same in their own words (RFC 6749 error JSON), with
+                // a proof (the replay cache cannot answer) and without (the client lookup).
+                for proof in [true, false] {
+                    let device = TestDevice()
+                    let answer = try await server.call(
+                        .POST, "/oauth/token", rawBody: "grant_type=refresh_token&refresh_token=x&client_id=cli", device: proof ? device : nil,
+                        headers: [("Content-Type", "application/x-www-form-urlencoded")]
+                    )
+                    #expect(answer.status == .serviceUnavailable, "proof: \(proof)")
+                    #expect(answer.headers["Retry-After"].first == "1")
+                    #expect(try await server.json(answer)["error"] as? String == "temporarily_unavailable", "proof: \(proof)")
+                }
 
                 // Back: the instance recovers by itself.
                 try await admin.execute("ALTER ROLE \(user) LOGIN", binds())

@@ -27,6 +27,8 @@ public enum QRLoginError: Error, Sendable, Equatable {
     case notFound
     /// No such device on this account.
     case deviceNotFound
+    /// No such grant (an app's tokens) on this account.
+    case grantNotFound
     /// Another phone scanned this request first.
     case alreadyScanned
     /// The request is in a state that does not allow the action.
@@ -64,7 +66,7 @@ public enum QRLoginError: Error, Sendable, Equatable {
         case .invalidProof: "invalid_dpop_proof"
         case .replayedProof: "dpop_proof_replayed"
         case .invalidPollSecret: "invalid_poll_secret"
-        case .notFound: "not_found"
+        case .notFound, .grantNotFound: "not_found"
         case .deviceNotFound: "device_not_found"
         case .alreadyScanned: "already_scanned"
         case .wrongState(let state): "request_\(state.rawValue)"
@@ -95,6 +97,7 @@ public enum QRLoginError: Error, Sendable, Equatable {
         case .replayedProof: "This DPoP proof was already used; sign a new one for every request."
         case .invalidPollSecret: "The poll secret or key proof does not match this login request."
         case .notFound: "No such login request."
+        case .grantNotFound: "No such grant on this account."
         case .deviceNotFound: "No such device on this account."
         case .alreadyScanned: "Another device already scanned this login request."
         case .wrongState(let state): "The login request is \(state.rawValue)."

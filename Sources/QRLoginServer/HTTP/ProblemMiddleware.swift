@@ -87,7 +87,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .usernameTaken, .phoneTaken, .alreadyScanned, .wrongState, .superseded: .conflict
         case .invalidCredentials, .invalidCode, .tooManyAttempts, .missingCredentials, .invalidToken, .invalidProof, .replayedProof, .invalidPollSecret: .unauthorized
         case .notScanner, .invalidTicket, .wrongMatch: .forbidden
-        case .notFound, .deviceNotFound: .notFound
+        case .notFound, .deviceNotFound, .grantNotFound: .notFound
         case .expired, .ticketExpired: .gone
         case .rateLimited: .tooManyRequests
         case .bodyTooLarge: .contentTooLarge

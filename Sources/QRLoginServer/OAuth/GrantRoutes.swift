@@ -33,20 +33,21 @@ struct GrantRoutes {
         return ScanView(result, phoneIP: ip)
     }
 
-    @Sendable func list(_ request: Request, context: AuthenticatedContext) async throws -> GrantsView {
+    /// The apps holding tokens of the account: no cache may keep the list.
+    @Sendable func list(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<GrantsView> {
         let grants = try await oauth.grants(context.identity)
-        return GrantsView(grants: grants.map { family, client in
+        return EditedResponse(headers: [.cacheControl: "no-store"], response: GrantsView(grants: grants.map { family, client in
             GrantView(
                 id: family.id, client: ScanView.Client(id: family.clientId, name: client?.name ?? family.clientId),
                 scopes: family.scopes.map { ScanView.ScopeView(name: $0, description: Scope.describe($0)) },
                 createdAt: family.createdAt, expiresAt: family.expiresAt
             )
-        })
+        }))
     }
 
     @Sendable func revoke(_ request: Request, context: AuthenticatedContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        guard ClientRules.isValidId(id) else { throw QRLoginError.notFound }
+        guard ClientRules.isValidId(id) else { throw QRLoginError.grantNotFound }
         try await oauth.revokeGrant(context.identity, id: id)
         return Response(status: .noContent)
     }

@@ -232,6 +232,9 @@ struct OAuthRoutes {
         guard headers.count == 1 else { throw OAuthError(.invalidDPoPProof, "send exactly one DPoP header") }
         do {
             return try await oauth.login.verifier.verify(proof: headers[0], method: request.method.rawValue, path: request.uri.path, accessToken: nil)
+        } catch .storeUnavailable {
+            // The replay cache could not answer: the proof is not at fault, the service is.
+            throw QRLoginError.storeUnavailable
         } catch {
             throw OAuthError(.invalidDPoPProof, error.detail)
         }
@@ -262,6 +265,20 @@ struct OAuthRoutes {
         return response
     }
 
+    /// The database cannot be reached: 503 and a retry, as on the v1 API; neither the client's
+    /// mistake nor a fault of this request (RFC 6749 §4.1.2.1 names the code).
+    private static func unavailable(_ headers: HTTPFields) -> Response {
+        var answer = Response(status: .serviceUnavailable, headers: headers)
+        answer.headers[.retryAfter] = "1"
+        var writer = JSONWriter()
+        writer.object {
+            $0.field("error", "temporarily_unavailable")
+            $0.field("error_description", "The service cannot reach its database; retry shortly.")
+        }
+        answer.body = .init(byteBuffer: writer.buffer)
+        return answer
+    }
+
     static func errorResponse(for error: any Error, logger: Logger) -> Response {
         let oauthError: OAuthError
         var status: HTTPResponse.Status = .badRequest
@@ -274,6 +291,11 @@ struct OAuthRoutes {
                 // Required when the client tried Basic (RFC 6749 §5.2); harmless otherwise.
                 headers[.wwwAuthenticate] = #"Basic realm="qrlogin""#
             }
+        case QRLoginError.storeUnavailable:
+            return unavailable(headers)
+        case let error as any StoreUnavailableError where error.isUnavailable:
+            logger.warning("store unavailable", metadata: ["qrlogin.error": "\(error)"])
+            return unavailable(headers)
         case QRLoginError.rateLimited(let seconds):
             oauthError = .invalidRequest("too many requests; retry in \(seconds) s")
             status = .tooManyRequests

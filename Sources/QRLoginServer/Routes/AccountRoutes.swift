@@ -46,7 +46,7 @@ struct AccountRoutes {
         try await limiter.check(.code, ip: clients.client(of: request, peer: context.remoteAddress).ip)
         let body = try await request.decode(as: CodeStartBody.self, context: context)
         try await service.startCodeSignIn(phone: body.phone)
-        return EditedResponse(status: .accepted, response: StatusOnly(status: "sent"))
+        return EditedResponse(status: .accepted, headers: [.cacheControl: "no-store"], response: StatusOnly(status: "sent"))
     }
 
     @Sendable func verifyCode(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<SessionView> {
@@ -69,9 +69,12 @@ struct AccountRoutes {
         MeView(context.identity)
     }
 
-    @Sendable func devices(_ request: Request, context: AuthenticatedContext) async throws -> DevicesView {
+    /// The account's devices, with their last IPs: no cache may keep them.
+    @Sendable func devices(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<DevicesView> {
         let devices = try await service.devices(context.identity)
-        return DevicesView(devices: devices.map { DeviceView($0, currentId: context.identity.device.id) })
+        return EditedResponse(
+            headers: [.cacheControl: "no-store"], response: DevicesView(devices: devices.map { DeviceView($0, currentId: context.identity.device.id) })
+        )
     }
 
     @Sendable func removeDevice(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {

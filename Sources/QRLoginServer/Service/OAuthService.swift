@@ -253,10 +253,10 @@ struct OAuthService: Sendable {
     }
 
     /// Revokes grant `id` of the caller's account: every token in it stops working at once.
-    /// - Throws: ``QRLoginError/notFound``.
+    /// - Throws: ``QRLoginError/grantNotFound``.
     func revokeGrant(_ identity: Identity, id: String) async throws {
         guard try await store.revokeTokenFamily(id: id, accountId: identity.account.id, at: clock.now) else {
-            throw QRLoginError.notFound
+            throw QRLoginError.grantNotFound
         }
     }
 }

@@ -84,7 +84,7 @@ struct LiveServer {
     }
 
     /// Sends a request through a real socket.
-    func call(_ method: HTTPMethod, _ path: String, json: Any? = nil, device: TestDevice? = nil, token: String? = nil, scheme: String = "DPoP", accept: String? = nil, headers extra: [(String, String)] = [], client: HTTPClient? = nil) async throws -> HTTPClientResponse {
+    func call(_ method: HTTPMethod, _ path: String, json: Any? = nil, rawBody: String? = nil, device: TestDevice? = nil, token: String? = nil, scheme: String = "DPoP", accept: String? = nil, headers extra: [(String, String)] = [], client: HTTPClient? = nil) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method
         let pathOnly = String(path.split(separator: "?", maxSplits: 1)[0])
@@ -94,6 +94,7 @@ struct LiveServer {
         if let token { request.headers.add(name: "Authorization", value: "\(scheme) \(token)") }
         if let accept { request.headers.add(name: "Accept", value: accept) }
         for (name, value) in extra { request.headers.add(name: name, value: value) }
+        if let rawBody { request.body = .bytes(ByteBuffer(string: rawBody)) }
         if let json {
             request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
             request.headers.add(name: "Content-Type", value: "application/json")
