@@ -76,15 +76,14 @@ extension PostgresStore {
         return written
     }
 
-    /// Stores `expired` on every pending or scanned request past its deadline at `now`, as
-    /// ``LoginRequest/expireIfDue(at:)`` would, in one statement (each row is changed by one
-    /// instance only). No `NOTIFY`: every waiter already pushes expiry at its own deadline.
+    /// Stores `expired` on every pending or scanned request past its own expiry at `now`, in one
+    /// statement (each row is changed by one instance only). No `NOTIFY`: every waiter already pushes expiry at its own deadline.
     public func expireLoginRequests(at now: Date) async throws -> Int {
         try await first(
             """
             WITH expired AS (
                 UPDATE login_requests SET state = 'expired', ticket_hash = NULL, version = version + 1
-                WHERE state IN ('pending', 'scanned') AND (expires_at <= $1 OR (state = 'scanned' AND ticket_expires_at <= $1))
+                WHERE state IN ('pending', 'scanned') AND expires_at <= $1
                 RETURNING 1
             ) SELECT count(*) AS n FROM expired
             """, binds(now.pg)

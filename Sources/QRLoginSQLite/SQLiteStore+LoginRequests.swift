@@ -62,11 +62,12 @@ extension SQLiteStore {
         }
     }
 
-    /// ``LoginRequest/expireIfDue(at:)`` in SQL: past the deadline (for a scanned request the
-    /// ticket's expiry if sooner), state `expired`, ticket cleared, version + 1.
+    /// Past the request's own expiry: state `expired`, ticket cleared, version + 1 (a scanned
+    /// request whose ticket alone ran out keeps its state, so a late confirm still hears
+    /// `ticket_expired`).
     static let expireSQL = """
         UPDATE login_requests SET state = 'expired', ticket_hash = NULL, version = version + 1
-        WHERE state IN ('pending', 'scanned') AND (expires_at <= ?1 OR (state = 'scanned' AND ticket_expires_at <= ?1))
+        WHERE state IN ('pending', 'scanned') AND expires_at <= ?1
         """
 
     /// Deletes requests whose `expiresAt` is before `cutoff`. Returns how many.

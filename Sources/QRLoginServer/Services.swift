@@ -50,9 +50,9 @@ struct CleanupService: Service {
     }
 }
 
-/// With metrics on: every `interval` seconds, stores `expired` on the requests whose deadline
-/// has passed, so that ``MeasuredStore`` counts each expiry once (on whichever instance stored
-/// it) within about `interval` of it, not when the cleanup deletes the row an hour later.
+/// With metrics on: every `interval` seconds, stores `expired` on the requests past their
+/// expiry, so that ``MeasuredStore`` counts each expiry once (on whichever instance stored it)
+/// within about `interval` of it, not when the cleanup deletes the row an hour later.
 struct ExpiryService: Service {
     let store: any Store
     let clock: any NowClock

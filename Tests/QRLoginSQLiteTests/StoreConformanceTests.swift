@@ -394,8 +394,9 @@ struct StoreConformanceTests {
     @Test(arguments: StoreKind.allCases)
     func expireStoresExpiredOnRequestsPastTheirDeadlineOnce(kind: StoreKind) async throws {
         try await kind.withStore { store in
-            // Pending past its deadline; scanned past its ticket (60 s) but not its own (120 s);
-            // pending and scanned still live; a confirmed one past its deadline stays confirmed.
+            // Pending past its expiry; scanned past its ticket (60 s) but not its own expiry
+            // (120 s), which keeps its state until then; pending and scanned still live; a
+            // confirmed one past its expiry stays confirmed.
             try await store.insertLoginRequest(Fixtures.loginRequest("due", expiresAt: t0.addingTimeInterval(30)))
             try await store.insertLoginRequest(Fixtures.loginRequest("ticket-due"))
             _ = try await store.transitionLoginRequest(id: "ticket-due") { try Fixtures.scan(&$0); return .none }
@@ -417,19 +418,24 @@ struct StoreConformanceTests {
             let versions = try await ["due", "ticket-due"].asyncMap { try #require(try await store.loginRequest(id: $0)).version }
 
             let now = t0.addingTimeInterval(90)
-            #expect(try await store.expireLoginRequests(at: now) == 2)
-            for (index, id) in ["due", "ticket-due"].enumerated() {
-                let request = try #require(try await store.loginRequest(id: id))
-                #expect(request.state == .expired, "\(id)")
-                #expect(request.ticketHash == nil, "\(id)")
-                #expect(request.version == versions[index] + 1, "\(id)")
-            }
+            #expect(try await store.expireLoginRequests(at: now) == 1)
+            let due = try #require(try await store.loginRequest(id: "due"))
+            #expect(due.state == .expired)
+            #expect(due.version == versions[0] + 1)
+            let ticketDue = try #require(try await store.loginRequest(id: "ticket-due"))
+            #expect(ticketDue.state == .scanned, "only its ticket ran out")
+            #expect(ticketDue.effectiveState(at: now) == .expired, "as clients see it")
             #expect(try await store.loginRequest(id: "live")?.state == .pending)
             #expect(try await store.loginRequest(id: "scanned-live")?.state == .scanned)
             #expect(try await store.loginRequest(id: "confirmed")?.state == .confirmed)
-            // Counted once: a second pass, or a later one, finds nothing new.
+            // Counted once: a second pass finds nothing new; a later one, what expired since.
             #expect(try await store.expireLoginRequests(at: now) == 0)
-            #expect(try await store.expireLoginRequests(at: t0.addingTimeInterval(250)) == 1, "scanned-live's ticket ran out at 200 s")
+            #expect(try await store.expireLoginRequests(at: t0.addingTimeInterval(150)) == 1, "ticket-due expired at 120 s")
+            let expired = try #require(try await store.loginRequest(id: "ticket-due"))
+            #expect(expired.state == .expired)
+            #expect(expired.ticketHash == nil)
+            #expect(expired.version == versions[1] + 1)
+            #expect(try await store.expireLoginRequests(at: t0.addingTimeInterval(350)) == 2, "live and scanned-live at 300 s")
         }
     }
 }

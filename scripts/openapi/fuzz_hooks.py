@@ -4,8 +4,10 @@ behind them instead of stopping at the 401 of a missing proof.
 Every request of an operation whose `security` names a DPoP proof gets a fresh, valid one
 (RFC 9449: ES256, this run's key, `htm`/`htu` of the request, a new `jti`), and one that names
 the phone's device token also gets `Authorization: DPoP <token>` and the proof's `ath`. The
-token comes from registering an account and signing in with the password, again whenever the
-fuzzer's own requests revoke it (it may log itself out or remove its device). The poll secret
+token comes from registering an account and signing in with the password. When the fuzzer's own
+requests revoke it (it may log itself out or remove its device), the next 401 makes schemathesis
+call `get` again (its default `retry_on=[401]`; a run reports how often, "Re-authenticated N
+times"). The poll secret
 of a PC is not supplied: a generated request id is never one this run created.
 
 Loaded by scripts/openapi/run.sh with SCHEMATHESIS_HOOKS=fuzz_hooks; the server's public URL

@@ -110,6 +110,9 @@ def main() -> int:
     print(f"validate_responses: {sum(judged.values())} answers of {len(judged)} kinds (operation, status) judged, "
           f"{schemas} JSON bodies validated against their schemas; {sum(unknown.values())} answers to paths or methods "
           f"the document does not have (probes): {dict(unknown.most_common(8))}")
+    if sum(judged.values()) < 100:
+        print(f"FAILED: only {sum(judged.values())} answers were recorded; the HTTP tests record through API.call")
+        return 1
     if failures:
         kinds = Counter(re.sub(r"  \[answer \d+\]$", "", f) for f in failures)
         print(f"FAILED: {len(failures)} answers break the document ({len(kinds)} kinds):")

@@ -191,11 +191,14 @@ public actor MemoryStore: Store {
         return ended.count
     }
 
-    /// Stores `expired` on every pending or scanned request past its deadline. Returns how
+    /// Stores `expired` on every pending or scanned request past its own expiry. Returns how
     /// many changed. Never throws.
     public func expireLoginRequests(at now: Date) async throws -> Int {
         var count = 0
-        for id in requests.keys where requests[id]?.expireIfDue(at: now) == true { count += 1 }
+        for (id, request) in requests where !request.state.isFinal && request.expiresAt <= now {
+            requests[id]?.expireIfDue(at: now)
+            count += 1
+        }
         return count
     }
 

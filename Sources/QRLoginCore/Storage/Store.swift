@@ -98,10 +98,12 @@ public protocol Store: Sendable {
     func transitionLoginRequest(id: String, _ transition: @Sendable (inout LoginRequest) throws -> LoginSideEffects) async throws -> LoginRequest
     /// Deletes requests whose `expiresAt` is before `cutoff`. Returns how many.
     func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int
-    /// Stores `expired` on every pending or scanned request past its deadline at `now` (the
-    /// state clients already see, ``LoginRequest/effectiveState(at:)``), as
-    /// ``LoginRequest/expireIfDue(at:)`` would, each counting as a change (version + 1).
-    /// Returns how many changed: each expiry is counted once, by whichever call stored it.
+    /// Stores `expired` on every pending or scanned request whose own `expiresAt` is at or
+    /// before `now` (clients already see it expired, ``LoginRequest/effectiveState(at:)``), as
+    /// ``LoginRequest/expireIfDue(at:)`` does, each counting as a change (version + 1). A scanned
+    /// request whose ticket alone ran out is left as it is, so a late confirm still hears
+    /// `ticket_expired`. Returns how many changed: each expiry is counted once, by whichever
+    /// call stored it.
     func expireLoginRequests(at now: Date) async throws -> Int
     /// The device-grant login request whose device code (its poll secret) hashes to `hash`; a
     /// QR login is never found this way.

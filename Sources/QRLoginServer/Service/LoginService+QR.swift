@@ -81,9 +81,14 @@ extension LoginService {
             _ = try await store.revokeToken(id: record.id, at: now)
             throw QRLoginError.wrongState(.cancelled)
         }
-        guard let account = try await readAccount else {
-            _ = try await store.revokeToken(id: record.id, at: now)
-            throw QRLoginError.wrongState(.denied)
+        let account: Account
+        do {
+            guard let read = try await readAccount else { throw QRLoginError.wrongState(.denied) }
+            account = read
+        } catch {
+            // The token is collected but cannot be handed over: it must not stay alive unseen.
+            _ = try? await store.revokeToken(id: record.id, at: now)
+            throw error
         }
         return LoginStatus(request: updated, state: .confirmed, token: IssuedToken(accessToken: secret, record: record, account: account, device: device))
     }
