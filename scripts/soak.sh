@@ -19,8 +19,8 @@ fi
 [ -x "$bin" ] || { echo "soak: not an executable: $bin" >&2; exit 2; }
 
 venv=.venv-test
-if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
-"$venv/bin/pip" install -q --disable-pip-version-check -r scripts/cluster-tests/requirements.txt
+. scripts/lib/venv.sh
+python_venv "$venv" scripts/cluster-tests/requirements.txt
 
 workdir=$(mktemp -d)
 server=""

@@ -27,12 +27,8 @@ fi
 
 venv=.venv-browser
 requirements=scripts/browser-tests/requirements.txt
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$venv/.requirements"; then
-    echo "== preparing $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
-    cp "$requirements" "$venv/.requirements"
-fi
+. scripts/lib/venv.sh
+python_venv "$venv" "$requirements"
 
 if [ -z "${QRLOGIN_BIN:-}" ]; then
     scratch=${QRLOGIN_SCRATCH_PATH:-.build}

@@ -24,8 +24,8 @@ bin=$(realpath "$bin")
 started=$SECONDS
 
 venv=.venv-test
-if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
-"$venv/bin/pip" install -q --disable-pip-version-check -r scripts/cluster-tests/requirements.txt
+. scripts/lib/venv.sh
+python_venv "$venv" scripts/cluster-tests/requirements.txt
 
 # The test's own files; PostgreSQL gets a mktemp folder of its own (its server user must reach it).
 workdir=$(mktemp -d)

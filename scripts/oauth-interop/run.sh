@@ -25,8 +25,8 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 venv=.venv-oauth
-if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
-"$venv/bin/pip" install -q --disable-pip-version-check -r scripts/oauth-interop/requirements.txt
+. scripts/lib/venv.sh
+python_venv "$venv" scripts/oauth-interop/requirements.txt
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1  # Playwright drives the system's /usr/bin/chromium
 
 workdir=$(mktemp -d)

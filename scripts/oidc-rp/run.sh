@@ -43,12 +43,8 @@ apache_version=$(/usr/sbin/apache2 -v | sed -n 's|^Server version: Apache/\([^ ]
 
 venv=.venv-oidc-rp
 requirements=$here/requirements.txt
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$venv/.requirements"; then
-    echo "== preparing $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
-    cp "$requirements" "$venv/.requirements"
-fi
+. scripts/lib/venv.sh
+python_venv "$venv" "$requirements"
 
 bin=${QRLOGIN_BIN:-.build/debug/qrlogin}
 if [ ! -x "$bin" ]; then

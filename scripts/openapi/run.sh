@@ -28,12 +28,8 @@ document=Sources/QRLoginServer/Resources/openapi.json
 
 venv=.venv-openapi
 requirements=scripts/openapi/requirements.txt
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$venv/.requirements"; then
-  echo "== preparing $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
-  cp "$requirements" "$venv/.requirements"
-fi
+. scripts/lib/venv.sh
+python_venv "$venv" "$requirements"
 
 echo "== openapi-spec-validator"
 "$venv/bin/openapi-spec-validator" "$document"

@@ -265,60 +265,47 @@ struct OAuthRoutes {
         return response
     }
 
-    /// The database cannot be reached: 503 and a retry, as on the v1 API; neither the client's
-    /// mistake nor a fault of this request (RFC 6749 §4.1.2.1 names the code).
-    private static func unavailable(_ headers: HTTPFields) -> Response {
-        var answer = Response(status: .serviceUnavailable, headers: headers)
-        answer.headers[.retryAfter] = "1"
-        var writer = JSONWriter()
-        writer.object {
-            $0.field("error", "temporarily_unavailable")
-            $0.field("error_description", "The service cannot reach its database; retry shortly.")
-        }
-        answer.body = .init(byteBuffer: writer.buffer)
-        return answer
-    }
-
+    /// The RFC 6749 §5.2 answer to `error`. A database that cannot be reached is 503 with a
+    /// retry, as on the v1 API: neither the client's mistake nor a fault of this request
+    /// (RFC 6749 §4.1.2.1 names the code).
     static func errorResponse(for error: any Error, logger: Logger) -> Response {
-        let oauthError: OAuthError
         var status: HTTPResponse.Status = .badRequest
         var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store", .pragma: "no-cache"]
-        switch error {
-        case let error as OAuthError:
-            oauthError = error
+        let code: String
+        let description: String
+        if let error = error as? OAuthError {
+            (code, description) = (error.code.rawValue, error.description)
             if error.code == .invalidClient {
                 status = .unauthorized
                 // Required when the client tried Basic (RFC 6749 §5.2); harmless otherwise.
                 headers[.wwwAuthenticate] = #"Basic realm="qrlogin""#
             }
-        case QRLoginError.storeUnavailable:
-            return unavailable(headers)
-        case let error as any StoreUnavailableError where error.isUnavailable:
-            logger.warning("store unavailable", metadata: ["qrlogin.error": "\(error)"])
-            return unavailable(headers)
-        case QRLoginError.rateLimited(let seconds):
-            oauthError = .invalidRequest("too many requests; retry in \(seconds) s")
-            status = .tooManyRequests
+        } else if Self.isStoreOutage(error, logger: logger) {
+            (status, code, description) = (.serviceUnavailable, "temporarily_unavailable", "The service cannot reach its database; retry shortly.")
+            headers[.retryAfter] = "1"
+        } else if case QRLoginError.rateLimited(let seconds) = error {
+            (status, code, description) = (.tooManyRequests, "invalid_request", "too many requests; retry in \(seconds) s")
             headers[.retryAfter] = String(seconds)
-        case let error as QRLoginError:
-            oauthError = .invalidRequest(error.detail)
-        default:
+        } else if let error = error as? QRLoginError {
+            (code, description) = ("invalid_request", error.detail)
+        } else {
             logger.error("OAuth request failed", metadata: ["qrlogin.error": "\(String(reflecting: error))"])
-            var answer = Response(status: .internalServerError, headers: headers)
-            var writer = JSONWriter()
-            writer.object {
-                $0.field("error", "server_error")
-                $0.field("error_description", "The server failed to handle the request.")
-            }
-            answer.body = .init(byteBuffer: writer.buffer)
-            return answer
+            (status, code, description) = (.internalServerError, "server_error", "The server failed to handle the request.")
         }
         var writer = JSONWriter()
         writer.object {
-            $0.field("error", oauthError.code.rawValue)
-            $0.field("error_description", oauthError.description)
+            $0.field("error", code)
+            $0.field("error_description", description)
         }
         return Response(status: status, headers: headers, body: .init(byteBuffer: writer.buffer))
+    }
+
+    /// Whether `error` says the database cannot be reached (logged when it comes from a store).
+    private static func isStoreOutage(_ error: any Error, logger: Logger) -> Bool {
+        if case QRLoginError.storeUnavailable = error { return true }
+        guard let error = error as? any StoreUnavailableError, error.isUnavailable else { return false }
+        logger.warning("store unavailable", metadata: ["qrlogin.error": "\(error)"])
+        return true
     }
 }
 
