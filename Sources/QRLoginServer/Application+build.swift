@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOCore
 import QRLoginCore
 import QRLoginOAuth
 import QRLoginPostgres
@@ -20,14 +21,19 @@ public struct ServerDependencies: Sendable {
     public var notifier: (any LoginEventNotifier)?
     /// The metrics to record; nil: a new set when the configuration has a metrics port, else none.
     public var metrics: ServerMetrics?
+    /// Called once the HTTP server listens, with its channel (whose local address has the port).
+    /// A server that cannot bind never calls it: its run throws instead.
+    public var onServerRunning: @Sendable (any Channel) async -> Void
 
     /// Creates dependencies; by default SQLite per configuration, the system clock, the log
     /// sender and an in-process notifier.
     public init(
         store: (any Store)? = nil, clock: any NowClock = SystemClock(), codeSender: (any OneTimeCodeSender)? = nil,
-        notifier: (any LoginEventNotifier)? = nil, metrics: ServerMetrics? = nil
+        notifier: (any LoginEventNotifier)? = nil, metrics: ServerMetrics? = nil,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) {
         self.metrics = metrics
+        self.onServerRunning = onServerRunning
         self.store = store
         self.clock = clock
         self.codeSender = codeSender
@@ -108,6 +114,7 @@ public func buildApplication(
         ),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
         services: services,
+        onServerRunning: dependencies.onServerRunning,
         logger: logger
     )
 }

@@ -14,18 +14,30 @@ public struct ServerOnFreePort: Sendable {
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
+    /// What `make` passes to the server it builds (``ServerDependencies/onServerRunning``): it
+    /// tells `start` that this server, not another test's on the same port, is listening.
+    public typealias OnRunning = @Sendable (any Channel) async -> Void
+
     /// Builds the server `make` returns for a port and runs it, trying other ports while one is
-    /// taken, until `GET /health` answers 200. Ports are drawn below the kernel's ephemeral range
-    /// (32768 and up), where the tests' own outgoing connections take theirs.
-    public static func start(_ make: (Int) async throws -> any Service) async throws -> ServerOnFreePort {
+    /// taken, until it listens and `GET /health` answers 200. Ports are drawn below the kernel's
+    /// ephemeral range (32768 and up), where the tests' own outgoing connections take theirs.
+    /// A server whose bind failed is told apart by its run ending before `onRunning` is called:
+    /// asking the port alone would reach the other test's server that holds it.
+    public static func start(_ make: (_ port: Int, _ onRunning: @escaping OnRunning) async throws -> any Service) async throws -> ServerOnFreePort {
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
         for _ in 0..<20 {
             let port = Int.random(in: 20_000...32_000)
-            let group = ServiceGroup(configuration: .init(services: [try await make(port)], logger: logger))
-            let running = Task { try await group.run() }
+            let (listening, signal) = AsyncStream<Void>.makeStream()
+            let service = try await make(port) { _ in signal.yield(); signal.finish() }
+            let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
+            let running = Task {
+                defer { signal.finish() }
+                try await group.run()
+            }
             let server = ServerOnFreePort(port: port, group: group, running: running)
-            if await server.isUp() { return server }
+            var iterator = listening.makeAsyncIterator()
+            if await iterator.next() != nil, await server.isUp() { return server }
             await group.triggerGracefulShutdown()
             _ = await running.result
         }

@@ -22,7 +22,7 @@ struct InProcessServer {
     var url: String { "http://127.0.0.1:\(port)" }
 
     static func start(configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> InProcessServer {
-        let server = try await ServerOnFreePort.start { port in
+        let server = try await ServerOnFreePort.start { port, onRunning in
             var config = ServerConfiguration()
             config.port = port
             config.rateLimits = [:]
@@ -30,7 +30,7 @@ struct InProcessServer {
             configure(&config)
             var logger = Logger(label: "test-server")
             logger.logLevel = .warning
-            return try await buildApplication(configuration: config, dependencies: ServerDependencies(store: MemoryStore()), logger: logger)
+            return try await buildApplication(configuration: config, dependencies: ServerDependencies(store: MemoryStore(), onServerRunning: onRunning), logger: logger)
         }
         return InProcessServer(port: server.port, group: server.group, running: server.running)
     }

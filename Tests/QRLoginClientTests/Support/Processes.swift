@@ -125,8 +125,19 @@ struct CLIHarness {
         for _ in 0..<10 {
             // Below the kernel's ephemeral range, where outgoing connections take their ports.
             let port = Int.random(in: 20_000...32_000)
-            let server = try RunningProcess(binary, ["serve", "--port", "\(port)", "--database", ":memory:", "--rate-limits", "off", "--bcrypt-cost", "4", "--log-level", "warning"] + extraServerArguments, environment: ProcessInfo.processInfo.environment)
+            // At info the server logs when it listens (a later --log-level in the extra arguments
+            // wins): only that line tells it apart from another test's server that already holds
+            // the port, which would answer /health just as well while this one fails to bind.
+            let server = try RunningProcess(binary, ["serve", "--port", "\(port)", "--database", ":memory:", "--rate-limits", "off", "--bcrypt-cost", "4", "--log-level", "info"] + extraServerArguments, environment: ProcessInfo.processInfo.environment)
             let url = "http://127.0.0.1:\(port)"
+            let listening = "listening on 127.0.0.1:\(port)"
+            for _ in 0..<300 where !server.stderr.contains(listening) && server.process.isRunning {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            guard server.stderr.contains(listening) else {
+                server.process.terminate()
+                continue
+            }
             for _ in 0..<100 {
                 if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/health"), timeout: .seconds(2)), response.status == .ok {
                     return CLIHarness(binary: binary, configHome: configHome, server: server, serverURL: url)

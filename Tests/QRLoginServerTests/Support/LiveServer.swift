@@ -54,11 +54,15 @@ struct LiveServer {
         configure: (inout ServerConfiguration) -> Void = { _ in }
     ) async throws -> LiveServer {
         let clock = ManualClock(Date())
-        let server = try await ServerOnFreePort.start { port in
-            try await makeTestApp(store: store, clock: clock, notifier: notifier, metrics: metrics) { config in
-                config.port = port
-                configure(&config)
-            }
+        let server = try await ServerOnFreePort.start { port, onRunning in
+            try await makeTestApp(
+                store: store, clock: clock, notifier: notifier, metrics: metrics,
+                configure: { config in
+                    config.port = port
+                    configure(&config)
+                },
+                onServerRunning: onRunning
+            )
         }
         return LiveServer(port: server.port, clock: clock, group: server.group, running: server.running)
     }

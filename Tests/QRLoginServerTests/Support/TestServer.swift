@@ -144,7 +144,8 @@ func makeTestApp(
     codes: CapturingCodeSender = CapturingCodeSender(),
     notifier: (any LoginEventNotifier)? = nil,
     metrics: ServerMetrics? = nil,
-    configure: (inout ServerConfiguration) -> Void = { _ in }
+    configure: (inout ServerConfiguration) -> Void = { _ in },
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     var config = ServerConfiguration()
     config.publicURL = testBaseURL
@@ -159,7 +160,9 @@ func makeTestApp(
     if try await store.signingKeys().isEmpty {
         for key in TestSigningKeys.shared { try await store.addSigningKey(key) }
     }
-    return try await buildApplication(configuration: config, dependencies: ServerDependencies(store: store, clock: clock, codeSender: codes, notifier: notifier, metrics: metrics), logger: logger)
+    return try await buildApplication(configuration: config, dependencies: ServerDependencies(store: store, clock: clock, codeSender: codes, notifier: notifier, metrics: metrics, onServerRunning: onServerRunning),
+        logger: logger
+    )
 }
 
 /// Runs `body` against a router-level test client (no sockets).
