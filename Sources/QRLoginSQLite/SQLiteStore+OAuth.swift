@@ -10,6 +10,7 @@ extension SQLiteStore {
         let redirects = String(decoding: try JSONEncoder().encode(client.redirectURIs), as: UTF8.self)
         let logoutRedirects = String(decoding: try JSONEncoder().encode(client.postLogoutRedirectURIs), as: UTF8.self)
         try exclusively { connection in
+            clientCache.clear()
             try connection.execute(
                 """
                 INSERT INTO oauth_clients (id, name, type, secret_hash, redirect_uris, grant_types, scopes, require_dpop, id_token_alg,
@@ -31,9 +32,19 @@ extension SQLiteStore {
     }
 
     /// The client `id`, if registered.
+    ///
+    /// Every OAuth request reads its client, so registered clients are kept in memory. The copy
+    /// is dropped when this store changes a client, and when any other connection (`qrlogin
+    /// clients` in another process) has committed to the database since the last look:
+    /// `PRAGMA data_version` moves only for other connections' commits, so a change made by the
+    /// CLI is seen by the next request, as without the cache.
     public func client(id: String) async throws -> OAuthClient? {
         try exclusively { connection in
-            try connection.queryFirst("SELECT * FROM oauth_clients WHERE id = ?", [.text(id)], Self.client(from:))
+            let version = try connection.queryFirst("PRAGMA data_version") { try $0.int("data_version") }
+            if let cached = clientCache.client(id: id, dataVersion: version) { return cached }
+            let client = try connection.queryFirst("SELECT * FROM oauth_clients WHERE id = ?", [.text(id)], Self.client(from:))
+            if let client { clientCache.keep(client, dataVersion: version) }
+            return client
         }
     }
 
@@ -47,6 +58,7 @@ extension SQLiteStore {
     /// Removes client `id` and revokes its live families, in one transaction.
     public func removeClient(id: String, at date: Date) async throws -> Bool {
         try transaction { connection in
+            clientCache.clear()
             try connection.execute(
                 "UPDATE token_families SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL", [date.sqlite, .text(id)]
             )
@@ -383,5 +395,39 @@ extension SQLiteStore {
 
     private static func scopes(_ text: String) -> [String] {
         text.split(separator: " ").map(String.init)
+    }
+}
+
+/// The clients a ``SQLiteStore`` has read, valid while the database's `data_version` stays the
+/// one they were read at. Used only under the store's lock.
+final class ClientCache {
+    /// More distinct clients than this in use at once empties the cache rather than grow it.
+    static let limit = 1024
+
+    private var clients: [String: OAuthClient] = [:]
+    private var dataVersion: Int?
+
+    /// The client `id` as read before, if no other connection has committed since.
+    func client(id: String, dataVersion version: Int?) -> OAuthClient? {
+        if version != dataVersion {
+            clients.removeAll(keepingCapacity: true)
+            dataVersion = version
+            return nil
+        }
+        return clients[id]
+    }
+
+    /// Keeps `client`, read at `version`.
+    func keep(_ client: OAuthClient, dataVersion version: Int?) {
+        if version != dataVersion || clients.count >= Self.limit {
+            clients.removeAll(keepingCapacity: true)
+            dataVersion = version
+        }
+        clients[client.id] = client
+    }
+
+    /// Forgets every client (this store changed one).
+    func clear() {
+        clients.removeAll(keepingCapacity: true)
     }
 }

@@ -38,6 +38,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// Checkpoints the WAL off the callers' threads; nil for an in-memory database.
     private let checkpointer: WALCheckpointer?
     private let logger: Logger
+    /// Clients read before; only under `lock` (``client(id:)``).
+    let clientCache = ClientCache()
 
     private init(connection: SQLiteConnection, checkpointer: WALCheckpointer?, logger: Logger) {
         self.connection = connection

@@ -1,5 +1,6 @@
 import Foundation
 import QRLoginCore
+import QRLoginOAuth
 import QRLoginSQLite
 import QRLoginTestSupport
 import Testing
@@ -134,6 +135,38 @@ struct SQLiteStoreTests {
         #expect(results.filter { $0 }.count == 1)
         try await a.close()
         try await b.close()
+    }
+
+    /// Clients are kept in memory after a read; a change by another connection to the file (the
+    /// `qrlogin clients` CLI next to a running server) must still be seen by the very next read,
+    /// and so must the store's own changes. The other connection writes something unrelated in
+    /// between too, so a cache that only watched the clients it changed itself would fail here.
+    @Test func clientsChangedByAnotherConnectionAreSeenAtOnce() async throws {
+        let path = TemporaryDatabase.path()
+        defer { TemporaryDatabase.remove(path) }
+        let server = try await SQLiteStore.open(path: path)
+        let cli = try await SQLiteStore.open(path: path)
+        var client = OAuthStoreConformanceTests.client("app", type: .confidential)
+        try await server.upsertClient(client)
+        #expect(try await server.client(id: "app") == client)
+        #expect(try await server.client(id: "app") == client, "a second read, from memory")
+
+        client.secretHash = ClientSecret.hash("qrl_cs_rotated")
+        try await cli.upsertClient(client)
+        #expect(try await server.client(id: "app")?.secretHash == ClientSecret.hash("qrl_cs_rotated"), "a rotated secret holds at once")
+
+        try await cli.createAccount(Fixtures.account())
+        #expect(try await cli.removeClient(id: "app", at: Fixtures.t0))
+        #expect(try await server.client(id: "app") == nil, "a removed client is gone at once")
+
+        client.name = "Renamed"
+        try await server.upsertClient(client)
+        #expect(try await server.client(id: "app")?.name == "Renamed")
+        #expect(try await cli.client(id: "app")?.name == "Renamed")
+        #expect(try await server.removeClient(id: "app", at: Fixtures.t0))
+        #expect(try await server.client(id: "app") == nil, "the store's own removal")
+        try await server.close()
+        try await cli.close()
     }
 
     @Test func failingSideEffectRollsBackTheTransition() async throws {

@@ -14,8 +14,7 @@ struct FormBody: Sendable {
     /// Reads and parses the body of `request`.
     /// - Throws: `invalid_request`.
     static func read(_ request: Request, context: some RequestContext) async throws -> FormBody {
-        let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
-        guard type == "application/x-www-form-urlencoded" else {
+        guard let type = request.headers[.contentType], isFormType(type) else {
             throw OAuthError.invalidRequest("the body must be application/x-www-form-urlencoded")
         }
         var request = request
@@ -26,6 +25,20 @@ struct FormBody: Sendable {
             throw OAuthError.invalidRequest("the body is larger than \(maxLength) bytes")
         }
         return try FormBody(String(buffer: buffer))
+    }
+
+    /// Whether a `Content-Type` value names `application/x-www-form-urlencoded`, in any case,
+    /// with or without parameters (`; charset=UTF-8`). Compared over bytes: Foundation's
+    /// trimming bridges through `NSString`, on every OAuth request.
+    static func isFormType(_ value: String) -> Bool {
+        let expected = "application/x-www-form-urlencoded".utf8
+        let mediaType = value.utf8.prefix { $0 != UInt8(ascii: ";") }.trimmingSpaces
+        return mediaType.count == expected.count && zip(mediaType, expected).allSatisfy { asciiLowercased($0) == $1 }
+    }
+
+    /// `byte` with ASCII `A`–`Z` made lower case.
+    static func asciiLowercased(_ byte: UInt8) -> UInt8 {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
     }
 
     /// Parses form-encoded `text`.
@@ -91,5 +104,15 @@ struct FormBody: Sendable {
     func require(_ name: String) throws(OAuthError) -> String {
         guard let value = self[name] else { throw .invalidRequest("the parameter '\(name)' is missing") }
         return value
+    }
+}
+
+extension BidirectionalCollection<UInt8> where SubSequence == Self {
+    /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
+    var trimmingSpaces: SubSequence {
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var trimmed = drop(while: isSpace)
+        while let last = trimmed.last, isSpace(last) { trimmed = trimmed.dropLast() }
+        return trimmed
     }
 }

@@ -207,12 +207,15 @@ struct OAuthRoutes {
 
     static func credentials(authorization: String?, form: FormBody) throws(OAuthError) -> ClientCredentials {
         if let authorization {
-            let parts = authorization.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "basic" else {
+            // Over bytes, as FormBody: Foundation's trimming and decoding bridge through NSString.
+            let utf8 = authorization.utf8
+            let scheme = utf8.prefix { $0 != UInt8(ascii: " ") }
+            guard scheme.count == 5, zip(scheme, "basic".utf8).allSatisfy({ FormBody.asciiLowercased($0) == $1 }) else {
                 throw OAuthError.invalidClient("client authentication here is HTTP Basic, client_secret_post or client_id alone")
             }
+            let encoded = utf8[scheme.endIndex...].trimmingSpaces
             // RFC 6749 §2.3.1: id and secret are form-encoded, then joined by ':' and base64'd.
-            guard let decoded = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)).flatMap({ String(data: $0, encoding: .utf8) }),
+            guard let decoded = Data(base64Encoded: String(Substring(encoded))).flatMap({ String(validating: $0, as: UTF8.self) }),
                   let colon = decoded.firstIndex(of: ":"),
                   let id = FormBody.decode(decoded[..<colon]), let secret = FormBody.decode(decoded[decoded.index(after: colon)...])
             else { throw OAuthError.invalidClient("malformed HTTP Basic credentials") }
