@@ -1,3 +1,6 @@
+import QRLoginCore
+import VaporCSQLite
+
 /// Storage faults of ``SQLiteStore`` (domain conflicts are ``QRLoginError``s instead).
 public enum SQLiteStoreError: Error, Sendable, Equatable {
     /// The store was used after ``SQLiteStore/close()``.
@@ -11,4 +14,22 @@ public enum SQLiteStoreError: Error, Sendable, Equatable {
     case concurrentModification(requestId: String)
     /// SQLite refused a call: its (extended) result `code` and its message.
     case sqlite(code: Int, message: String)
+}
+
+extension SQLiteStoreError: StoreUnavailableError {
+    /// Whether the database cannot serve now, as opposed to a bug or bad data: the server
+    /// answers 503 with a retry. That is a store closed for shutdown, and SQLite's busy and
+    /// locked (another process held the write lock past the busy timeout), I/O error, disk or
+    /// quota full, cannot open and locking-protocol results, in any of their extended forms.
+    public var isUnavailable: Bool {
+        switch self {
+        case .closed: true
+        case .sqlite(let code, _): Self.unavailableCodes.contains(code & 0xFF)
+        case .schemaTooNew, .malformedRow, .concurrentModification: false
+        }
+    }
+
+    private static let unavailableCodes: Set<Int> = Set(
+        [SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_PROTOCOL].map(Int.init)
+    )
 }

@@ -174,6 +174,11 @@ struct PostgresInstancesTests {
                     #expect(answer.headers["Retry-After"].first == "1")
                     #expect(try await server.json(answer)["error"] as? String == "temporarily_unavailable", "proof: \(proof)")
                 }
+                // So does UserInfo, instead of calling the token invalid or failing with a bare 500.
+                let userInfo = try await server.call(.GET, "/oauth/userinfo", headers: [("Authorization", "Bearer qrl_oa_x")])
+                #expect(userInfo.status == .serviceUnavailable)
+                #expect(userInfo.headers["Retry-After"].first == "1")
+                #expect(try await server.json(userInfo)["error"] as? String == "temporarily_unavailable")
 
                 // Back: the instance recovers by itself.
                 try await admin.execute("ALTER ROLE \(user) LOGIN", binds())

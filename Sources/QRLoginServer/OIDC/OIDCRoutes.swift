@@ -47,8 +47,8 @@ struct OIDCRoutes {
             let confirmed = values["confirm"] == "yes" && checkedCSRF(values["csrf"], request: request)
             return try await logout(parameters: body, request: request, confirmed: confirmed)
         }
-        router.get(RouterPath(Self.userInfoPath)) { request, _ in await userInfo(request) }
-        router.post(RouterPath(Self.userInfoPath)) { request, _ in await userInfo(request) }
+        router.get(RouterPath(Self.userInfoPath)) { request, context in await userInfo(request, logger: context.logger) }
+        router.post(RouterPath(Self.userInfoPath)) { request, context in await userInfo(request, logger: context.logger) }
     }
 
     // MARK: Discovery
@@ -246,7 +246,7 @@ struct OIDCRoutes {
 
     // MARK: UserInfo
 
-    func userInfo(_ request: Request) async -> Response {
+    func userInfo(_ request: Request, logger: Logger) async -> Response {
         let scheme: String
         let token: String
         if let header = request.headers[.authorization], let space = header.firstIndex(of: " ") {
@@ -277,7 +277,8 @@ struct OIDCRoutes {
         } catch UserInfoError.insufficientScope(let description) {
             return challenge(status: .forbidden, error: "insufficient_scope", description: description)
         } catch {
-            return Response(status: .internalServerError, headers: [.cacheControl: "no-store"])
+            // A database that cannot be reached is 503 with a retry, not the token's fault.
+            return OAuthRoutes.errorResponse(for: error, logger: logger)
         }
     }
 

@@ -372,6 +372,9 @@ struct OIDCService: Sendable {
             let verified: DPoPProof
             do {
                 verified = try await login.verifier.verify(proof: proof, method: method, path: path, accessToken: token)
+            } catch .storeUnavailable {
+                // The replay cache could not answer: the proof is not at fault, the service is.
+                throw QRLoginError.storeUnavailable
             } catch {
                 throw UserInfoError.invalidProof(error.detail)
             }
