@@ -103,6 +103,7 @@ extension API {
             #expect(oidc["pushed_authorization_request_endpoint"] as? String == testBaseURL + "/oauth/par")
             #expect(oidc["end_session_endpoint"] as? String == testBaseURL + "/oauth/logout")
             #expect(oidc["request_uri_parameter_supported"] as? Bool == false)
+            #expect(oidc["prompt_values_supported"] as? [String] == ["none", "login", "consent", "select_account"], "every value /authorize takes")
             #expect(oauth["pushed_authorization_request_endpoint"] as? String == testBaseURL + "/oauth/par")
         }
     }
@@ -234,6 +235,12 @@ extension API {
             #expect(try await api.get("/authorize?" + TestRP.query([("prompt", "none")]), cookie: cookie).redirectParameters["code"] != nil)
             let forced = try await api.get("/authorize?" + TestRP.query([("prompt", "login")]), cookie: cookie)
             #expect(forced.status == .ok, "prompt=login shows the login screen")
+            // The phone that scans is the account and its confirm the consent: both ask for a scan.
+            for prompt in ["consent", "select_account", "login consent"] {
+                let asked = try await api.get("/authorize?" + TestRP.query([("prompt", prompt)]), cookie: cookie)
+                #expect(asked.status == .ok, "prompt=\(prompt) shows the login screen")
+                #expect(asked.headers[.location] == nil, "prompt=\(prompt) did not reuse the session")
+            }
             clock.advance(by: 120)
             let old = try await api.get("/authorize?" + TestRP.query([("max_age", "60")]), cookie: cookie)
             #expect(old.status == .ok, "max_age asks for a fresh login")

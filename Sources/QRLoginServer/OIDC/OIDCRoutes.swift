@@ -71,7 +71,7 @@ struct OIDCRoutes {
             $0.field("issuer", issuer)
             $0.field("jwks_uri", issuer + OAuthRoutes.jwksPath)
             $0.field("introspection_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post"])
-            $0.field("prompt_values_supported", ["none", "login"])
+            $0.field("prompt_values_supported", Prompt.allCases.map(\.rawValue))
             $0.field("pushed_authorization_request_endpoint", issuer + OAuthRoutes.parPath)
             $0.field("response_modes_supported", ["query"])
             $0.field("response_types_supported", ["code"])

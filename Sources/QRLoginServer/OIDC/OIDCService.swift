@@ -71,13 +71,15 @@ struct OIDCService: Sendable {
     }
 
     /// The session's answer for `request`: a code straight away when the browser's session is
-    /// live, fresh enough for `max_age` and no `prompt=login` or `consent`; `login_required` for `prompt=none`
-    /// without one; otherwise the login screen.
+    /// live, fresh enough for `max_age` and no `prompt` other than `none`; `login_required` for
+    /// `prompt=none` without one; otherwise the login screen.
     func decide(_ request: AuthorizationRequest, client: OAuthClient, sessionSecret: String?) async throws -> Decision {
         let now = clock.now
-        // The phone's confirm is the consent, so prompt=consent asks for a login like prompt=login.
+        // The phone's confirm is the consent and the phone that scans picks the account, so
+        // prompt=consent and prompt=select_account ask for a scan like prompt=login.
         let session = try await session(secret: sessionSecret)
-        if !request.prompt.contains(.login), !request.prompt.contains(.consent), let session, session.satisfies(maxAge: request.maxAge, at: now) {
+        let asksTheUser = request.prompt.contains { $0 != .none }
+        if !asksTheUser, let session, session.satisfies(maxAge: request.maxAge, at: now) {
             // A refresh token lets the app act for weeks: that is asked on the phone, never
             // granted silently by a session (OpenID Connect Core §11).
             guard request.scopes.contains(Scope.offlineAccess) else {
