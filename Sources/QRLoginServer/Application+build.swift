@@ -159,5 +159,7 @@ func buildRouter(
     OAuthRoutes(oauth: oauth, oidc: oidc, clients: clients, limiter: limiter).addRoutes(to: router)
     GrantRoutes(oauth: oauth, clients: clients, limiter: limiter).addRoutes(to: router)
     OIDCRoutes(oidc: oidc, clients: clients, limiter: limiter, assets: assets).addRoutes(to: router)
+    // Last: it wraps only what no route answers (a path's other methods get 405 and Allow).
+    router.add(middleware: MethodNotAllowedMiddleware(allowed: AllowedMethods(router)))
     return router
 }

@@ -82,6 +82,39 @@ struct OpenAPITests {
         #expect(Set(ids).count == ids.count, "duplicate operationIds")
     }
 
+    @Test("Every path answers the methods it lacks with 405 and an Allow header naming exactly its own; unknown paths 404")
+    func otherMethodsAre405WithAllow() async throws {
+        var byPath: [String: Set<String>] = [:]
+        for route in try await Self.routerRoutes() {
+            let parts = route.split(separator: " ", maxSplits: 1)
+            byPath[String(parts[1]), default: []].insert(String(parts[0]))
+        }
+        let tried: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+        let routes = byPath
+        try await withAPI { api, _ in
+            var checked = 0
+            for (pattern, methods) in routes {
+                // A concrete path for the pattern: every capture or wildcard component is "x".
+                let path = "/" + pattern.split(separator: "/").map { $0.hasPrefix("{") || $0.hasPrefix(":") || $0.hasPrefix("*") ? "x" : $0 }.joined(separator: "/")
+                for method in tried where !methods.contains(method.rawValue) {
+                    let reply = try await api.call(method, path)
+                    #expect(reply.status == .methodNotAllowed, "\(method) \(path)")
+                    let allow = Set((reply.headers[.allow] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+                    #expect(allow == methods, "\(method) \(path): Allow \(allow.sorted()), routes \(methods.sorted())")
+                    if method != .head { #expect(reply.code == "method_not_allowed", "\(method) \(path)") }
+                    checked += 1
+                }
+            }
+            #expect(checked > 150, "too few checked: \(checked)")
+            for path in ["/api/v1/nothing-here", "/oauth", "/api/v1/qr/x/y/z", "/nope/x"] {
+                #expect(try await api.call(.delete, path).status == .notFound, "\(path)")
+            }
+            // The routes still answer their own methods.
+            #expect(try await api.call(.get, "/health").status == .ok)
+            #expect(try await api.call(.head, "/health").status == .ok)
+        }
+    }
+
     @Test("GET /openapi.json serves the document")
     func served() async throws {
         let server = try await LiveServer.start()

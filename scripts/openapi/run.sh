@@ -57,7 +57,8 @@ curl -fs -o /dev/null "$url/health" || { cat "$workdir/serve.log"; echo "openapi
 examples=${QRLOGIN_FUZZ_EXAMPLES:-40}
 seed=${QRLOGIN_FUZZ_SEED:-1}
 echo "== schemathesis: $examples examples per operation, seed $seed, against $url"
-# The checks: no 5xx, and every answer's status, content type, headers and body as documented.
+# The checks: no 5xx, and every answer's status, content type, headers and body as documented;
+# a method a path lacks gets 405 with an Allow header that names the document's methods.
 # (Not "positive data acceptance": the document does not spell out every rule the server
 # checks, e.g. that names have no control characters, so a 400 for such a value is right.)
 status=0
@@ -65,7 +66,7 @@ status=0
 # them, so the fuzzer gets past authentication.
 (cd "$workdir" && PYTHONPATH="$root/scripts/openapi" SCHEMATHESIS_HOOKS=fuzz_hooks QRLOGIN_FUZZ_PUBLIC_URL="$url" \
   "$root/$venv/bin/schemathesis" run "$url/openapi.json" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,unsupported_method,allow_header_conformance \
   --max-examples "$examples" --seed "$seed" --workers 1 --no-color) >"$workdir/schemathesis.txt" 2>&1 || status=$?
 sed -n '/SUMMARY/,$p' "$workdir/schemathesis.txt"
 if [ "$status" != 0 ]; then
