@@ -15,6 +15,12 @@ the rows of each table that grows with traffic. At the end it judges the minutes
 warm-up: RSS may grow less than 5%, descriptors must stay flat, and so must the rows (the
 cleanup deletes what ended: the server runs with a short --retention), judged by the trend of
 three-minute means, since the load itself varies from minute to minute.
+
+With --metrics-url (the server's /metrics) the metrics are soaked too: every minute it prints
+the PCs waiting and the login requests created and ended by the server's own count, and at the
+end, once the traffic has stopped and the last requests have expired, it checks that no PC is
+counted as waiting, that every login request created was counted as ended exactly once, and that
+the number of series did not grow with the traffic after the warm-up (no unbounded label).
 """
 import argparse
 import asyncio
@@ -42,6 +48,27 @@ def rss_kb(pid: int) -> int:
 
 def fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def parse_metrics(text: str) -> dict:
+    """Prometheus text exposition: each series (name with its labels) and its value."""
+    series = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            series[name] = float(value)
+    return series
+
+
+def total(series: dict, name: str) -> float:
+    """The sum of every series of metric `name`, whatever its labels."""
+    return sum(v for k, v in series.items() if k == name or k.startswith(name + "{"))
+
+
+async def scrape(session, url: str) -> dict:
+    async with session.get(url) as response:
+        response.raise_for_status()
+        return parse_metrics(await response.text())
 
 
 def store(database: str) -> dict:
@@ -155,6 +182,7 @@ async def main() -> int:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=3, help="minutes before the judged part")
     parser.add_argument("--workers", type=int, default=12)
+    parser.add_argument("--metrics-url", help="the server's /metrics, to soak the metrics too")
     args = parser.parse_args()
 
     session, streams = new_sessions()
@@ -181,8 +209,15 @@ async def main() -> int:
         samples.append(sample)
         print(f"{minute:>4} {sample['rss'] / 1024:>8.1f} {sample['fds']:>5} {sample['bytes'] / 1e6:>9.1f} "
               + " ".join(f"{sample[t]:>14}" for t in TABLES) + "  " + ", ".join(f"{k} {v}" for k, v in sorted(delta.items())), flush=True)
+        if args.metrics_url:
+            series = await scrape(session, args.metrics_url)
+            sample["series"] = len(series)
+            print(f"     metrics: {len(series)} series; PCs waiting {total(series, 'qrlogin_waiting_pcs'):.0f}; login requests "
+                  f"created {total(series, 'qrlogin_login_requests_created_total'):.0f}, "
+                  f"ended {total(series, 'qrlogin_login_requests_ended_total'):.0f}", flush=True)
     soak.stopping = True
     await asyncio.wait(workers, timeout=60)
+    metrics_problems = await settled_metrics(session, args) if args.metrics_url else []
     await session.close()
     await streams.close()
 
@@ -226,11 +261,41 @@ async def main() -> int:
     done = sum(v for k, v in soak.counts.items() if k in successes)
     if sum(failed.values()) > 0.01 * max(1, done):
         problems.append(f"{sum(failed.values())} failures in {done} actions: {dict(failed.most_common(5))}")
+    if args.metrics_url:
+        counts = [s["series"] for s in judged]
+        print(f"metrics series after the warm-up: {counts}")
+        # New label values may still appear (a status or refusal reason seen for the first
+        # time), but not in proportion to the traffic.
+        if counts[-1] > counts[0] + 20:
+            problems.append(f"the metrics' series grew with the traffic: {counts}")
+        problems += metrics_problems
     if problems:
         print("FAILED: " + "; ".join(problems))
         return 1
     print("ok: RSS, descriptors and the store's rows stayed flat after the warm-up")
     return 0
+
+
+async def settled_metrics(session, args) -> list[str]:
+    """Once the traffic has stopped: no PC counted as waiting, and every login request counted
+    as created counted as ended. The last requests end by expiring (the server's expiry pass
+    stores and counts them), so this waits up to two minutes for the counts to meet."""
+    deadline = time.monotonic() + 120
+    while True:
+        series = await scrape(session, args.metrics_url)
+        waiting = total(series, "qrlogin_waiting_pcs")
+        created = total(series, "qrlogin_login_requests_created_total")
+        ended = total(series, "qrlogin_login_requests_ended_total")
+        if (waiting == 0 and created == ended) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(5)
+    print(f"metrics once the traffic stopped: PCs waiting {waiting:.0f}; login requests created {created:.0f}, ended {ended:.0f}")
+    problems = []
+    if waiting != 0:
+        problems.append(f"{waiting:.0f} PCs still counted as waiting with none connected")
+    if created != ended:
+        problems.append(f"{created:.0f} login requests created but {ended:.0f} counted as ended")
+    return problems
 
 
 if __name__ == "__main__":
