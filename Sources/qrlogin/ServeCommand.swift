@@ -134,9 +134,10 @@ struct ServeCommand: AsyncParsableCommand {
         // microseconds, which a loop can afford; WAL checkpoints, which fsync, have their own
         // thread. Installed before anything else runs; a no-op if it cannot be.
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        // Before the first logger is made: every later Logger, the libraries' too, writes JSON.
-        if config.logFormat == .json {
-            LoggingSystem.bootstrap { label in JSONLogHandler(label: label) }
+        // Before the first logger is made: every later Logger, the libraries' too, writes with it.
+        switch config.logFormat {
+        case .json: LoggingSystem.bootstrap { label in JSONLogHandler(label: label) }
+        case .text: LoggingSystem.bootstrap { label in TextLogHandler(label: label) }
         }
         var logger = Logger(label: "qrlogin")
         logger.logLevel = config.logLevel

@@ -7,8 +7,8 @@ import Glibc
 import Darwin
 #endif
 
-/// How `qrlogin serve` writes its log: `text` (swift-log's stream handler, for people) or `json`
-/// (one object per line, for log collectors).
+/// How `qrlogin serve` writes its log: `text` (swift-log's stream handler's lines, through
+/// ``TextLogHandler``, for people) or `json` (one object per line, for log collectors).
 public enum LogFormat: String, CaseIterable, Sendable {
     case text, json
 }
