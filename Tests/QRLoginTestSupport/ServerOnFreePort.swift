@@ -35,9 +35,16 @@ public struct ServerOnFreePort: Sendable {
                 defer { signal.finish() }
                 try await group.run()
             }
+            // A server that neither listens nor fails within 30 s counts as failed.
+            let patience = Task {
+                try? await Task.sleep(for: .seconds(30))
+                signal.finish()
+            }
             let server = ServerOnFreePort(port: port, group: group, running: running)
             var iterator = listening.makeAsyncIterator()
-            if await iterator.next() != nil, await server.isUp() { return server }
+            let listens = await iterator.next() != nil
+            patience.cancel()
+            if listens, await server.isUp() { return server }
             await group.triggerGracefulShutdown()
             _ = await running.result
         }
