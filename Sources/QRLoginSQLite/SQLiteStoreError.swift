@@ -18,9 +18,12 @@ public enum SQLiteStoreError: Error, Sendable, Equatable {
 
 extension SQLiteStoreError: StoreUnavailableError {
     /// Whether the database cannot serve now, as opposed to a bug or bad data: the server
-    /// answers 503 with a retry. That is a store closed for shutdown, and SQLite's busy and
-    /// locked (another process held the write lock past the busy timeout), I/O error, disk or
-    /// quota full, cannot open and locking-protocol results, in any of their extended forms.
+    /// answers 503 with a retry. That is a store closed for shutdown, and SQLite's busy (another
+    /// process held the write lock past the busy timeout), I/O error, disk or quota full, out of
+    /// memory, read-only (the file's permissions changed, or it was moved or deleted under the
+    /// server), cannot open and locking-protocol results, in any of their extended forms.
+    /// `SQLITE_LOCKED` is not among them: on the store's one private connection it means a
+    /// conflict within that connection, a bug.
     public var isUnavailable: Bool {
         switch self {
         case .closed: true
@@ -30,6 +33,6 @@ extension SQLiteStoreError: StoreUnavailableError {
     }
 
     private static let unavailableCodes: Set<Int> = Set(
-        [SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_PROTOCOL].map(Int.init)
+        [SQLITE_BUSY, SQLITE_IOERR, SQLITE_FULL, SQLITE_NOMEM, SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PROTOCOL].map(Int.init)
     )
 }

@@ -45,13 +45,14 @@ struct SQLiteOutageTests {
     @Test("Which SQLite failures mean the database cannot serve now")
     func unavailableResultCodes() {
         // Primary codes and extended ones (SQLITE_BUSY_SNAPSHOT 517, SQLITE_IOERR_WRITE 778,
-        // SQLITE_CANTOPEN_NOTEMPDIR 270).
-        for code in [5, 517, 6, 10, 778, 13, 14, 270, 15] {
+        // SQLITE_READONLY_DBMOVED 1032, SQLITE_CANTOPEN_NOTEMPDIR 270).
+        for code in [5, 517, 7, 8, 1032, 10, 778, 13, 14, 270, 15] {
             #expect(SQLiteStoreError.sqlite(code: code, message: "").isUnavailable, "\(code)")
         }
         #expect(SQLiteStoreError.closed.isUnavailable)
-        // Bugs and bad data stay 500: SQLITE_ERROR, SQLITE_CORRUPT, SQLITE_CONSTRAINT_UNIQUE, SQLITE_MISUSE.
-        for code in [1, 11, 2067, 21] {
+        // Bugs and bad data stay 500: SQLITE_ERROR, SQLITE_LOCKED (a conflict within the store's
+        // own connection), SQLITE_CORRUPT, SQLITE_CONSTRAINT_UNIQUE, SQLITE_MISUSE.
+        for code in [1, 6, 262, 11, 2067, 21] {
             #expect(!SQLiteStoreError.sqlite(code: code, message: "").isUnavailable, "\(code)")
         }
         #expect(!SQLiteStoreError.malformedRow(column: "x").isUnavailable)

@@ -46,14 +46,19 @@ public struct ServerOnFreePort: Sendable {
             patience.cancel()
             if listens, await server.isUp() { return server }
             await group.triggerGracefulShutdown()
+            // A server stuck before it binds may not hear a graceful shutdown: cancel it after 5 s.
+            let stop = Task {
+                try? await Task.sleep(for: .seconds(5))
+                running.cancel()
+            }
             _ = await running.result
+            stop.cancel()
         }
         throw CancellationError()
     }
 
     private func isUp() async -> Bool {
         for _ in 0..<50 {
-            if running.isCancelled { return false }
             if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "\(url)/health"), timeout: .seconds(2)),
                response.status == .ok {
                 return true

@@ -35,10 +35,15 @@ struct AllowedMethods: Sendable {
         return methods.sorted { $0.rawValue < $1.rawValue }
     }
 
+    /// Whether `pattern` matches the path's `components`. Simpler than the router's own trie (not
+    /// public), which resolves one component at a time: the two agree while no literal route
+    /// shares a prefix with a capture route of another length, as in this server's routes (the
+    /// route test tries every path with every method).
     private static func matches(_ pattern: RouterPath, _ components: [Substring]) -> Bool {
         var index = 0
         for element in pattern.components {
-            if element.description == "**" { return true }
+            // `**` takes the rest, at least one component.
+            if element.description == "**" { return index < components.count }
             guard index < components.count, element ~= components[index] else { return false }
             index += 1
         }

@@ -120,6 +120,12 @@ struct CLIHarness {
     }
 
     static func start(extraServerArguments: [String] = []) async throws -> CLIHarness {
+        // The harness finds its server by the server's info-level "listening on" line.
+        if let index = extraServerArguments.firstIndex(of: "--log-level"), index + 1 < extraServerArguments.count,
+           !["trace", "debug", "info"].contains(extraServerArguments[index + 1]) {
+            Issue.record("the CLI harness needs the server's log at info or below, not \(extraServerArguments[index + 1])")
+            throw CancellationError()
+        }
         let binary = try locateBinary()
         let configHome = try temporaryConfigHome()
         for _ in 0..<10 {
