@@ -179,6 +179,12 @@ extension API {
             #expect(bearer.headers[values: .wwwAuthenticate].contains { $0.hasPrefix("DPoP") })
             let proven = try await api.call(.get, "/oauth/userinfo", device: key, token: access, scheme: "DPoP")
             #expect(proven.status == .ok, "\(proven.text)")
+            // HEAD (RFC 9110 §9.3.2): the GET answer's status and headers, with a proof for HEAD.
+            let head = try await api.call(.head, "/oauth/userinfo", device: key, token: access, scheme: "DPoP")
+            #expect(head.status == .ok)
+            #expect(head.body.readableBytes == 0)
+            #expect(head.headers[.contentLength] == String(proven.body.readableBytes))
+            #expect(try await api.call(.head, "/oauth/userinfo", token: access, scheme: "Bearer").status == .unauthorized)
         }
     }
 

@@ -16,7 +16,7 @@ struct GrantRoutes {
             .add(middleware: DeviceAuthMiddleware(service: oauth.login, clients: clients))
             .group(context: AuthenticatedContext.self)
         phone.post("device", use: enterUserCode)
-        phone.get("grants", use: list)
+        phone.getAndHead("grants", use: list)
         phone.delete("grants/:id", use: revoke)
     }
 

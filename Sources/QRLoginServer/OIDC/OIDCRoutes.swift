@@ -47,7 +47,7 @@ struct OIDCRoutes {
             let confirmed = values["confirm"] == "yes" && checkedCSRF(values["csrf"], request: request)
             return try await logout(parameters: body, request: request, confirmed: confirmed)
         }
-        router.get(RouterPath(Self.userInfoPath)) { request, context in await userInfo(request, logger: context.logger) }
+        router.getAndHead(RouterPath(Self.userInfoPath)) { request, context in await userInfo(request, logger: context.logger) }
         router.post(RouterPath(Self.userInfoPath)) { request, context in await userInfo(request, logger: context.logger) }
     }
 

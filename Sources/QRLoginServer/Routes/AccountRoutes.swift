@@ -19,8 +19,8 @@ struct AccountRoutes {
             .add(middleware: DeviceAuthMiddleware(service: service, clients: clients))
             .group(context: AuthenticatedContext.self)
         signedIn.post("auth/logout", use: logout)
-        signedIn.get("me", use: me)
-        signedIn.get("devices", use: devices)
+        signedIn.getAndHead("me", use: me)
+        signedIn.getAndHead("devices", use: devices)
         signedIn.delete("devices/:deviceId", use: removeDevice)
     }
 

@@ -30,11 +30,11 @@ struct WebRoutes {
                 body: .init(byteBuffer: ByteBuffer(bytes: assets.openAPI))
             )
         }
-        web.get("api/v1/qr/:id/qr.svg") { _, context in
+        web.getAndHead("api/v1/qr/:id/qr.svg") { _, context in
             let svg = try await code(for: context.parameters.require("id")).svg(quietZone: 4)
             return image(Array(svg.utf8), contentType: "image/svg+xml")
         }
-        web.get("api/v1/qr/:id/qr.png") { _, context in
+        web.getAndHead("api/v1/qr/:id/qr.png") { _, context in
             image(try await code(for: context.parameters.require("id")).png(scale: 8, quietZone: 4), contentType: "image/png")
         }
     }
@@ -79,10 +79,12 @@ extension RouterMethods {
     /// off: its status and headers, and the length the body has. Link checkers, monitors and
     /// `curl -I` send HEAD.
     @discardableResult
-    func getAndHead(_ path: RouterPath, use handler: @escaping @Sendable (Request, Context) async throws -> Response) -> Self {
+    func getAndHead<Output: ResponseGenerator>(
+        _ path: RouterPath, use handler: @escaping @Sendable (Request, Context) async throws -> Output
+    ) -> Self {
         get(path, use: handler)
         return head(path) { request, context in
-            let response = try await handler(request, context)
+            let response = try await handler(request, context).response(from: request, context: context)
             var headers = response.headers
             if let length = response.body.contentLength { headers[.contentLength] = String(length) }
             return Response(status: response.status, headers: headers, body: .init())
