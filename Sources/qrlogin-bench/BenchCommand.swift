@@ -245,6 +245,17 @@ struct BenchCommand: AsyncParsableCommand {
                 try await report.measure("device", unit: "login", try await scenarios.deviceLogins(count: options.logins, phones: phones))
             case .introspect:
                 try await report.measure("introspect", unit: "req", try await scenarios.introspections(requests: options.requests, phones: phones))
+                if options.wrkSeconds > 0 {
+                    let tokens = try await scenarios.introspectionTokens(phones: phones)
+                    report.introspectUnderWrk = try await Wrk.introspections(api: api, tokens: tokens, seconds: options.wrkSeconds, target: target)
+                    // wrk reads statuses only: the tokens it sent must still introspect as active.
+                    var inactive = 0
+                    for token in tokens where !BenchAPI.isActive(try await api.introspect(token, authorization: api.resourceServerAuthorization).body) {
+                        inactive += 1
+                    }
+                    if inactive > 0 { print("introspect under wrk: \(inactive) of its tokens answer inactive") }
+                    report.totalErrors += inactive + (report.introspectUnderWrk?.failed ?? 0)
+                }
             case .refresh:
                 try await report.measure("refresh", unit: "req", try await scenarios.refreshes(requests: options.refreshes, phones: phones))
             case .steps:
@@ -265,15 +276,18 @@ enum Wrk {
         var perServerCPUSecond: Double?
         /// Microseconds of CPU per request of what else served them (PostgreSQL, nginx), by name.
         var others: [String: Double] = [:]
+        /// Answers whose status was not 2xx or 3xx.
+        var failed = 0
     }
 
     /// - Parameters:
     ///   - target: whose CPU is read (every instance's together, and its other processes').
     ///   - headers: extra request headers (`Name: value`), sent with every request.
-    static func measure(url: String, seconds: Int, target: BenchTarget?, headers: [String] = []) async throws -> Ceiling? {
+    ///   - script: a wrk Lua script that makes the requests (`-s`).
+    static func measure(url: String, seconds: Int, target: BenchTarget?, headers: [String] = [], script: String? = nil) async throws -> Ceiling? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["wrk", "-t2", "-c64", "-d\(seconds)s"] + headers.flatMap { ["-H", $0] } + [url]
+        process.arguments = ["wrk", "-t2", "-c64", "-d\(seconds)s"] + headers.flatMap { ["-H", $0] } + (script.map { ["-s", $0] } ?? []) + [url]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -299,11 +313,39 @@ enum Wrk {
             perCPU = rate * Double(seconds) / (after - before)
         }
         var ceiling = Ceiling(requestsPerSecond: rate, perServerCPUSecond: perCPU)
+        if let line = text.split(separator: "\n").first(where: { $0.contains("Non-2xx or 3xx responses:") }) {
+            ceiling.failed = Int(line.split(separator: " ").last ?? "") ?? 0
+        }
         for (group, before) in zip(target?.others ?? [], othersBefore) {
             if let before, let after = group.read() {
                 ceiling.others[group.name] = (after - before) / (rate * Double(seconds)) * 1e6
             }
         }
         return ceiling
+    }
+}
+
+extension Wrk {
+    /// Introspections sent by wrk, a light client, instead of the harness's generator: each of
+    /// its requests a `POST /oauth/introspect` with the resource server's Basic credentials and
+    /// one of `tokens` in turn. A resource server calls from another machine; wrk on this one
+    /// takes less of the cores the server shares with it than the generator does.
+    static func introspections(api: BenchAPI, tokens: [String], seconds: Int, target: BenchTarget) async throws -> Ceiling? {
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-bench-introspect-\(getpid()).lua")
+        defer { try? FileManager.default.removeItem(at: script) }
+        let list = tokens.map { "\"\($0)\"" }.joined(separator: ",")
+        let lua = """
+            local tokens = {\(list)}
+            local next = 0
+            wrk.method = "POST"
+            wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+            wrk.headers["Authorization"] = "\(api.resourceServerAuthorization)"
+            request = function()
+              next = next % #tokens + 1
+              return wrk.format(nil, "\(BenchAPI.introspectionPath)", nil, "token=" .. tokens[next])
+            end
+            """
+        try Data(lua.utf8).write(to: script)
+        return try await measure(url: target.base + BenchAPI.introspectionPath, seconds: seconds, target: target, script: script.path)
     }
 }

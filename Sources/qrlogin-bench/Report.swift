@@ -10,6 +10,8 @@ struct Report {
     /// wrk on `GET /health` with a proof's and a credential's headers: the cheapest request that
     /// carries what a request of the protocol carries.
     var requestWithProof: Wrk.Ceiling?
+    /// wrk sending introspections (the `introspect` scenario, after the generator's run).
+    var introspectUnderWrk: Wrk.Ceiling?
     var lines: [String] = []
     var totalErrors = 0
     /// Floors measured in the same run (see ``Floors``).
@@ -278,6 +280,9 @@ struct Report {
                 what += ", the token's read in place of its read"
             }
             lines.append("floor: introspection at most \(Self.f(1e6 / request)) per server CPU-second (\(what); \(Self.f(request, 1)) µs); measured \(Self.f(1e6 / measured)) µs of server CPU per introspection, \(Self.f(measured)) per server CPU-second = \(ratio(measured, to: 1e6 / request)) of it")
+            if let wrk = introspectUnderWrk, let underWrk = wrk.perServerCPUSecond {
+                lines.append("introspect under wrk (a light client instead of the generator): \(Self.f(wrk.requestsPerSecond)) req/s, \(Self.f(1e6 / underWrk, 1)) µs of server CPU per introspection, \(Self.f(underWrk)) per server CPU-second = \(ratio(underWrk, to: 1e6 / request)) of the floor; \(wrk.failed) answers not 2xx")
+            }
         }
         if let connectionCost {
             lines.append("floor: our server holds \(Self.f(connectionCost.connectedKB, 2)) KB of server RSS per open connection that has sent nothing, \(Self.f(connectionCost.servedKB, 2)) KB once it has been answered one request that no route of ours handled (a 404, after which Hummingbird's request loop owns the connection; \(connectionCost.connections) keep-alive connections to a fresh server)")

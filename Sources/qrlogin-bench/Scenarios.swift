@@ -401,6 +401,12 @@ extension Scenarios {
         return (0..<concurrency).map { tokens[$0] ?? [] }
     }
 
+    /// Live DPoP-bound access tokens made by device-grant logins, one per worker: what wrk
+    /// introspects (``Wrk/introspections(api:tokens:seconds:target:)``).
+    func introspectionTokens(phones: [BenchAPI.Phone]) async throws -> [String] {
+        try await accessTokens(perWorker: 1, phones: phones).flatMap { $0 }
+    }
+
     /// A resource server introspecting access tokens as fast as it can, with its HTTP Basic
     /// credentials. The tokens are a pool of `tokensPerWorker` live DPoP-bound access tokens per
     /// worker, made by device-grant logins before the clock starts; every answer must say

@@ -316,4 +316,13 @@ private final class SentProof: @unchecked Sendable {
         #expect(form["scope"] == "openid profile")
         #expect(form["empty"] == nil)
     }
+
+    @Test func aRepeatedNameIsInvalidRequest() throws {
+        for body in ["a=1&b=2&a=3", "scope=&scope=openid", "b=1&b", "x=1&" + (1...98).map { "p\($0)=v" }.joined(separator: "&") + "&x=2"] {
+            #expect(throws: OAuthError.invalidRequest("the parameter '\(body.prefix { $0 != "=" && $0 != "&" })' is given more than once")) {
+                try FormBody(body)
+            }
+        }
+        #expect(try FormBody((1...200).map { "p\($0)=v" }.joined(separator: "&"))["p200"] == "v")
+    }
 }
