@@ -336,13 +336,13 @@ extension Wrk {
         let list = tokens.map { "\"\($0)\"" }.joined(separator: ",")
         let lua = """
             local tokens = {\(list)}
-            local next = 0
+            local turn = 0
             wrk.method = "POST"
             wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
             wrk.headers["Authorization"] = "\(api.resourceServerAuthorization)"
             request = function()
-              next = next % #tokens + 1
-              return wrk.format(nil, "\(BenchAPI.introspectionPath)", nil, "token=" .. tokens[next])
+              turn = turn % #tokens + 1
+              return wrk.format(nil, "\(BenchAPI.introspectionPath)", nil, "token=" .. tokens[turn])
             end
             """
         try Data(lua.utf8).write(to: script)
