@@ -61,10 +61,9 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let methods = allowed.methods(for: request.uri.path)
         guard !methods.isEmpty, !methods.contains(request.method) else { return try await next(request, context) }
-        var answer = ProblemMiddleware<Context>.problem(
-            status: .methodNotAllowed, code: "method_not_allowed", detail: "This path takes \(methods.map(\.rawValue).joined(separator: ", "))."
-        )
-        answer.headers[.allow] = methods.map(\.rawValue).joined(separator: ", ")
+        let allow = methods.map(\.rawValue).joined(separator: ", ")
+        var answer = ProblemMiddleware<Context>.problem(status: .methodNotAllowed, code: "method_not_allowed", detail: "This path takes \(allow).")
+        answer.headers[.allow] = allow
         return answer.response
     }
 }

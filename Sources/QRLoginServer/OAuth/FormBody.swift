@@ -31,14 +31,16 @@ struct FormBody: Sendable {
     /// with or without parameters (`; charset=UTF-8`). Compared over bytes: Foundation's
     /// trimming bridges through `NSString`, on every OAuth request.
     static func isFormType(_ value: String) -> Bool {
-        let expected = "application/x-www-form-urlencoded".utf8
-        let mediaType = value.utf8.prefix { $0 != UInt8(ascii: ";") }.trimmingSpaces
-        return mediaType.count == expected.count && zip(mediaType, expected).allSatisfy { asciiLowercased($0) == $1 }
+        equalsIgnoringASCIICase(value.utf8.prefix { $0 != UInt8(ascii: ";") }.trimmingSpaces, "application/x-www-form-urlencoded")
     }
 
-    /// `byte` with ASCII `A`–`Z` made lower case.
-    static func asciiLowercased(_ byte: UInt8) -> UInt8 {
-        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
+    /// Whether `bytes` spell `lowercase` with any ASCII letters in either case (media types and
+    /// authentication schemes are case-insensitive).
+    static func equalsIgnoringASCIICase(_ bytes: some Collection<UInt8>, _ lowercase: StaticString) -> Bool {
+        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        return bytes.count == expected.count && zip(bytes, expected).allSatisfy { byte, wanted in
+            ((UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte) == wanted
+        }
     }
 
     /// Parses form-encoded `text`.

@@ -210,7 +210,7 @@ struct OAuthRoutes {
             // Over bytes, as FormBody: Foundation's trimming and decoding bridge through NSString.
             let utf8 = authorization.utf8
             let scheme = utf8.prefix { $0 != UInt8(ascii: " ") }
-            guard scheme.count == 5, zip(scheme, "basic".utf8).allSatisfy({ FormBody.asciiLowercased($0) == $1 }) else {
+            guard FormBody.equalsIgnoringASCIICase(scheme, "basic") else {
                 throw OAuthError.invalidClient("client authentication here is HTTP Basic, client_secret_post or client_id alone")
             }
             let encoded = utf8[scheme.endIndex...].trimmingSpaces
