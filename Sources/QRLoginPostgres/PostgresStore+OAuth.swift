@@ -151,9 +151,13 @@ extension PostgresStore {
         return OAuthTokenLookup(token: token, family: family, username: try row.text("username"))
     }
 
-    /// Reads the refresh token and its family locked, decides, and writes, in one transaction.
-    public func useRefreshToken(hash: String, at now: Date, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision) async throws -> RefreshDecision? {
-        try await decideUnderLock(
+    /// Records `proof` (``insertReplayKey(_:expiresAt:now:)``, a commit of its own), then reads
+    /// the refresh token and its family locked, decides, and writes, in one transaction.
+    public func useRefreshToken(
+        hash: String, at now: Date, recording proof: ProofRecord?, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+    ) async throws -> RefreshDecision? {
+        if let proof, try await !insertReplayKey(proof.key, expiresAt: proof.expiresAt, now: proof.now) { throw QRLoginError.replayedProof }
+        return try await decideUnderLock(
             read: { (connection: PostgresConnection, logger: Logger) -> OAuthTokenLookup? in
                 // The token row and its family row stay locked until commit: a second use of the
                 // token waits here and then sees it used, so it revokes instead of rotating again.
@@ -175,10 +179,12 @@ extension PostgresStore {
                     )
                     guard marked > 0 else { throw PostgresStoreError.concurrentModification(requestId: found.token.id) }
                     for token in tokens { try await Self.insertOAuthToken(token, on: connection, logger: logger) }
-                    try await Self.execute(
-                        "UPDATE token_families SET expires_at = $1 WHERE id = $2",
-                        QRLoginPostgres.binds(expiresAt.pg, .text(found.family.id)), on: connection, logger: logger
-                    )
+                    if let expiresAt {
+                        try await Self.execute(
+                            "UPDATE token_families SET expires_at = $1 WHERE id = $2",
+                            QRLoginPostgres.binds(expiresAt.pg, .text(found.family.id)), on: connection, logger: logger
+                        )
+                    }
                 case .revokeFamily:
                     try await Self.execute(
                         "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
@@ -220,7 +226,13 @@ extension PostgresStore {
     public func tokenFamilies(accountId: String, at now: Date) async throws -> [TokenFamily] {
         try await rows(
             """
-            SELECT * FROM token_families WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2
+            SELECT * FROM (
+                SELECT f.*, (
+                    SELECT max(t.expires_at) FROM oauth_tokens t
+                    WHERE t.family_id = f.id AND t.used_at IS NULL AND t.revoked_at IS NULL
+                ) AS working_until
+                FROM token_families f WHERE f.account_id = $1 AND f.revoked_at IS NULL AND f.expires_at > $2
+            ) AS families WHERE working_until > $2
             ORDER BY created_at, id COLLATE "C"
             """,
             QRLoginPostgres.binds(.text(accountId), now.pg)
@@ -229,7 +241,7 @@ extension PostgresStore {
                 id: try row.text("id"), clientId: try row.text("client_id"), accountId: try row.text("account_id"),
                 scopes: Self.oauthWords(try row.text("scopes")), refreshJKT: try row.optionalText("refresh_jkt"),
                 origin: try row.enumValue("origin"), createdAt: try row.date("created_at"),
-                expiresAt: try row.date("expires_at"), revokedAt: try row.optionalDate("revoked_at")
+                expiresAt: try row.date("working_until"), revokedAt: try row.optionalDate("revoked_at")
             )
         }
     }

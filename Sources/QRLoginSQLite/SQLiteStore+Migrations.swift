@@ -217,6 +217,15 @@ enum SQLiteMigrations {
             // before one is refused after it (SQLiteReplayCache).
             "CREATE TABLE dpop_replays (digest TEXT PRIMARY KEY, expires_at REAL NOT NULL) STRICT, WITHOUT ROWID",
         ],
+        [
+            // Fewer pages per refresh: a refresh inserts two tokens of one family, whose entries
+            // sit side by side in one index on (family, expiry); the two indexes this replaces
+            // put them on two more pages (the expiry index's two ends: an access token's and a
+            // refresh token's expiry). The cleanup finds expired tokens family by family.
+            "CREATE INDEX oauth_tokens_family_expiry ON oauth_tokens (family_id, expires_at)",
+            "DROP INDEX oauth_tokens_family",
+            "DROP INDEX oauth_tokens_expires_at",
+        ],
     ]
 
     /// Applies every step the database lacks, each in its own transaction together with the

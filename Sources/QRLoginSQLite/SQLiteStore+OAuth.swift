@@ -148,11 +148,23 @@ extension SQLiteStore {
         }
     }
 
-    /// Reads, decides and writes a refresh in one transaction.
-    public func useRefreshToken(hash: String, at now: Date, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision) async throws -> RefreshDecision? {
-        try transaction { connection in
-            guard let found = try Self.oauthToken(hash: hash, on: connection), found.token.kind == .refresh else { return nil }
-            let decision = try decide(found.token, found.family)
+    /// Records `proof` in the replay table, then reads, decides and writes the refresh, all in
+    /// one transaction: one commit per refresh. A refused refresh commits the proof alone.
+    public func useRefreshToken(
+        hash: String, at now: Date, recording proof: ProofRecord?, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+    ) async throws -> RefreshDecision? {
+        try transaction { connection -> Result<RefreshDecision?, any Error> in
+            if let proof, try !Self.insertReplayKey(proof.key, expiresAt: proof.expiresAt, now: proof.now, on: connection) {
+                throw QRLoginError.replayedProof
+            }
+            guard let found = try Self.oauthToken(hash: hash, on: connection), found.token.kind == .refresh else { return .success(nil) }
+            let decision: RefreshDecision
+            do {
+                decision = try decide(found.token, found.family)
+            } catch {
+                // Nothing of the refresh is written yet: the commit keeps the proof's record only.
+                return .failure(error)
+            }
             switch decision {
             case .rotate(let tokens, let expiresAt):
                 // Conditional on the token being unused: a second writer outside this store
@@ -162,14 +174,16 @@ extension SQLiteStore {
                 ) { _ in true }
                 guard !marked.isEmpty else { throw SQLiteStoreError.concurrentModification(requestId: found.token.id) }
                 for token in tokens { try Self.insert(token, on: connection) }
-                try connection.execute("UPDATE token_families SET expires_at = ? WHERE id = ?", [expiresAt.sqlite, .text(found.family.id)])
+                if let expiresAt {
+                    try connection.execute("UPDATE token_families SET expires_at = ? WHERE id = ?", [expiresAt.sqlite, .text(found.family.id)])
+                }
             case .revokeFamily:
                 try connection.execute(
                     "UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now.sqlite, .text(found.family.id)]
                 )
             }
-            return decision
-        }
+            return .success(decision)
+        }.get()
     }
 
     /// Revokes an access token, or a refresh token's family, of `clientId`.
@@ -190,12 +204,19 @@ extension SQLiteStore {
         }
     }
 
-    /// The live families of `accountId`, oldest first.
+    /// The families of `accountId` that hold a working token, oldest first, each with the
+    /// expiry of its last working token.
     public func tokenFamilies(accountId: String, at now: Date) async throws -> [TokenFamily] {
         try exclusively { connection in
             try connection.query(
                 """
-                SELECT * FROM token_families WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?
+                SELECT * FROM (
+                    SELECT f.*, (
+                        SELECT max(t.expires_at) FROM oauth_tokens t
+                        WHERE t.family_id = f.id AND t.used_at IS NULL AND t.revoked_at IS NULL
+                    ) AS working_until
+                    FROM token_families f WHERE f.account_id = ?1 AND f.revoked_at IS NULL AND f.expires_at > ?2
+                ) WHERE working_until > ?2
                 ORDER BY created_at, id
                 """,
                 [.text(accountId), now.sqlite]
@@ -204,7 +225,7 @@ extension SQLiteStore {
                     id: try row.text("id"), clientId: try row.text("client_id"), accountId: try row.text("account_id"),
                     scopes: Self.scopes(try row.text("scopes")), refreshJKT: try row.optionalText("refresh_jkt"),
                     origin: try row.enumValue("origin"), createdAt: try row.date("created_at"),
-                    expiresAt: try row.date("expires_at"), revokedAt: try row.optionalDate("revoked_at")
+                    expiresAt: try row.date("working_until"), revokedAt: try row.optionalDate("revoked_at")
                 )
             }
         }
@@ -223,7 +244,16 @@ extension SQLiteStore {
     /// Deletes tokens and families that expired before `cutoff`, in one transaction.
     public func deleteOAuthTokens(expiredBefore cutoff: Date) async throws -> Int {
         try transaction { connection in
-            try connection.execute("DELETE FROM oauth_tokens WHERE expires_at < ?", [cutoff.sqlite])
+            // Family by family: expiries are indexed only within a family (fewer pages per
+            // refresh), and every token has a family.
+            try connection.execute(
+                """
+                DELETE FROM oauth_tokens WHERE rowid IN (
+                    SELECT t.rowid FROM token_families f CROSS JOIN oauth_tokens t
+                    WHERE t.family_id = f.id AND t.expires_at < ?)
+                """,
+                [cutoff.sqlite]
+            )
             let tokens = connection.changes
             // Tokens of a deleted family go with it (ON DELETE CASCADE); a family outlives its tokens.
             try connection.execute("DELETE FROM token_families WHERE expires_at < ?", [cutoff.sqlite])

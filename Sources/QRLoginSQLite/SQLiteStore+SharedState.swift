@@ -7,19 +7,24 @@ extension SQLiteStore {
     /// restart or a crash does not reopen the window in which a proof it accepted would be
     /// accepted again. A row that has expired but not yet been deleted is taken over.
     public func insertReplayKey(_ key: String, expiresAt: Date, now: Date) throws -> Bool {
+        try exclusively { connection in
+            try Self.insertReplayKey(key, expiresAt: expiresAt, now: now, on: connection)
+        }
+    }
+
+    /// ``insertReplayKey(_:expiresAt:now:)`` on `connection`, in its transaction if it is in one.
+    static func insertReplayKey(_ key: String, expiresAt: Date, now: Date, on connection: SQLiteConnection) throws -> Bool {
         // The first 132 bits of the key's SHA-256: a short fixed-size row, and no collision
         // between proofs in any window the table can hold.
         let digest = String(Secrets.hash(key).prefix(22))
-        return try exclusively { connection in
-            try connection.execute(
-                """
-                INSERT INTO dpop_replays (digest, expires_at) VALUES (?1, ?2)
-                ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE dpop_replays.expires_at <= ?3
-                """,
-                [.text(digest), expiresAt.sqlite, now.sqlite]
-            )
-            return connection.changes == 1
-        }
+        try connection.execute(
+            """
+            INSERT INTO dpop_replays (digest, expires_at) VALUES (?1, ?2)
+            ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE dpop_replays.expires_at <= ?3
+            """,
+            [.text(digest), expiresAt.sqlite, now.sqlite]
+        )
+        return connection.changes == 1
     }
 
     /// Deletes replay keys that expired before `cutoff`. Returns how many.

@@ -56,8 +56,9 @@ struct SharedState: Sendable {
                 ready: { _ = try await store.loginRequest(id: "health-check") }
             )
         }
+        // A memory store records the proofs of refreshes itself: the same cache serves the rest.
         return SharedState(
-            replayCache: MemoryReplayCache(), buckets: MemoryRateLimitBuckets(), pickups: InProcessPickups(), notifier: given ?? InProcessNotifier(),
+            replayCache: (store as? MemoryStore)?.replayCache ?? MemoryReplayCache(), buckets: MemoryRateLimitBuckets(), pickups: InProcessPickups(), notifier: given ?? InProcessNotifier(),
             listener: nil, codeKey: SymmetricKey(size: .bits256), nonceKey: SymmetricKey(size: .bits256), cleanup: nil,
             ready: { _ = try await store.loginRequest(id: "health-check") }
         )

@@ -29,7 +29,19 @@ import Testing
             Issue.record("expected a rotation"); return
         }
         #expect(tokens.map(\.scopes) == [["openid", "offline_access"], ["openid", "offline_access"]])
-        #expect(expiresAt == now.addingTimeInterval(7200))
+        // The new refresh token outlives the family: the family moves past it by 1/32 of its lifetime.
+        #expect(expiresAt == now.addingTimeInterval(7200 + 7200 / 32))
+    }
+
+    @Test func aFamilyThatOutlivesTheNewTokensStaysWhereItIs() throws {
+        var long = family()
+        long.expiresAt = now.addingTimeInterval(7200)
+        guard case .rotate(_, let expiresAt) = try decide(refresh(), long) else {
+            Issue.record("expected a rotation"); return
+        }
+        #expect(expiresAt == nil, "no write to the family's row")
+        #expect(RefreshPolicy.familyExpiry(now.addingTimeInterval(10), outlivedBy: now.addingTimeInterval(10), now: now) == nil)
+        #expect(RefreshPolicy.familyExpiry(now, outlivedBy: now.addingTimeInterval(3200), now: now) == now.addingTimeInterval(3300))
     }
 
     @Test func aReplayedTokenRevokesTheFamilyWhatEverKeyItComesWith() throws {

@@ -189,6 +189,50 @@ struct OAuthStoreConformanceTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aRefreshRecordsItsProofAndARecordedProofWritesNothing(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await Self.issue(store)
+            let later = t0.addingTimeInterval(10)
+            let proof = ProofRecord(key: "thumb:jti-1", expiresAt: later.addingTimeInterval(60), now: later)
+            let new = OAuthToken(id: "rt2", kind: .refresh, hash: "hash-rt2", familyId: "fam", scopes: ["openid"], jkt: nil, createdAt: later, expiresAt: later.addingTimeInterval(90_000))
+            let rotated = try await store.useRefreshToken(hash: "hash-fam-rt", at: later, recording: proof) { _, _ in
+                .rotate(tokens: [new], familyExpiresAt: nil)
+            }
+            #expect(rotated != nil)
+            // The same proof again: refused before the refresh is read, and nothing is written.
+            await #expect(throws: QRLoginError.replayedProof) {
+                _ = try await store.useRefreshToken(hash: "hash-rt2", at: later, recording: proof) { _, _ in
+                    Issue.record("a replayed proof must not reach the decision")
+                    return .revokeFamily
+                }
+            }
+            #expect(try await store.oauthToken(hash: "hash-rt2")?.token.usedAt == nil)
+            #expect(try await store.oauthToken(hash: "hash-rt2")?.family.revokedAt == nil)
+
+            // A refused refresh and an unknown token keep their proofs recorded.
+            let refused = ProofRecord(key: "thumb:jti-2", expiresAt: later.addingTimeInterval(60), now: later)
+            await #expect(throws: OAuthError.invalidGrant("no")) {
+                _ = try await store.useRefreshToken(hash: "hash-rt2", at: later, recording: refused) { _, _ in throw OAuthError.invalidGrant("no") }
+            }
+            let unknown = ProofRecord(key: "thumb:jti-3", expiresAt: later.addingTimeInterval(60), now: later)
+            #expect(try await store.useRefreshToken(hash: "nope", at: later, recording: unknown) { _, _ in .revokeFamily } == nil)
+            for record in [refused, unknown] {
+                await #expect(throws: QRLoginError.replayedProof) {
+                    _ = try await store.useRefreshToken(hash: "hash-rt2", at: later, recording: record) { _, _ in .revokeFamily }
+                }
+            }
+            #expect(try await store.oauthToken(hash: "hash-rt2")?.token.usedAt == nil)
+
+            // Past its expiry, a recorded proof's key is taken over (the acceptance window is over).
+            let afterwards = later.addingTimeInterval(61)
+            let again = ProofRecord(key: "thumb:jti-1", expiresAt: afterwards.addingTimeInterval(60), now: afterwards)
+            #expect(try await store.useRefreshToken(hash: "hash-rt2", at: afterwards, recording: again) { _, _ in
+                .rotate(tokens: [], familyExpiresAt: nil)
+            } != nil)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func concurrentRefreshesHaveOneWinner(kind: StoreKind) async throws {
         try await kind.withStore { store in
             try await Self.issue(store)
@@ -234,6 +278,50 @@ struct OAuthStoreConformanceTests {
             #expect(try await store.revokeTokenFamily(id: "fam", accountId: "acc-1", at: t0) == true)
             #expect(try await store.revokeTokenFamily(id: "fam", accountId: "acc-1", at: t0) == false)
             #expect(try await store.tokenFamilies(accountId: "acc-1", at: t0).isEmpty)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aRotationThatKeepsTheFamilysExpiryWritesNoFamily(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await Self.issue(store)
+            let later = t0.addingTimeInterval(10)
+            let access = OAuthToken(id: "at2", kind: .access, hash: "hash-at2", familyId: "fam", scopes: ["openid"], jkt: "key-a", createdAt: later, expiresAt: later.addingTimeInterval(3600))
+            let refresh = OAuthToken(id: "rt2", kind: .refresh, hash: "hash-rt2", familyId: "fam", scopes: ["openid", "offline_access"], jkt: nil, createdAt: later, expiresAt: later.addingTimeInterval(80_000))
+            let decision = try await store.useRefreshToken(hash: "hash-fam-rt", at: later) { _, _ in
+                .rotate(tokens: [access, refresh], familyExpiresAt: nil)
+            }
+            #expect(decision == .rotate(tokens: [access, refresh], familyExpiresAt: nil))
+            let lookup = try #require(try await store.oauthToken(hash: "hash-rt2"))
+            #expect(lookup.family.expiresAt == t0.addingTimeInterval(86_400), "the family's expiry stays where it was")
+            #expect(try await store.oauthToken(hash: "hash-at2")?.token == access)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func grantsListFamiliesWithAWorkingTokenUntilItsExpiry(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await Self.issue(store)
+            try await Self.issue(store, family: "fam2")
+            // The family's own expiry (a day) is only a bound; the listing gives its tokens'.
+            let listed = try await store.tokenFamilies(accountId: "acc-1", at: t0)
+            #expect(listed.map(\.id) == ["fam", "fam2"])
+            #expect(listed.map(\.expiresAt) == [t0.addingTimeInterval(86_400), t0.addingTimeInterval(86_400)])
+
+            // A family whose refresh token was used and whose access token was revoked holds
+            // nothing that works, though it is neither revoked nor expired.
+            let later = t0.addingTimeInterval(10)
+            let access = OAuthToken(id: "at2", kind: .access, hash: "hash-at2", familyId: "fam2", scopes: ["openid"], jkt: "key-a", createdAt: later, expiresAt: later.addingTimeInterval(600))
+            _ = try await store.useRefreshToken(hash: "hash-fam2-rt", at: later) { _, _ in .rotate(tokens: [access], familyExpiresAt: nil) }
+            #expect(try await store.tokenFamilies(accountId: "acc-1", at: later).map(\.expiresAt) == [t0.addingTimeInterval(86_400), t0.addingTimeInterval(3600)],
+                    "fam2's refresh token is used: its first access token is the one that works longest")
+            #expect(try await store.revokeOAuthToken(hash: "hash-at2", clientId: "cli", at: later) == .accessToken)
+            #expect(try await store.revokeOAuthToken(hash: "hash-fam2-at", clientId: "cli", at: later) == .accessToken)
+            #expect(try await store.tokenFamilies(accountId: "acc-1", at: later).map(\.id) == ["fam"])
+            #expect(try await store.oauthToken(hash: "hash-fam2-rt")?.family.revokedAt == nil)
+
+            // Past its last token's expiry, a family is no longer listed, whatever its own says.
+            #expect(try await store.tokenFamilies(accountId: "acc-1", at: t0.addingTimeInterval(86_400)).isEmpty)
         }
     }
 

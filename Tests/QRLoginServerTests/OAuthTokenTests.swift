@@ -4,6 +4,7 @@ import HummingbirdTesting
 import NIOCore
 import QRLoginCore
 import QRLoginOAuth
+import QRLoginSQLite
 @testable import QRLoginServer
 import Testing
 
@@ -26,6 +27,59 @@ import Testing
             #expect(try await api.introspect(access)["active"] as? Bool == false, "the replay revoked the family")
             #expect(try await api.refresh(second, key: start.key).oauthError == "invalid_grant")
         }
+    }
+
+    /// A refresh records its proof in the store's own transaction (one commit), not through the
+    /// replay cache: the proof must still count as used, for refreshes and every other grant,
+    /// also when the refresh is refused.
+    @Test(arguments: [false, true])
+    func aRefreshsProofCannotBeReplayed(onSQLite: Bool) async throws {
+        let store: any Store = onSQLite ? try await SQLiteStore.open(path: nil) : MemoryStore()
+        for client in [OAuthClients.cli, OAuthClients.tv, OAuthClients.conf, OAuthClients.rs] { try await store.upsertClient(client) }
+        try await withAPI(store: store) { api, clock in
+            let phone = try await api.signedInPhone("alice")
+            let (start, tokens) = try await api.deviceTokens(phone: phone)
+            let key = try #require(start.key)
+            let sign = { try key.signer.proof(method: "POST", url: testBaseURL + "/oauth/token", issuedAt: clock.now) }
+            func refresh(_ token: String, proof: String) async throws -> Reply {
+                try await api.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", "cli")], proof: proof)
+            }
+
+            let used = try sign()
+            let rotated = try await refresh(try #require(tokens["refresh_token"] as? String), proof: used)
+            #expect(rotated.status == .ok, "\(rotated.text)")
+            var current = try #require(rotated["refresh_token"] as? String)
+            let replayed = try await refresh(current, proof: used)
+            #expect(replayed.oauthError == "invalid_dpop_proof", "\(replayed.text)")
+            #expect(replayed.json["error_description"] as? String == QRLoginError.replayedProof.detail)
+
+            // Refused refreshes record their proofs too: an unknown token, a missing one, a
+            // malformed one, and a token of another client.
+            let refusals: [(params: [(String, String)], error: String)] = [
+                ([("grant_type", "refresh_token"), ("refresh_token", "qrl_rt_unknown"), ("client_id", "cli")], "invalid_grant"),
+                ([("grant_type", "refresh_token"), ("client_id", "cli")], "invalid_request"),
+                ([("grant_type", "refresh_token"), ("refresh_token", "not-a-token"), ("client_id", "cli")], "invalid_grant"),
+                ([("grant_type", "refresh_token"), ("refresh_token", current), ("client_id", "tv")], "invalid_grant"),
+            ]
+            for refusal in refusals {
+                let proof = try sign()
+                #expect(try await api.form("/oauth/token", refusal.params, proof: proof).oauthError == refusal.error)
+                #expect(try await refresh(current, proof: proof).oauthError == "invalid_dpop_proof", "\(refusal.params)")
+            }
+
+            // The replays changed nothing: the token still rotates with a fresh proof.
+            let fresh = try sign()
+            let next = try await refresh(current, proof: fresh)
+            #expect(next.status == .ok, "\(next.text)")
+            current = try #require(next["refresh_token"] as? String)
+            // The refresh's record is the one every other request meets.
+            let poll = try await api.form(
+                "/oauth/token", [("grant_type", GrantType.deviceCode.rawValue), ("device_code", start.deviceCode), ("client_id", "cli")], proof: fresh
+            )
+            #expect(poll.oauthError == "invalid_dpop_proof", "\(poll.text)")
+            #expect(try await api.refresh(current, key: key).status == .ok)
+        }
+        if let sqlite = store as? SQLiteStore { try await sqlite.close() }
     }
 
     @Test func aPublicClientsRefreshTokenIsBoundToItsKey() async throws {
@@ -184,7 +238,9 @@ import Testing
     }
 
     @Test func aProofSignedBeforeARestartIsRefusedAfterIt() async throws {
-        let store = try await OAuthClients.store()
+        // Wrapped, the memory store's own replay cache stays hidden: each server below makes an
+        // empty one, as a process that kept its data but not its replay cache.
+        let store = HeldStore(try await OAuthClients.store())
         let clock = ManualClock(Date())
         let key = TestDevice()
         let path = "/oauth/device_authorization"

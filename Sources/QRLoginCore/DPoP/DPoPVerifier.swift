@@ -22,6 +22,25 @@ public struct DPoPProof: Sendable, Equatable {
     public var nonce: String? = nil
 }
 
+/// A verified proof's entry for the replay cache, not yet recorded: for a caller that records
+/// it together with its own write (``Store/useRefreshToken(hash:at:recording:_:)``) instead of
+/// in a commit of its own.
+public struct ProofRecord: Sendable, Equatable {
+    /// The cache key: the proof's key thumbprint and `jti`.
+    public var key: String
+    /// Until when a second use must be refused.
+    public var expiresAt: Date
+    /// The time the proof was checked at.
+    public var now: Date
+
+    /// Creates a record.
+    public init(key: String, expiresAt: Date, now: Date) {
+        self.key = key
+        self.expiresAt = expiresAt
+        self.now = now
+    }
+}
+
 /// Remembers proof ids for the acceptance window, so a replayed proof is refused: in process
 /// memory for one instance (``MemoryReplayCache``), in the shared database for several.
 public protocol ReplayCache: Sendable {
@@ -65,39 +84,59 @@ public struct DPoPVerifier: Sendable {
     /// - Throws: ``QRLoginError/invalidProof(_:)`` naming the failed check, or
     ///   ``QRLoginError/replayedProof``.
     public func verify(proof: String?, method: String, path: String, accessToken: String?) async throws(QRLoginError) -> DPoPProof {
-        guard let onRefusal else { return try await verifyProof(proof, method: method, path: path, accessToken: accessToken) }
-        do {
-            return try await verifyProof(proof, method: method, path: path, accessToken: accessToken)
-        } catch {
-            switch error {
-            case .invalidProof(let reason): onRefusal(reason)
-            case .replayedProof: onRefusal("replayed")
-            default: break
+        let (verified, record) = try verifyUnrecorded(proof: proof, method: method, path: path, accessToken: accessToken)
+        try await self.record(record)
+        return verified
+    }
+
+    /// Every check of ``verify(proof:method:path:accessToken:)`` but the replay cache's: the
+    /// caller must record the returned entry, through ``record(_:)`` or a store that records it
+    /// with its own write, before it acts on the proof.
+    /// - Throws: ``QRLoginError/invalidProof(_:)`` naming the failed check.
+    public func verifyUnrecorded(proof: String?, method: String, path: String, accessToken: String?) throws(QRLoginError) -> (DPoPProof, ProofRecord) {
+        do throws(QRLoginError) {
+            guard var proof, !proof.isEmpty else { throw .invalidProof("missing DPoP header") }
+            guard proof.utf8.count <= Self.maxProofLength else { throw .invalidProof("proof too large") }
+            let now = clock.now
+            // Every check but the replay cache's runs over the proof's UTF-8 bytes in place.
+            let checked = proof.withUTF8 { bytes in
+                Result { () throws(QRLoginError) in try check(bytes, method: method, path: path, accessToken: accessToken, now: now) }
             }
+            let verified = try checked.get()
+            // The proof stays acceptable until iat + skew; a future-dated one also until now + skew.
+            let expiry = max(verified.issuedAt, now).addingTimeInterval(maxClockSkew)
+            return (verified, ProofRecord(key: verified.thumbprint + ":" + verified.jti, expiresAt: expiry, now: now))
+        } catch {
+            refused(error)
             throw error
         }
     }
 
-    private func verifyProof(_ proof: String?, method: String, path: String, accessToken: String?) async throws(QRLoginError) -> DPoPProof {
-        guard var proof, !proof.isEmpty else { throw .invalidProof("missing DPoP header") }
-        guard proof.utf8.count <= Self.maxProofLength else { throw .invalidProof("proof too large") }
-        let now = clock.now
-        // Every check but the replay cache's runs over the proof's UTF-8 bytes in place.
-        let checked = proof.withUTF8 { bytes in
-            Result { () throws(QRLoginError) in try check(bytes, method: method, path: path, accessToken: accessToken, now: now) }
-        }
-        let verified = try checked.get()
-        // The proof stays acceptable until iat + skew; a future-dated one also until now + skew.
-        let expiry = max(verified.issuedAt, now).addingTimeInterval(maxClockSkew)
+    /// Records a verified proof in the replay cache.
+    /// - Throws: ``QRLoginError/replayedProof`` for a proof recorded before and still live,
+    ///   ``QRLoginError/storeUnavailable`` when a shared cache cannot answer.
+    public func record(_ record: ProofRecord) async throws(QRLoginError) {
         let fresh: Bool
         do {
-            fresh = try await replayCache.insert(verified.thumbprint + ":" + verified.jti, expiresAt: expiry, now: now)
+            fresh = try await replayCache.insert(record.key, expiresAt: record.expiresAt, now: record.now)
         } catch {
             // A shared cache that cannot answer must not let the proof through.
             throw .storeUnavailable
         }
-        guard fresh else { throw .replayedProof }
-        return verified
+        guard fresh else {
+            refused(.replayedProof)
+            throw .replayedProof
+        }
+    }
+
+    /// Tells ``onRefusal`` why a proof was refused, also when a store that recorded the proof
+    /// found it replayed.
+    public func refused(_ error: QRLoginError) {
+        switch error {
+        case .invalidProof(let reason): onRefusal?(reason)
+        case .replayedProof: onRefusal?("replayed")
+        default: break
+        }
     }
 
     /// Every check of `verify` except the replay cache's, on the proof's bytes.

@@ -19,6 +19,10 @@ public actor MemoryStore: Store {
     private var sessions: [String: BrowserSession] = [:]  // key: session id
     private var pushed: [String: PushedRequest] = [:]  // key: request_uri
 
+    /// The DPoP replay cache of a server on this store: ``useRefreshToken(hash:at:recording:_:)``
+    /// records its proofs here, so they meet the proofs of every other request.
+    public nonisolated let replayCache = MemoryReplayCache()
+
     /// Creates an empty store.
     public init() {}
 
@@ -254,16 +258,20 @@ public actor MemoryStore: Store {
         return OAuthTokenLookup(token: token, family: family, username: account.username)
     }
 
-    /// Applies `decide` to the refresh token with hash `hash` in one actor turn; nil if there is
-    /// none. Rethrows what `decide` throws, writing nothing then.
-    public func useRefreshToken(hash: String, at now: Date, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision) async throws -> RefreshDecision? {
+    /// Records `proof` in ``replayCache``, then applies `decide` to the refresh token with hash
+    /// `hash` without suspending; nil if there is none. Rethrows what `decide` throws, writing
+    /// nothing of the refresh then.
+    public func useRefreshToken(
+        hash: String, at now: Date, recording proof: ProofRecord?, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+    ) async throws -> RefreshDecision? {
+        if let proof, await !replayCache.insert(proof.key, expiresAt: proof.expiresAt, now: proof.now) { throw QRLoginError.replayedProof }
         guard let token = oauthTokens[hash], token.kind == .refresh, let family = families[token.familyId] else { return nil }
         let decision = try decide(token, family)
         switch decision {
         case .rotate(let newTokens, let expiresAt):
             oauthTokens[hash]?.usedAt = now
             for new in newTokens { oauthTokens[new.hash] = new }
-            families[family.id]?.expiresAt = expiresAt
+            if let expiresAt { families[family.id]?.expiresAt = expiresAt }
         case .revokeFamily:
             if family.revokedAt == nil { families[family.id]?.revokedAt = now }
         }
@@ -285,10 +293,20 @@ public actor MemoryStore: Store {
         }
     }
 
-    /// The live families of `accountId` at `now`, oldest first (ties by id). Never throws.
+    /// The families of `accountId` that hold a working token at `now`, each with the expiry of
+    /// its last working token, oldest first (ties by id). Never throws.
     public func tokenFamilies(accountId: String, at now: Date) async throws -> [TokenFamily] {
-        families.values.filter { $0.accountId == accountId && $0.isLive(at: now) }
-            .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        var workingUntil: [String: Date] = [:]
+        for token in oauthTokens.values where token.usedAt == nil && token.revokedAt == nil {
+            workingUntil[token.familyId] = max(workingUntil[token.familyId] ?? token.expiresAt, token.expiresAt)
+        }
+        return families.values.compactMap { family -> TokenFamily? in
+            guard family.accountId == accountId, family.isLive(at: now), let until = workingUntil[family.id], until > now else { return nil }
+            var listed = family
+            listed.expiresAt = until
+            return listed
+        }
+        .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
     }
 
     /// Revokes family `id` of `accountId` if it is not revoked yet. Never throws.

@@ -132,13 +132,25 @@ public protocol Store: Sendable {
     /// Atomically reads the refresh token whose hash is `hash` with its family, runs `decide`,
     /// and applies the decision: ``RefreshDecision/rotate(tokens:familyExpiresAt:)`` marks the
     /// token used and inserts the new ones, ``RefreshDecision/revokeFamily`` revokes the family
-    /// at `now`. If `decide` throws, nothing is written and the error is rethrown.
+    /// at `now`. If `decide` throws, nothing of the refresh is written and the error is
+    /// rethrown.
+    ///
+    /// With `proof`, the DPoP proof of the request is recorded first, as the server's replay
+    /// cache would record it (``ReplayCache/insert(_:expiresAt:now:)``), at the latest in the
+    /// same commit as the refresh: a store that keeps the replay cache in its database saves a
+    /// commit per refresh. The proof stays recorded whatever the refresh's outcome.
     /// - Returns: the decision applied, or nil when no refresh token has that hash.
-    func useRefreshToken(hash: String, at now: Date, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision) async throws -> RefreshDecision?
+    /// - Throws: ``QRLoginError/replayedProof`` (nothing written) when `proof` was recorded
+    ///   before and is still live.
+    func useRefreshToken(
+        hash: String, at now: Date, recording proof: ProofRecord?, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+    ) async throws -> RefreshDecision?
     /// Revokes the token whose hash is `hash` if it belongs to `clientId`: an access token on
     /// its own, a refresh token with its whole family (RFC 7009 §2.1).
     func revokeOAuthToken(hash: String, clientId: String, at date: Date) async throws -> OAuthRevocation
-    /// The live token families (grants) of `accountId` at `now`, oldest first.
+    /// The token families (grants) of `accountId` that hold a working token at `now` (not
+    /// revoked, expired or used up), oldest first, each with `expiresAt` set to the expiry of
+    /// its last working token.
     func tokenFamilies(accountId: String, at now: Date) async throws -> [TokenFamily]
     /// Revokes family `id` of `accountId` at `date`. Returns whether a live family was revoked.
     func revokeTokenFamily(id: String, accountId: String, at date: Date) async throws -> Bool
@@ -215,4 +227,13 @@ extension Store {
 public protocol StoreUnavailableError: Error {
     /// Whether this failure is of that kind.
     var isUnavailable: Bool { get }
+}
+
+extension Store {
+    /// ``useRefreshToken(hash:at:recording:_:)`` with no proof to record.
+    public func useRefreshToken(
+        hash: String, at now: Date, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+    ) async throws -> RefreshDecision? {
+        try await useRefreshToken(hash: hash, at: now, recording: nil, decide)
+    }
 }

@@ -33,6 +33,19 @@ public enum RefreshPolicy {
             throw .invalidScope("the scope '\(wider)' was not granted")
         }
         let minted = mint(scopes, token.scopes)
-        return .rotate(tokens: minted.tokens, familyExpiresAt: max(family.expiresAt, minted.expiresAt))
+        return .rotate(tokens: minted.tokens, familyExpiresAt: familyExpiry(family.expiresAt, outlivedBy: minted.expiresAt, now: now))
+    }
+
+    /// The family's new expiry when a token expiring at `newest` joins a family that expires at
+    /// `current`, or nil when the family already outlives the token (the usual case).
+    ///
+    /// A family must outlive its tokens, but it need not expire with its newest one: when it
+    /// must move, it moves past `newest` by 1/32 of the token's lifetime (about a day for
+    /// 30-day refresh tokens), so most refreshes leave the family's row and its expiry index
+    /// alone, and a refresh writes fewer database pages. Its expiry is then an upper bound;
+    /// whether it still holds a token that works is read from its tokens.
+    public static func familyExpiry(_ current: Date, outlivedBy newest: Date, now: Date) -> Date? {
+        guard newest > current else { return nil }
+        return newest.addingTimeInterval(max(0, newest.timeIntervalSince(now)) / 32)
     }
 }

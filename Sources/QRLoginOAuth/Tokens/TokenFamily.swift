@@ -19,7 +19,9 @@ public struct TokenFamily: Codable, Sendable, Equatable {
     public var origin: GrantType
     /// When the family was started.
     public var createdAt: Date
-    /// The latest expiry of any token in it; past this the family is dead.
+    /// No token in it expires later; past this the family is dead. Refreshes move it ahead in
+    /// steps (``RefreshPolicy/familyExpiry(_:outlivedBy:now:)``), so it may be later than its
+    /// newest token's expiry.
     public var expiresAt: Date
     /// When the family was revoked, if it was.
     public var revokedAt: Date?
@@ -125,8 +127,9 @@ public struct OAuthTokenLookup: Sendable, Equatable {
 
 /// What a store does with a presented refresh token, as ``RefreshPolicy`` decides.
 public enum RefreshDecision: Sendable, Equatable {
-    /// Mark the presented token used, insert these tokens, and extend the family to `expiresAt`.
-    case rotate(tokens: [OAuthToken], familyExpiresAt: Date)
+    /// Mark the presented token used, insert these tokens, and move the family's expiry to
+    /// `familyExpiresAt` (nil: it already outlives them).
+    case rotate(tokens: [OAuthToken], familyExpiresAt: Date?)
     /// The token was used before: a replay. Revoke the whole family (RFC 6749 §10.4, RFC 9700 §4.14.2).
     case revokeFamily
 }

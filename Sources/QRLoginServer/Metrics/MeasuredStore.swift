@@ -83,8 +83,10 @@ final class MeasuredStore: Store {
     func clients() async throws -> [OAuthClient] { try await measure("clients") { try await base.clients() } }
     func removeClient(id: String, at date: Date) async throws -> Bool { try await measure("removeClient") { try await base.removeClient(id: id, at: date) } }
     func oauthToken(hash: String) async throws -> OAuthTokenLookup? { try await measure("oauthToken") { try await base.oauthToken(hash: hash) } }
-    func useRefreshToken(hash: String, at now: Date, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision) async throws -> RefreshDecision? {
-        try await measure("useRefreshToken") { try await base.useRefreshToken(hash: hash, at: now, decide) }
+    func useRefreshToken(
+        hash: String, at now: Date, recording proof: ProofRecord?, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+    ) async throws -> RefreshDecision? {
+        try await measure("useRefreshToken") { try await base.useRefreshToken(hash: hash, at: now, recording: proof, decide) }
     }
     func revokeOAuthToken(hash: String, clientId: String, at date: Date) async throws -> OAuthRevocation { try await measure("revokeOAuthToken") { try await base.revokeOAuthToken(hash: hash, clientId: clientId, at: date) } }
     func tokenFamilies(accountId: String, at now: Date) async throws -> [TokenFamily] { try await measure("tokenFamilies") { try await base.tokenFamilies(accountId: accountId, at: now) } }

@@ -119,14 +119,17 @@ struct OAuthRoutes {
         let form = try await FormBody.read(request, context: context)
         let grantType = try form.require("grant_type")
         let client = try await authenticateClient(request, form: form)
-        let proof = try await proofIfAny(request)
+        let grant = GrantType(rawValue: grantType)
+        // A refresh records its proof in the store's refresh transaction; the rest record it now.
+        let unrecorded = grant == .refreshToken ? try unrecordedProofIfAny(request) : nil
+        let proof = grant == .refreshToken ? unrecorded?.proof : try await proofIfAny(request)
         let issued: IssuedOAuthTokens
         var idToken: String?
-        switch GrantType(rawValue: grantType) {
+        switch grant {
         case .deviceCode?:
             issued = try await oauth.redeemDeviceCode(try form.require("device_code"), client: client, proof: proof)
         case .refreshToken?:
-            issued = try await oauth.refresh(try form.require("refresh_token"), scope: form["scope"], client: client, proof: proof)
+            issued = try await oauth.refresh(Result { () throws(OAuthError) in try form.require("refresh_token") }, scope: form["scope"], client: client, proof: unrecorded)
         case .authorizationCode?:
             (issued, idToken) = try await oidc.redeem(
                 code: try form.require("code"), redirectURI: form["redirect_uri"], verifier: form["code_verifier"], client: client, proof: proof
@@ -228,18 +231,24 @@ struct OAuthRoutes {
         return ClientCredentials(clientId: id, secret: form["client_secret"], viaBasic: false)
     }
 
-    /// The request's DPoP proof, verified, if it has one (RFC 9449 §4.3: at most one).
+    /// The request's DPoP proof, verified and recorded against replay, if it has one (RFC 9449
+    /// §4.3: at most one).
     func proofIfAny(_ request: Request) async throws -> DPoPProof? {
+        guard let (proof, record) = try unrecordedProofIfAny(request) else { return nil }
+        do { try await oauth.login.verifier.record(record) } catch { throw OAuthService.proofRefusal(error) }
+        return proof
+    }
+
+    /// The request's DPoP proof, verified but not yet recorded against replay, if it has one:
+    /// the caller must record it before it acts on it.
+    func unrecordedProofIfAny(_ request: Request) throws -> (proof: DPoPProof, record: ProofRecord)? {
         let headers = request.headers[values: .dpop]
         guard !headers.isEmpty else { return nil }
         guard headers.count == 1 else { throw OAuthError(.invalidDPoPProof, "send exactly one DPoP header") }
         do {
-            return try await oauth.login.verifier.verify(proof: headers[0], method: request.method.rawValue, path: request.uri.path, accessToken: nil)
-        } catch .storeUnavailable {
-            // The replay cache could not answer: the proof is not at fault, the service is.
-            throw QRLoginError.storeUnavailable
+            return try oauth.login.verifier.verifyUnrecorded(proof: headers[0], method: request.method.rawValue, path: request.uri.path, accessToken: nil)
         } catch {
-            throw OAuthError(.invalidDPoPProof, error.detail)
+            throw OAuthService.proofRefusal(error)
         }
     }
 

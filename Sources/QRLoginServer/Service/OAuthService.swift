@@ -156,24 +156,44 @@ struct OAuthService: Sendable {
     }
 
     /// `grant_type=refresh_token` (RFC 6749 §6): rotates the refresh token; a second use of one
-    /// revokes its whole family.
-    func refresh(_ refreshToken: String, scope: String?, client: OAuthClient, proof: DPoPProof?) async throws -> IssuedOAuthTokens {
-        try client.checkGrant(.refreshToken)
-        try checkProofRules(proof, client: client)
-        let requested = try Scope.parse(scope)
-        guard refreshToken.hasPrefix(Self.refreshTokenPrefix), refreshToken.utf8.count <= 128 else {
-            throw OAuthError.invalidGrant("the refresh token is invalid, expired or revoked")
+    /// revokes its whole family. The request's DPoP proof, if any, is recorded against replay in
+    /// the store's refresh transaction (a refused request records it too).
+    func refresh(
+        _ refreshToken: Result<String, OAuthError>, scope: String?, client: OAuthClient, proof: (proof: DPoPProof, record: ProofRecord)?
+    ) async throws -> IssuedOAuthTokens {
+        let (presented, requested): (String, [String])
+        do {
+            presented = try refreshToken.get()
+            try client.checkGrant(.refreshToken)
+            try checkProofRules(proof?.proof, client: client)
+            requested = try Scope.parse(scope)
+            guard presented.hasPrefix(Self.refreshTokenPrefix), presented.utf8.count <= 128 else {
+                throw OAuthError.invalidGrant("the refresh token is invalid, expired or revoked")
+            }
+        } catch {
+            // As if the proof had been recorded when it was verified: a replay is the answer.
+            if let record = proof?.record {
+                do { try await login.verifier.record(record) } catch { throw Self.proofRefusal(error) }
+            }
+            throw error
         }
         let now = clock.now
         let outcome = RefreshOutcome()
-        let decision = try await store.useRefreshToken(hash: Secrets.hash(refreshToken), at: now) { token, family in
-            try RefreshPolicy.decide(
-                token: token, family: family, clientId: client.id, proofJKT: proof?.thumbprint, requestedScopes: requested, now: now
-            ) { accessScopes, refreshScopes in
-                let minted = mint(scopes: accessScopes, refreshScopes: refreshScopes, proof: proof, familyId: family.id, now: now)
-                outcome.issued = minted.issued
-                return (minted.tokens, minted.expiresAt)
+        let proofJKT = proof?.proof.thumbprint
+        let decision: RefreshDecision?
+        do {
+            decision = try await store.useRefreshToken(hash: Secrets.hash(presented), at: now, recording: proof?.record) { token, family in
+                try RefreshPolicy.decide(
+                    token: token, family: family, clientId: client.id, proofJKT: proofJKT, requestedScopes: requested, now: now
+                ) { accessScopes, refreshScopes in
+                    let minted = mint(scopes: accessScopes, refreshScopes: refreshScopes, proof: proof?.proof, familyId: family.id, now: now)
+                    outcome.issued = minted.issued
+                    return (minted.tokens, minted.expiresAt)
+                }
             }
+        } catch QRLoginError.replayedProof {
+            login.verifier.refused(.replayedProof)
+            throw Self.proofRefusal(.replayedProof)
         }
         switch decision {
         case .rotate?:
@@ -184,6 +204,13 @@ struct OAuthService: Sendable {
         case nil:
             throw OAuthError.invalidGrant("the refresh token is invalid, expired or revoked")
         }
+    }
+
+    /// A refused proof's answer: `invalid_dpop_proof` (RFC 9449 §5), except for a replay cache
+    /// that cannot answer, the service's fault and not the proof's (503).
+    static func proofRefusal(_ error: QRLoginError) -> any Error {
+        if case .storeUnavailable = error { return error }
+        return OAuthError(.invalidDPoPProof, error.detail)
     }
 
     /// New access token (bound to the proof's key if there is one) and, with `offline_access`,

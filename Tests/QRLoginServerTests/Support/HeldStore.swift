@@ -93,8 +93,10 @@ final class HeldStore: Store {
     func clients() async throws -> [OAuthClient] { try await base.clients() }
     func removeClient(id: String, at date: Date) async throws -> Bool { try await base.removeClient(id: id, at: date) }
     func oauthToken(hash: String) async throws -> OAuthTokenLookup? { try await base.oauthToken(hash: hash) }
-    func useRefreshToken(hash: String, at now: Date, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision) async throws -> RefreshDecision? {
-        try await base.useRefreshToken(hash: hash, at: now, decide)
+    func useRefreshToken(
+        hash: String, at now: Date, recording proof: ProofRecord?, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+    ) async throws -> RefreshDecision? {
+        try await base.useRefreshToken(hash: hash, at: now, recording: proof, decide)
     }
     func revokeOAuthToken(hash: String, clientId: String, at date: Date) async throws -> OAuthRevocation { try await base.revokeOAuthToken(hash: hash, clientId: clientId, at: date) }
     func tokenFamilies(accountId: String, at now: Date) async throws -> [TokenFamily] { try await base.tokenFamilies(accountId: accountId, at: now) }
