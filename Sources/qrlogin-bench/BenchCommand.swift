@@ -258,6 +258,12 @@ struct BenchCommand: AsyncParsableCommand {
                 }
             case .refresh:
                 try await report.measure("refresh", unit: "req", try await scenarios.refreshes(requests: options.refreshes, phones: phones))
+                if options.wrkSeconds > 0 {
+                    // Enough proofs for 12,000 refreshes a second, about twice what the server reaches.
+                    let chains = try await scenarios.refreshChains(proofsEach: options.wrkSeconds * 12_000 / options.concurrency + 100, phones: phones)
+                    report.refreshUnderWrk = try await Wrk.refreshes(api: api, chains: chains, seconds: options.wrkSeconds, target: target)
+                    report.totalErrors += report.refreshUnderWrk?.failed ?? 0
+                }
             case .steps:
                 try await report.measureSteps(StepsScenario(api: api, concurrency: options.concurrency, logins: options.logins, phones: phones))
             case .all:
@@ -284,10 +290,12 @@ enum Wrk {
     ///   - target: whose CPU is read (every instance's together, and its other processes').
     ///   - headers: extra request headers (`Name: value`), sent with every request.
     ///   - script: a wrk Lua script that makes the requests (`-s`).
-    static func measure(url: String, seconds: Int, target: BenchTarget?, headers: [String] = [], script: String? = nil) async throws -> Ceiling? {
+    static func measure(
+        url: String, seconds: Int, target: BenchTarget?, headers: [String] = [], script: String? = nil, threads: Int = 2, connections: Int = 64
+    ) async throws -> Ceiling? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["wrk", "-t2", "-c64", "-d\(seconds)s"] + headers.flatMap { ["-H", $0] } + (script.map { ["-s", $0] } ?? []) + [url]
+        process.arguments = ["wrk", "-t\(threads)", "-c\(connections)", "-d\(seconds)s"] + headers.flatMap { ["-H", $0] } + (script.map { ["-s", $0] } ?? []) + [url]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -347,5 +355,57 @@ extension Wrk {
             """
         try Data(lua.utf8).write(to: script)
         return try await measure(url: target.base + BenchAPI.introspectionPath, seconds: seconds, target: target, script: script.path)
+    }
+}
+
+extension Wrk {
+    /// Refreshes sent by wrk, a light client, instead of the harness's generator: one thread and
+    /// one connection per chain, each request a `POST /oauth/token` with the chain's latest
+    /// refresh token and its next proof (signed beforehand, like the generator's), each answer's
+    /// refresh token read by the script for the next request. A refused refresh breaks its chain,
+    /// so every later request of that connection fails too and wrk counts them all.
+    static func refreshes(api: BenchAPI, chains: [Scenarios.RefreshChain], seconds: Int, target: BenchTarget) async throws -> Ceiling? {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-bench-refresh-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (index, chain) in chains.enumerated() {
+            // The first line is the chain's refresh token, each further line a proof.
+            let lines = ([chain.first] + chain.proofs).joined(separator: "\n") + "\n"
+            try Data(lines.utf8).write(to: directory.appendingPathComponent("chain-\(index).txt"))
+        }
+        let script = directory.appendingPathComponent("refresh.lua")
+        let lua = """
+            local threads = 0
+            setup = function(thread)
+              thread:set("chain", threads)
+              threads = threads + 1
+            end
+            local token, proofs, turn
+            init = function(args)
+              proofs = {}
+              for line in io.lines("\(directory.path)/chain-" .. chain .. ".txt") do
+                if token == nil then token = line else proofs[#proofs + 1] = line end
+              end
+              turn = 0
+            end
+            wrk.method = "POST"
+            wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+            request = function()
+              turn = turn + 1
+              -- Past the last proof, a request the server refuses: wrk counts it as failed.
+              wrk.headers["DPoP"] = proofs[turn] or "exhausted"
+              return wrk.format(nil, "\(BenchAPI.tokenPath)", nil, "grant_type=refresh_token&client_id=\(BenchClients.cli)&refresh_token=" .. token)
+            end
+            response = function(status, headers, body)
+              if status == 200 then
+                local rotated = string.match(body, '"refresh_token":"([^"]+)"')
+                if rotated then token = rotated end
+              end
+            end
+            """
+        try Data(lua.utf8).write(to: script)
+        return try await measure(
+            url: target.base + BenchAPI.tokenPath, seconds: seconds, target: target, script: script.path, threads: chains.count, connections: chains.count
+        )
     }
 }

@@ -12,6 +12,7 @@ struct Report {
     var requestWithProof: Wrk.Ceiling?
     /// wrk sending introspections (the `introspect` scenario, after the generator's run).
     var introspectUnderWrk: Wrk.Ceiling?
+    var refreshUnderWrk: Wrk.Ceiling?
     var lines: [String] = []
     var totalErrors = 0
     /// Floors measured in the same run (see ``Floors``).
@@ -262,13 +263,16 @@ struct Report {
                     // A refresh writes where GET /health reads: its transaction in place of the read.
                     let refresh = oneRequest - storeCost.read + oauthStoreCost.refresh
                     lines.append("floor: refresh at most \(Self.f(1e6 / refresh)) per server CPU-second (1 request, 1 signature check, the store's refresh transaction in place of the read; \(Self.f(refresh, 1)) µs); measured \(Self.f(1e6 / measured)) µs of server CPU per refresh, \(Self.f(measured)) per server CPU-second = \(ratio(measured, to: 1e6 / refresh)) of it")
+                    if let wrk = refreshUnderWrk, let underWrk = wrk.perServerCPUSecond {
+                        lines.append("refresh under wrk (a light client instead of the generator): \(Self.f(wrk.requestsPerSecond)) req/s, \(Self.f(1e6 / underWrk, 1)) µs of server CPU per refresh, \(Self.f(underWrk)) per server CPU-second = \(ratio(underWrk, to: 1e6 / refresh)) of the floor; \(wrk.failed) answers not 2xx")
+                    }
                 } else {
                     lines.append("floor: refresh at most \(Self.f(1e6 / oneRequest)) per server CPU-second (1 request, 1 signature check); measured \(Self.f(measured)) = \(ratio(measured, to: 1e6 / oneRequest)) of it")
                 }
             }
         }
         if let oauthStoreCost {
-            lines.append("floor: the server's SQLite store, OAuth: one token read by hash with its family and account \(Self.f(oauthStoreCost.tokenLookup, 1)) µs of CPU, one client read by id \(Self.f(oauthStoreCost.clientRead, 1)) µs, one refresh's transaction (read, mark used, two tokens inserted, family's expiry moved, commit) \(Self.f(oauthStoreCost.refresh, 1)) µs (timed in this process, on a temporary file)")
+            lines.append("floor: the server's SQLite store, OAuth: one token read by hash with its family and account \(Self.f(oauthStoreCost.tokenLookup, 1)) µs of CPU, one client read by id \(Self.f(oauthStoreCost.clientRead, 1)) µs, one refresh's transaction (proof recorded, read, mark used, two tokens inserted, commit) \(Self.f(oauthStoreCost.refresh, 1)) µs (timed in this process, on a temporary file)")
         }
         if let measured = perServerCPU["introspect"], let plain = ceiling?.perServerCPUSecond {
             // No proof at the introspection endpoint: the floor is GET /health itself (HTTP,

@@ -434,6 +434,29 @@ extension Scenarios {
         }
     }
 
+    /// A device's refresh token with the proofs of its key for the refreshes to come.
+    struct RefreshChain: Sendable {
+        var first: String
+        var proofs: [String]
+    }
+
+    /// One chain per worker for refreshes sent by another client (wrk): a device-grant login
+    /// each, and `proofsEach` proofs signed now.
+    func refreshChains(proofsEach: Int, phones: [BenchAPI.Phone]) async throws -> [RefreshChain] {
+        let made = Mutex<[Int: RefreshChain]>([:])
+        _ = try await runWorkers { worker in
+            let device = try device()
+            let tokens = try await deviceLogin(device, phone: phones[worker % phones.count])
+            let proofs = try (0..<proofsEach).map { _ in try api.tokenProof(device.key) }
+            made.withLock { $0[worker] = RefreshChain(first: tokens.refreshToken, proofs: proofs) }
+            return Measurements()
+        }
+        return try (0..<concurrency).map { worker in
+            guard let chain = made.withLock({ $0[worker] }) else { throw BenchError.unexpected("no chain for worker \(worker)") }
+            return chain
+        }
+    }
+
     /// Devices refreshing in a loop: each worker logs a device in by the device grant (before
     /// the clock) and then exchanges its refresh token, with a proof of the key its family is
     /// bound to, for a new one, `requests / concurrency` times. Each answer's refresh token is
