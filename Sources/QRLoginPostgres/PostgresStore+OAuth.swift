@@ -118,9 +118,16 @@ extension PostgresStore {
         )
     }
 
-    /// The token with its family and its account's username, in one query.
-    public func oauthToken(hash: String) async throws -> OAuthTokenLookup? {
-        try await first(Self.lookupSQL, QRLoginPostgres.binds(.text(hash)), Self.oauthTokenLookup(from:))
+    /// The token with its family and its account's username, in one query. Tokens are found by
+    /// their hash alone here; one of another family than `family` is not found.
+    public func oauthToken(hash: String, family: String?) async throws -> OAuthTokenLookup? {
+        let found = try await first(Self.lookupSQL, QRLoginPostgres.binds(.text(hash)), Self.oauthTokenLookup(from:))
+        return found.flatMap { Self.isIn(family, $0) ? $0 : nil }
+    }
+
+    /// Whether `found` is in `family` (nil: any).
+    private static func isIn(_ family: String?, _ found: OAuthTokenLookup) -> Bool {
+        family == nil || family == found.token.familyId
     }
 
     private static let lookupSQL = """
@@ -154,7 +161,8 @@ extension PostgresStore {
     /// Records `proof` (``insertReplayKey(_:expiresAt:now:)``, a commit of its own), then reads
     /// the refresh token and its family locked, decides, and writes, in one transaction.
     public func useRefreshToken(
-        hash: String, at now: Date, recording proof: ProofRecord?, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+        hash: String, family: String?, at now: Date, recording proof: ProofRecord?,
+        _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
     ) async throws -> RefreshDecision? {
         if let proof, try await !insertReplayKey(proof.key, expiresAt: proof.expiresAt, now: proof.now) { throw QRLoginError.replayedProof }
         return try await decideUnderLock(
@@ -164,7 +172,7 @@ extension PostgresStore {
                 let found = try await Self.first(
                     Self.lookupForUpdateSQL, QRLoginPostgres.binds(.text(hash)), on: connection, logger: logger, Self.oauthTokenLookup(from:)
                 )
-                guard let found, found.token.kind == .refresh else { return nil }
+                guard let found, found.token.kind == .refresh, Self.isIn(family, found) else { return nil }
                 return found
             },
             decide: { (found: OAuthTokenLookup) in try decide(found.token, found.family) },
@@ -198,12 +206,12 @@ extension PostgresStore {
 
     /// Revokes an access token, or a refresh token's family, of `clientId`: the token and its
     /// family are read locked, then written, in one transaction.
-    public func revokeOAuthToken(hash: String, clientId: String, at date: Date) async throws -> OAuthRevocation {
+    public func revokeOAuthToken(hash: String, family: String?, clientId: String, at date: Date) async throws -> OAuthRevocation {
         let logger = self.logger
         return try await transaction { connection in
             guard let found = try await Self.first(
                 Self.lookupForUpdateSQL, QRLoginPostgres.binds(.text(hash)), on: connection, logger: logger, Self.oauthTokenLookup(from:)
-            ) else { return .unknown }
+            ), Self.isIn(family, found) else { return .unknown }
             guard found.family.clientId == clientId else { return .otherClient }
             switch found.token.kind {
             case .access:

@@ -226,6 +226,29 @@ enum SQLiteMigrations {
             "DROP INDEX oauth_tokens_family",
             "DROP INDEX oauth_tokens_expires_at",
         ],
+        [
+            // A family's tokens together: tokens now name their family and their place in it
+            // (OAuthTokenKey), and sit in one b-tree ordered by family, then by that place, so a
+            // refresh writes its two tokens and marks the old one on the same page, instead of
+            // on three pages of a table and its hash index spread at random. The tokens issued
+            // before stay in oauth_tokens_v1, found by hash alone, until they expire.
+            "ALTER TABLE oauth_tokens RENAME TO oauth_tokens_v1",
+            """
+            CREATE TABLE oauth_tokens (
+                family_id TEXT NOT NULL REFERENCES token_families (id) ON DELETE CASCADE,
+                hash TEXT NOT NULL,
+                id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                jkt TEXT,
+                created_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                used_at REAL,
+                revoked_at REAL,
+                PRIMARY KEY (family_id, hash)
+            ) STRICT, WITHOUT ROWID
+            """,
+        ],
     ]
 
     /// Applies every step the database lacks, each in its own transaction together with the

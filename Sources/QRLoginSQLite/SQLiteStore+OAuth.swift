@@ -107,32 +107,55 @@ extension SQLiteStore {
     private static func insert(_ token: OAuthToken, on connection: SQLiteConnection) throws {
         try connection.execute(
             """
-            INSERT INTO oauth_tokens (hash, id, kind, family_id, scopes, jkt, created_at, expires_at, used_at, revoked_at)
+            INSERT INTO oauth_tokens (family_id, hash, id, kind, scopes, jkt, created_at, expires_at, used_at, revoked_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            [.text(token.hash), .text(token.id), .text(token.kind.rawValue), .text(token.familyId), .text(Scope.format(token.scopes)),
+            [.text(token.familyId), .text(token.hash), .text(token.id), .text(token.kind.rawValue), .text(Scope.format(token.scopes)),
              token.jkt.sqlite, token.createdAt.sqlite, token.expiresAt.sqlite, token.usedAt.sqlite, token.revokedAt.sqlite]
         )
     }
 
+    /// The statements on one of the two token tables. `oauth_tokens` keeps each family's tokens
+    /// together and finds one by its family and hash; `oauth_tokens_v1` holds the tokens issued
+    /// before tokens named their family, found by hash alone until they expire. Every statement
+    /// takes the same three binds: `?1` the time it writes (none for the lookup: bind null),
+    /// `?2` the family, `?3` the hash.
+    struct TokenStatements {
+        let lookup: String
+        let markUsed: String
+        let revoke: String
+
+        private init(table: String, key: String) {
+            lookup = """
+                SELECT t.hash, t.id, t.kind, t.family_id, t.scopes, t.jkt, t.created_at, t.expires_at, t.used_at, t.revoked_at,
+                       f.client_id AS f_client_id, f.account_id AS f_account_id, f.scopes AS f_scopes, f.refresh_jkt AS f_refresh_jkt,
+                       f.origin AS f_origin, f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at,
+                       a.username AS username
+                FROM \(table) t JOIN token_families f ON f.id = t.family_id JOIN accounts a ON a.id = f.account_id
+                WHERE \(key)
+                """
+            // Conditional on the token being unused: a second writer outside this store (another
+            // process on the file) cannot make two rotations of one token.
+            markUsed = "UPDATE \(table) SET used_at = ?1 WHERE \(key) AND used_at IS NULL RETURNING hash"
+            revoke = "UPDATE \(table) SET revoked_at = ?1 WHERE \(key) AND revoked_at IS NULL"
+        }
+
+        static let byFamily = TokenStatements(table: "oauth_tokens", key: "family_id = ?2 AND hash = ?3")
+        static let v1 = TokenStatements(table: "oauth_tokens_v1", key: "hash = ?3 AND ?2 IS NULL")
+
+        /// Where a token of `family` (nil: it names none) is.
+        static func `for`(family: String?) -> TokenStatements { family == nil ? v1 : byFamily }
+    }
+
     /// The token with its family and its account's username, in one query.
-    public func oauthToken(hash: String) async throws -> OAuthTokenLookup? {
+    public func oauthToken(hash: String, family: String?) async throws -> OAuthTokenLookup? {
         try exclusively { connection in
-            try Self.oauthToken(hash: hash, on: connection)
+            try Self.oauthToken(hash: hash, family: family, on: connection)
         }
     }
 
-    private static let lookupSQL = """
-        SELECT t.hash, t.id, t.kind, t.family_id, t.scopes, t.jkt, t.created_at, t.expires_at, t.used_at, t.revoked_at,
-               f.client_id AS f_client_id, f.account_id AS f_account_id, f.scopes AS f_scopes, f.refresh_jkt AS f_refresh_jkt,
-               f.origin AS f_origin, f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at,
-               a.username AS username
-        FROM oauth_tokens t JOIN token_families f ON f.id = t.family_id JOIN accounts a ON a.id = f.account_id
-        WHERE t.hash = ?
-        """
-
-    private static func oauthToken(hash: String, on connection: SQLiteConnection) throws -> OAuthTokenLookup? {
-        try connection.queryFirst(lookupSQL, [.text(hash)]) { row in
+    private static func oauthToken(hash: String, family: String?, on connection: SQLiteConnection) throws -> OAuthTokenLookup? {
+        try connection.queryFirst(TokenStatements.for(family: family).lookup, [.null, family.sqlite, .text(hash)]) { row in
             let token = OAuthToken(
                 id: try row.text("id"), kind: try row.enumValue("kind"), hash: try row.text("hash"), familyId: try row.text("family_id"),
                 scopes: scopes(try row.text("scopes")), jkt: try row.optionalText("jkt"), createdAt: try row.date("created_at"),
@@ -151,13 +174,16 @@ extension SQLiteStore {
     /// Records `proof` in the replay table, then reads, decides and writes the refresh, all in
     /// one transaction: one commit per refresh. A refused refresh commits the proof alone.
     public func useRefreshToken(
-        hash: String, at now: Date, recording proof: ProofRecord?, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+        hash: String, family: String?, at now: Date, recording proof: ProofRecord?,
+        _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
     ) async throws -> RefreshDecision? {
         try transaction { connection -> Result<RefreshDecision?, any Error> in
             if let proof, try !Self.insertReplayKey(proof.key, expiresAt: proof.expiresAt, now: proof.now, on: connection) {
                 throw QRLoginError.replayedProof
             }
-            guard let found = try Self.oauthToken(hash: hash, on: connection), found.token.kind == .refresh else { return .success(nil) }
+            guard let found = try Self.oauthToken(hash: hash, family: family, on: connection), found.token.kind == .refresh else {
+                return .success(nil)
+            }
             let decision: RefreshDecision
             do {
                 decision = try decide(found.token, found.family)
@@ -167,10 +193,8 @@ extension SQLiteStore {
             }
             switch decision {
             case .rotate(let tokens, let expiresAt):
-                // Conditional on the token being unused: a second writer outside this store
-                // (another process on the file) cannot make two rotations of one token.
                 let marked = try connection.query(
-                    "UPDATE oauth_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL RETURNING hash", [now.sqlite, .text(hash)]
+                    TokenStatements.for(family: family).markUsed, [now.sqlite, family.sqlite, .text(hash)]
                 ) { _ in true }
                 guard !marked.isEmpty else { throw SQLiteStoreError.concurrentModification(requestId: found.token.id) }
                 for token in tokens { try Self.insert(token, on: connection) }
@@ -187,13 +211,13 @@ extension SQLiteStore {
     }
 
     /// Revokes an access token, or a refresh token's family, of `clientId`.
-    public func revokeOAuthToken(hash: String, clientId: String, at date: Date) async throws -> OAuthRevocation {
+    public func revokeOAuthToken(hash: String, family: String?, clientId: String, at date: Date) async throws -> OAuthRevocation {
         try transaction { connection in
-            guard let found = try Self.oauthToken(hash: hash, on: connection) else { return .unknown }
+            guard let found = try Self.oauthToken(hash: hash, family: family, on: connection) else { return .unknown }
             guard found.family.clientId == clientId else { return .otherClient }
             switch found.token.kind {
             case .access:
-                try connection.execute("UPDATE oauth_tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL", [date.sqlite, .text(hash)])
+                try connection.execute(TokenStatements.for(family: family).revoke, [date.sqlite, family.sqlite, .text(hash)])
                 return .accessToken
             case .refresh:
                 try connection.execute(
@@ -211,9 +235,11 @@ extension SQLiteStore {
             try connection.query(
                 """
                 SELECT * FROM (
-                    SELECT f.*, (
-                        SELECT max(t.expires_at) FROM oauth_tokens t
-                        WHERE t.family_id = f.id AND t.used_at IS NULL AND t.revoked_at IS NULL
+                    SELECT f.*, max(
+                        coalesce((SELECT max(t.expires_at) FROM oauth_tokens t
+                                  WHERE t.family_id = f.id AND t.used_at IS NULL AND t.revoked_at IS NULL), 0),
+                        coalesce((SELECT max(t.expires_at) FROM oauth_tokens_v1 t
+                                  WHERE t.family_id = f.id AND t.used_at IS NULL AND t.revoked_at IS NULL), 0)
                     ) AS working_until
                     FROM token_families f WHERE f.account_id = ?1 AND f.revoked_at IS NULL AND f.expires_at > ?2
                 ) WHERE working_until > ?2
@@ -244,17 +270,12 @@ extension SQLiteStore {
     /// Deletes tokens and families that expired before `cutoff`, in one transaction.
     public func deleteOAuthTokens(expiredBefore cutoff: Date) async throws -> Int {
         try transaction { connection in
-            // Family by family: expiries are indexed only within a family (fewer pages per
-            // refresh), and every token has a family.
-            try connection.execute(
-                """
-                DELETE FROM oauth_tokens WHERE rowid IN (
-                    SELECT t.rowid FROM token_families f CROSS JOIN oauth_tokens t
-                    WHERE t.family_id = f.id AND t.expires_at < ?)
-                """,
-                [cutoff.sqlite]
-            )
-            let tokens = connection.changes
+            // A pass over the tokens: their expiry has no index, which would cost every refresh
+            // pages of its own (the cleanup runs every few minutes; refreshes all the time).
+            try connection.execute("DELETE FROM oauth_tokens WHERE expires_at < ?", [cutoff.sqlite])
+            var tokens = connection.changes
+            try connection.execute("DELETE FROM oauth_tokens_v1 WHERE expires_at < ?", [cutoff.sqlite])
+            tokens += connection.changes
             // Tokens of a deleted family go with it (ON DELETE CASCADE); a family outlives its tokens.
             try connection.execute("DELETE FROM token_families WHERE expires_at < ?", [cutoff.sqlite])
             let families = connection.changes

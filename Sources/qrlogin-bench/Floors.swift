@@ -168,9 +168,15 @@ enum Floors {
             try await store.upsertClient(OAuthClient(id: clientId, name: "Bench CLI", type: .public, secretHash: nil, grantTypes: [.deviceCode, .refreshToken], createdAt: now))
             let scopes = ["openid", "offline_access"]
             let jkt = DPoPSigner().thumbprint
+            // Keyed as the server keys them: the token's place in its family, then its hash.
+            var places: [String: Int] = [:]
             func token(_ kind: OAuthTokenKind, family: String) -> OAuthToken {
-                OAuthToken(
-                    id: Secrets.publicId(), kind: kind, hash: Secrets.hash(Secrets.secret(prefix: kind == .access ? "qrl_oa_" : "qrl_rt_")),
+                let place = places[family, default: 0]
+                places[family] = place + 1
+                let digits = String(place)
+                let hash = String(repeating: "0", count: 10 - digits.count) + digits + "." + Secrets.hash(Secrets.secret(prefix: "qrl_oa_"))
+                return OAuthToken(
+                    id: Secrets.publicId(), kind: kind, hash: hash,
                     familyId: family, scopes: scopes, jkt: kind == .access ? jkt : nil, createdAt: now,
                     expiresAt: now.addingTimeInterval(kind == .access ? 3_600 : 30 * 86_400)
                 )
@@ -201,7 +207,7 @@ enum Floors {
                 let family = index % families
                 let issued = [token(.access, family: familyIds[family]), token(.refresh, family: familyIds[family])]
                 defer { current[family] = issued[1].hash }
-                return (presented: current[family], issued: issued)
+                return (presented: current[family], family: familyIds[family], issued: issued)
             }
             var refresh = Double.infinity, lookup = Double.infinity, client = Double.infinity
             for round in 0..<5 {
@@ -211,7 +217,7 @@ enum Floors {
                     let issued = step.issued
                     // As the server records each refresh's proof: in the same transaction.
                     let proof = ProofRecord(key: jkt + ":" + Secrets.publicId(), expiresAt: now.addingTimeInterval(60), now: now)
-                    let decision = try await store.useRefreshToken(hash: step.presented, at: now, recording: proof) { token, family in
+                    let decision = try await store.useRefreshToken(hash: step.presented, family: step.family, at: now, recording: proof) { token, family in
                         try RefreshPolicy.decide(token: token, family: family, clientId: clientId, proofJKT: jkt, requestedScopes: [], now: now) { _, _ in
                             (issued, issued[1].expiresAt)
                         }
@@ -221,7 +227,7 @@ enum Floors {
                 refresh = min(refresh, (ProcessStats.ownCPUSeconds() - start) / Double(count) * 1e6)
                 start = ProcessStats.ownCPUSeconds()
                 for step in batch {
-                    guard try await store.oauthToken(hash: step.issued[0].hash) != nil else { throw BenchError.unexpected("issued token not found") }
+                    guard try await store.oauthToken(hash: step.issued[0].hash, family: step.family) != nil else { throw BenchError.unexpected("issued token not found") }
                 }
                 lookup = min(lookup, (ProcessStats.ownCPUSeconds() - start) / Double(count) * 1e6)
                 start = ProcessStats.ownCPUSeconds()

@@ -31,14 +31,15 @@ struct CodeAndSessionStoreConformanceTests {
                 return .issue(grant)
             }
             #expect(first == .issue(grant))
-            #expect(try await store.oauthToken(hash: "hash-fam-code-at")?.family.revokedAt == nil)
+            #expect(try #require(try await store.oauthToken(hash: "hash-fam-code-at", family: "fam-code")).family.revokedAt == nil)
+            #expect(try await store.oauthToken(hash: "hash-fam-code-at", family: "fam") == nil, "not under another family")
             let second = try await store.redeemAuthorizationCode(hash: "code-hash", at: t0.addingTimeInterval(2)) { code in
                 #expect(code.usedAt == t0.addingTimeInterval(1))
                 #expect(code.familyId == "fam-code")
                 return .revokeIssued
             }
             #expect(second == .revokeIssued)
-            #expect(try await store.oauthToken(hash: "hash-fam-code-at")?.family.revokedAt == t0.addingTimeInterval(2))
+            #expect(try await store.oauthToken(hash: "hash-fam-code-at", family: "fam-code")?.family.revokedAt == t0.addingTimeInterval(2))
             #expect(try await store.redeemAuthorizationCode(hash: "nope", at: t0) { _ in .revokeIssued } == nil)
         }
     }

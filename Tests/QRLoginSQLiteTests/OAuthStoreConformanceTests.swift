@@ -77,7 +77,7 @@ struct OAuthStoreConformanceTests {
             #expect(try await store.removeClient(id: "cli", at: t0.addingTimeInterval(5)))
             #expect(try await store.removeClient(id: "cli", at: t0.addingTimeInterval(6)) == false)
             #expect(try await store.client(id: "cli") == nil)
-            let lookup = try #require(try await store.oauthToken(hash: "hash-fam-at"))
+            let lookup = try #require(try await store.oauthToken(hash: "hash-fam-at", family: "fam"))
             #expect(lookup.family.revokedAt == t0.addingTimeInterval(5))
             #expect(!lookup.token.isActive(in: lookup.family, at: t0.addingTimeInterval(6)))
         }
@@ -123,12 +123,12 @@ struct OAuthStoreConformanceTests {
     func aRedemptionWritesTheFamilyAndTokensWithTheRequest(kind: StoreKind) async throws {
         try await kind.withStore { store in
             try await Self.issue(store)
-            let access = try #require(try await store.oauthToken(hash: "hash-fam-at"))
+            let access = try #require(try await store.oauthToken(hash: "hash-fam-at", family: "fam"))
             #expect(access.token == Self.grant().tokens[0])
             #expect(access.family == Self.grant().family)
             #expect(access.username == "alice")
-            #expect(try await store.oauthToken(hash: "hash-fam-rt")?.token.kind == .refresh)
-            #expect(try await store.oauthToken(hash: "nope") == nil)
+            #expect(try await store.oauthToken(hash: "hash-fam-rt", family: "fam")?.token.kind == .refresh)
+            #expect(try await store.oauthToken(hash: "nope", family: "fam") == nil)
             #expect(try await store.tokenFamilies(accountId: "acc-1", at: t0).map(\.id) == ["fam"])
             #expect(try await store.tokenFamilies(accountId: "acc-2", at: t0).isEmpty)
         }
@@ -142,7 +142,7 @@ struct OAuthStoreConformanceTests {
             await #expect(throws: QRLoginError.expired) {
                 _ = try await store.transitionLoginRequest(id: "req-d") { _ in throw QRLoginError.expired }
             }
-            #expect(try await store.oauthToken(hash: "hash-fam-at") == nil)
+            #expect(try await store.oauthToken(hash: "hash-fam-at", family: "fam") == nil)
             #expect(try await store.tokenFamilies(accountId: "acc-1", at: t0).isEmpty)
         }
     }
@@ -153,25 +153,25 @@ struct OAuthStoreConformanceTests {
             try await Self.issue(store)
             let later = t0.addingTimeInterval(10)
             let newRefresh = OAuthToken(id: "rt2", kind: .refresh, hash: "hash-rt2", familyId: "fam", scopes: ["openid"], jkt: nil, createdAt: later, expiresAt: later.addingTimeInterval(200_000))
-            let first = try await store.useRefreshToken(hash: "hash-fam-rt", at: later) { token, family in
+            let first = try await store.useRefreshToken(hash: "hash-fam-rt", family: "fam", at: later) { token, family in
                 #expect(token.usedAt == nil)
                 #expect(family.id == "fam")
                 return .rotate(tokens: [newRefresh], familyExpiresAt: newRefresh.expiresAt)
             }
             #expect(first == .rotate(tokens: [newRefresh], familyExpiresAt: newRefresh.expiresAt))
-            #expect(try await store.oauthToken(hash: "hash-fam-rt")?.token.usedAt == later)
-            #expect(try await store.oauthToken(hash: "hash-rt2")?.family.expiresAt == newRefresh.expiresAt)
+            #expect(try await store.oauthToken(hash: "hash-fam-rt", family: "fam")?.token.usedAt == later)
+            #expect(try await store.oauthToken(hash: "hash-rt2", family: "fam")?.family.expiresAt == newRefresh.expiresAt)
 
-            let replay = try await store.useRefreshToken(hash: "hash-fam-rt", at: later.addingTimeInterval(1)) { token, _ in
+            let replay = try await store.useRefreshToken(hash: "hash-fam-rt", family: "fam", at: later.addingTimeInterval(1)) { token, _ in
                 #expect(token.usedAt == later)
                 return .revokeFamily
             }
             #expect(replay == .revokeFamily)
-            let family = try #require(try await store.oauthToken(hash: "hash-rt2")).family
+            let family = try #require(try await store.oauthToken(hash: "hash-rt2", family: "fam")).family
             #expect(family.revokedAt == later.addingTimeInterval(1))
             #expect(try await store.tokenFamilies(accountId: "acc-1", at: later).isEmpty)
-            #expect(try await store.useRefreshToken(hash: "hash-fam-at", at: later) { _, _ in .revokeFamily } == nil, "an access token is no refresh token")
-            #expect(try await store.useRefreshToken(hash: "nope", at: later) { _, _ in .revokeFamily } == nil)
+            #expect(try await store.useRefreshToken(hash: "hash-fam-at", family: "fam", at: later) { _, _ in .revokeFamily } == nil, "an access token is no refresh token")
+            #expect(try await store.useRefreshToken(hash: "nope", family: "fam", at: later) { _, _ in .revokeFamily } == nil)
         }
     }
 
@@ -180,9 +180,9 @@ struct OAuthStoreConformanceTests {
         try await kind.withStore { store in
             try await Self.issue(store)
             await #expect(throws: OAuthError.self) {
-                _ = try await store.useRefreshToken(hash: "hash-fam-rt", at: t0) { _, _ in throw OAuthError.invalidGrant("no") }
+                _ = try await store.useRefreshToken(hash: "hash-fam-rt", family: "fam", at: t0) { _, _ in throw OAuthError.invalidGrant("no") }
             }
-            let lookup = try #require(try await store.oauthToken(hash: "hash-fam-rt"))
+            let lookup = try #require(try await store.oauthToken(hash: "hash-fam-rt", family: "fam"))
             #expect(lookup.token.usedAt == nil)
             #expect(lookup.family.revokedAt == nil)
         }
@@ -195,38 +195,38 @@ struct OAuthStoreConformanceTests {
             let later = t0.addingTimeInterval(10)
             let proof = ProofRecord(key: "thumb:jti-1", expiresAt: later.addingTimeInterval(60), now: later)
             let new = OAuthToken(id: "rt2", kind: .refresh, hash: "hash-rt2", familyId: "fam", scopes: ["openid"], jkt: nil, createdAt: later, expiresAt: later.addingTimeInterval(90_000))
-            let rotated = try await store.useRefreshToken(hash: "hash-fam-rt", at: later, recording: proof) { _, _ in
+            let rotated = try await store.useRefreshToken(hash: "hash-fam-rt", family: "fam", at: later, recording: proof) { _, _ in
                 .rotate(tokens: [new], familyExpiresAt: nil)
             }
             #expect(rotated != nil)
             // The same proof again: refused before the refresh is read, and nothing is written.
             await #expect(throws: QRLoginError.replayedProof) {
-                _ = try await store.useRefreshToken(hash: "hash-rt2", at: later, recording: proof) { _, _ in
+                _ = try await store.useRefreshToken(hash: "hash-rt2", family: "fam", at: later, recording: proof) { _, _ in
                     Issue.record("a replayed proof must not reach the decision")
                     return .revokeFamily
                 }
             }
-            #expect(try await store.oauthToken(hash: "hash-rt2")?.token.usedAt == nil)
-            #expect(try await store.oauthToken(hash: "hash-rt2")?.family.revokedAt == nil)
+            #expect(try #require(try await store.oauthToken(hash: "hash-rt2", family: "fam")).token.usedAt == nil)
+            #expect(try #require(try await store.oauthToken(hash: "hash-rt2", family: "fam")).family.revokedAt == nil)
 
             // A refused refresh and an unknown token keep their proofs recorded.
             let refused = ProofRecord(key: "thumb:jti-2", expiresAt: later.addingTimeInterval(60), now: later)
             await #expect(throws: OAuthError.invalidGrant("no")) {
-                _ = try await store.useRefreshToken(hash: "hash-rt2", at: later, recording: refused) { _, _ in throw OAuthError.invalidGrant("no") }
+                _ = try await store.useRefreshToken(hash: "hash-rt2", family: "fam", at: later, recording: refused) { _, _ in throw OAuthError.invalidGrant("no") }
             }
             let unknown = ProofRecord(key: "thumb:jti-3", expiresAt: later.addingTimeInterval(60), now: later)
-            #expect(try await store.useRefreshToken(hash: "nope", at: later, recording: unknown) { _, _ in .revokeFamily } == nil)
+            #expect(try await store.useRefreshToken(hash: "nope", family: "fam", at: later, recording: unknown) { _, _ in .revokeFamily } == nil)
             for record in [refused, unknown] {
                 await #expect(throws: QRLoginError.replayedProof) {
-                    _ = try await store.useRefreshToken(hash: "hash-rt2", at: later, recording: record) { _, _ in .revokeFamily }
+                    _ = try await store.useRefreshToken(hash: "hash-rt2", family: "fam", at: later, recording: record) { _, _ in .revokeFamily }
                 }
             }
-            #expect(try await store.oauthToken(hash: "hash-rt2")?.token.usedAt == nil)
+            #expect(try #require(try await store.oauthToken(hash: "hash-rt2", family: "fam")).token.usedAt == nil)
 
             // Past its expiry, a recorded proof's key is taken over (the acceptance window is over).
             let afterwards = later.addingTimeInterval(61)
             let again = ProofRecord(key: "thumb:jti-1", expiresAt: afterwards.addingTimeInterval(60), now: afterwards)
-            #expect(try await store.useRefreshToken(hash: "hash-rt2", at: afterwards, recording: again) { _, _ in
+            #expect(try await store.useRefreshToken(hash: "hash-rt2", family: "fam", at: afterwards, recording: again) { _, _ in
                 .rotate(tokens: [], familyExpiresAt: nil)
             } != nil)
         }
@@ -239,7 +239,7 @@ struct OAuthStoreConformanceTests {
             let results = try await withThrowingTaskGroup(of: RefreshDecision?.self) { group in
                 for index in 0..<20 {
                     group.addTask {
-                        try await store.useRefreshToken(hash: "hash-fam-rt", at: Fixtures.t0.addingTimeInterval(1)) { token, _ in
+                        try await store.useRefreshToken(hash: "hash-fam-rt", family: "fam", at: Fixtures.t0.addingTimeInterval(1)) { token, _ in
                             guard token.usedAt == nil else { return .revokeFamily }
                             let new = OAuthToken(id: "n\(index)", kind: .refresh, hash: "h\(index)", familyId: "fam", scopes: [], jkt: nil, createdAt: Fixtures.t0, expiresAt: Fixtures.t0.addingTimeInterval(99))
                             return .rotate(tokens: [new], familyExpiresAt: Fixtures.t0.addingTimeInterval(86_400))
@@ -258,15 +258,15 @@ struct OAuthStoreConformanceTests {
         try await kind.withStore { store in
             try await Self.issue(store)
             let at = t0.addingTimeInterval(7)
-            #expect(try await store.revokeOAuthToken(hash: "nope", clientId: "cli", at: at) == .unknown)
-            #expect(try await store.revokeOAuthToken(hash: "hash-fam-at", clientId: "other", at: at) == .otherClient)
-            #expect(try await store.oauthToken(hash: "hash-fam-at")?.token.revokedAt == nil)
-            #expect(try await store.revokeOAuthToken(hash: "hash-fam-at", clientId: "cli", at: at) == .accessToken)
-            let access = try #require(try await store.oauthToken(hash: "hash-fam-at"))
+            #expect(try await store.revokeOAuthToken(hash: "nope", family: "fam", clientId: "cli", at: at) == .unknown)
+            #expect(try await store.revokeOAuthToken(hash: "hash-fam-at", family: "fam", clientId: "other", at: at) == .otherClient)
+            #expect(try #require(try await store.oauthToken(hash: "hash-fam-at", family: "fam")).token.revokedAt == nil)
+            #expect(try await store.revokeOAuthToken(hash: "hash-fam-at", family: "fam", clientId: "cli", at: at) == .accessToken)
+            let access = try #require(try await store.oauthToken(hash: "hash-fam-at", family: "fam"))
             #expect(access.token.revokedAt == at)
             #expect(access.family.revokedAt == nil, "revoking an access token leaves the family")
-            #expect(try await store.revokeOAuthToken(hash: "hash-fam-rt", clientId: "cli", at: at) == .family)
-            #expect(try await store.oauthToken(hash: "hash-fam-rt")?.family.revokedAt == at)
+            #expect(try await store.revokeOAuthToken(hash: "hash-fam-rt", family: "fam", clientId: "cli", at: at) == .family)
+            #expect(try await store.oauthToken(hash: "hash-fam-rt", family: "fam")?.family.revokedAt == at)
         }
     }
 
@@ -288,13 +288,13 @@ struct OAuthStoreConformanceTests {
             let later = t0.addingTimeInterval(10)
             let access = OAuthToken(id: "at2", kind: .access, hash: "hash-at2", familyId: "fam", scopes: ["openid"], jkt: "key-a", createdAt: later, expiresAt: later.addingTimeInterval(3600))
             let refresh = OAuthToken(id: "rt2", kind: .refresh, hash: "hash-rt2", familyId: "fam", scopes: ["openid", "offline_access"], jkt: nil, createdAt: later, expiresAt: later.addingTimeInterval(80_000))
-            let decision = try await store.useRefreshToken(hash: "hash-fam-rt", at: later) { _, _ in
+            let decision = try await store.useRefreshToken(hash: "hash-fam-rt", family: "fam", at: later) { _, _ in
                 .rotate(tokens: [access, refresh], familyExpiresAt: nil)
             }
             #expect(decision == .rotate(tokens: [access, refresh], familyExpiresAt: nil))
-            let lookup = try #require(try await store.oauthToken(hash: "hash-rt2"))
+            let lookup = try #require(try await store.oauthToken(hash: "hash-rt2", family: "fam"))
             #expect(lookup.family.expiresAt == t0.addingTimeInterval(86_400), "the family's expiry stays where it was")
-            #expect(try await store.oauthToken(hash: "hash-at2")?.token == access)
+            #expect(try await store.oauthToken(hash: "hash-at2", family: "fam")?.token == access)
         }
     }
 
@@ -312,13 +312,13 @@ struct OAuthStoreConformanceTests {
             // nothing that works, though it is neither revoked nor expired.
             let later = t0.addingTimeInterval(10)
             let access = OAuthToken(id: "at2", kind: .access, hash: "hash-at2", familyId: "fam2", scopes: ["openid"], jkt: "key-a", createdAt: later, expiresAt: later.addingTimeInterval(600))
-            _ = try await store.useRefreshToken(hash: "hash-fam2-rt", at: later) { _, _ in .rotate(tokens: [access], familyExpiresAt: nil) }
+            _ = try await store.useRefreshToken(hash: "hash-fam2-rt", family: "fam2", at: later) { _, _ in .rotate(tokens: [access], familyExpiresAt: nil) }
             #expect(try await store.tokenFamilies(accountId: "acc-1", at: later).map(\.expiresAt) == [t0.addingTimeInterval(86_400), t0.addingTimeInterval(3600)],
                     "fam2's refresh token is used: its first access token is the one that works longest")
-            #expect(try await store.revokeOAuthToken(hash: "hash-at2", clientId: "cli", at: later) == .accessToken)
-            #expect(try await store.revokeOAuthToken(hash: "hash-fam2-at", clientId: "cli", at: later) == .accessToken)
+            #expect(try await store.revokeOAuthToken(hash: "hash-at2", family: "fam2", clientId: "cli", at: later) == .accessToken)
+            #expect(try await store.revokeOAuthToken(hash: "hash-fam2-at", family: "fam2", clientId: "cli", at: later) == .accessToken)
             #expect(try await store.tokenFamilies(accountId: "acc-1", at: later).map(\.id) == ["fam"])
-            #expect(try await store.oauthToken(hash: "hash-fam2-rt")?.family.revokedAt == nil)
+            #expect(try #require(try await store.oauthToken(hash: "hash-fam2-rt", family: "fam2")).family.revokedAt == nil)
 
             // Past its last token's expiry, a family is no longer listed, whatever its own says.
             #expect(try await store.tokenFamilies(accountId: "acc-1", at: t0.addingTimeInterval(86_400)).isEmpty)
@@ -331,10 +331,10 @@ struct OAuthStoreConformanceTests {
             try await Self.issue(store)
             // The access token expires after an hour, the refresh token and the family after a day.
             #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(3601)) == 1)
-            #expect(try await store.oauthToken(hash: "hash-fam-at") == nil)
-            #expect(try await store.oauthToken(hash: "hash-fam-rt") != nil)
+            #expect(try await store.oauthToken(hash: "hash-fam-at", family: "fam") == nil)
+            #expect(try await store.oauthToken(hash: "hash-fam-rt", family: "fam") != nil)
             #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(86_401)) == 2)
-            #expect(try await store.oauthToken(hash: "hash-fam-rt") == nil)
+            #expect(try await store.oauthToken(hash: "hash-fam-rt", family: "fam") == nil)
             #expect(try await store.tokenFamilies(accountId: "acc-1", at: t0).isEmpty)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import QRLoginCore
 import QRLoginOAuth
 @testable import QRLoginServer
 import Testing
@@ -71,5 +72,29 @@ struct OAuthParsingTests {
         #expect(same.clientId == "rs")
         let post = try credentials(nil, form: "client_id=app&client_secret=z")
         #expect(post.clientId == "app" && post.secret == "z" && !post.viaBasic)
+    }
+
+    @Test func aTokenNamesItsFamilyAndPlace() throws {
+        let (token, key) = OAuthTokenKey.make(prefix: "qrl_rt_", family: "Fam_ily-1", place: 41)
+        #expect(token.hasPrefix("qrl_rt_Fam_ily-1.41."))
+        #expect(key.family == "Fam_ily-1")
+        #expect(key.place == 41)
+        #expect(key.hash == "0000000041." + Secrets.hash(token), "sorted by place within the family, then the token's hash")
+        #expect(OAuthTokenKey(token: token, prefix: "qrl_rt_") == key)
+        #expect(OAuthTokenKey(token: token, prefix: "qrl_oa_") == nil, "another kind's prefix")
+        // A token issued before tokens named their family: found by its hash alone.
+        let old = "qrl_oa_" + String(repeating: "A", count: 43)
+        #expect(OAuthTokenKey(token: old, prefix: "qrl_oa_") == OAuthTokenKey(token: old, prefix: "qrl_oa_"))
+        #expect(OAuthTokenKey(token: old, prefix: "qrl_oa_")?.family == nil)
+        #expect(OAuthTokenKey(token: old, prefix: "qrl_oa_")?.hash == Secrets.hash(old))
+    }
+
+    @Test(arguments: [
+        "qrl_oa_fam.1", "qrl_oa_fam.1.secret.more", "qrl_oa_.1.secret", "qrl_oa_fam..secret", "qrl_oa_fam.1.",
+        "qrl_oa_fam.x1.secret", "qrl_oa_fam.-1.secret", "qrl_oa_fam.12345678901.secret", "qrl_oa_f%m.1.secret", "qrl_oa_f m.1.secret",
+        "qrl_oa_" + String(repeating: "f", count: 65) + ".1.secret", "qrl_oa_" + String(repeating: "s", count: 250), "qrl_rt_fam.1.secret", "",
+    ])
+    func aMalformedTokenHasNoKey(token: String) {
+        #expect(OAuthTokenKey(token: token, prefix: "qrl_oa_") == nil)
     }
 }

@@ -251,8 +251,8 @@ public actor MemoryStore: Store {
     }
 
     /// The token with hash `hash`, its family and its account's username, or nil. Never throws.
-    public func oauthToken(hash: String) async throws -> OAuthTokenLookup? {
-        guard let token = oauthTokens[hash], let family = families[token.familyId],
+    public func oauthToken(hash: String, family familyId: String?) async throws -> OAuthTokenLookup? {
+        guard let token = oauthTokens[hash], familyId == nil || familyId == token.familyId, let family = families[token.familyId],
               let account = accounts[family.accountId]
         else { return nil }
         return OAuthTokenLookup(token: token, family: family, username: account.username)
@@ -262,10 +262,13 @@ public actor MemoryStore: Store {
     /// `hash` without suspending; nil if there is none. Rethrows what `decide` throws, writing
     /// nothing of the refresh then.
     public func useRefreshToken(
-        hash: String, at now: Date, recording proof: ProofRecord?, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+        hash: String, family familyId: String?, at now: Date, recording proof: ProofRecord?,
+        _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
     ) async throws -> RefreshDecision? {
         if let proof, await !replayCache.insert(proof.key, expiresAt: proof.expiresAt, now: proof.now) { throw QRLoginError.replayedProof }
-        guard let token = oauthTokens[hash], token.kind == .refresh, let family = families[token.familyId] else { return nil }
+        guard let token = oauthTokens[hash], token.kind == .refresh, familyId == nil || familyId == token.familyId,
+              let family = families[token.familyId]
+        else { return nil }
         let decision = try decide(token, family)
         switch decision {
         case .rotate(let newTokens, let expiresAt):
@@ -280,8 +283,10 @@ public actor MemoryStore: Store {
 
     /// Revokes the token with hash `hash` (a refresh token with its family) if `clientId`
     /// holds it. Never throws.
-    public func revokeOAuthToken(hash: String, clientId: String, at date: Date) async throws -> OAuthRevocation {
-        guard let token = oauthTokens[hash], let family = families[token.familyId] else { return .unknown }
+    public func revokeOAuthToken(hash: String, family familyId: String?, clientId: String, at date: Date) async throws -> OAuthRevocation {
+        guard let token = oauthTokens[hash], familyId == nil || familyId == token.familyId, let family = families[token.familyId] else {
+            return .unknown
+        }
         guard family.clientId == clientId else { return .otherClient }
         switch token.kind {
         case .access:

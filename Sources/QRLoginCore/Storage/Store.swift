@@ -125,11 +125,16 @@ public protocol Store: Sendable {
     func removeClient(id: String, at date: Date) async throws -> Bool
 
     // MARK: OAuth tokens
+    //
+    // A token is found by its `hash` (``OAuthToken/hash``) and by the `family` the token names
+    // (``OAuthTokenKey``): a store may keep a family's tokens together and look only there. A
+    // token that names no family (issued before tokens named theirs) comes with nil and is found
+    // by its hash alone. A token is never found under a family other than its own.
 
-    /// The OAuth token (access or refresh) whose hash is `hash`, with its family and the
-    /// username of its account, in one read; nil if any is missing.
-    func oauthToken(hash: String) async throws -> OAuthTokenLookup?
-    /// Atomically reads the refresh token whose hash is `hash` with its family, runs `decide`,
+    /// The OAuth token (access or refresh) whose hash is `hash`, in `family`, with its family
+    /// and the username of its account, in one read; nil if any is missing.
+    func oauthToken(hash: String, family: String?) async throws -> OAuthTokenLookup?
+    /// Atomically reads the refresh token whose hash is `hash`, in `family`, with its family, runs `decide`,
     /// and applies the decision: ``RefreshDecision/rotate(tokens:familyExpiresAt:)`` marks the
     /// token used and inserts the new ones, ``RefreshDecision/revokeFamily`` revokes the family
     /// at `now`. If `decide` throws, nothing of the refresh is written and the error is
@@ -143,11 +148,12 @@ public protocol Store: Sendable {
     /// - Throws: ``QRLoginError/replayedProof`` (nothing written) when `proof` was recorded
     ///   before and is still live.
     func useRefreshToken(
-        hash: String, at now: Date, recording proof: ProofRecord?, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+        hash: String, family: String?, at now: Date, recording proof: ProofRecord?,
+        _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
     ) async throws -> RefreshDecision?
-    /// Revokes the token whose hash is `hash` if it belongs to `clientId`: an access token on
-    /// its own, a refresh token with its whole family (RFC 7009 §2.1).
-    func revokeOAuthToken(hash: String, clientId: String, at date: Date) async throws -> OAuthRevocation
+    /// Revokes the token whose hash is `hash`, in `family`, if it belongs to `clientId`: an
+    /// access token on its own, a refresh token with its whole family (RFC 7009 §2.1).
+    func revokeOAuthToken(hash: String, family: String?, clientId: String, at date: Date) async throws -> OAuthRevocation
     /// The token families (grants) of `accountId` that hold a working token at `now` (not
     /// revoked, expired or used up), oldest first, each with `expiresAt` set to the expiry of
     /// its last working token.
@@ -230,10 +236,10 @@ public protocol StoreUnavailableError: Error {
 }
 
 extension Store {
-    /// ``useRefreshToken(hash:at:recording:_:)`` with no proof to record.
+    /// ``useRefreshToken(hash:family:at:recording:_:)`` with no proof to record.
     public func useRefreshToken(
-        hash: String, at now: Date, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+        hash: String, family: String?, at now: Date, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
     ) async throws -> RefreshDecision? {
-        try await useRefreshToken(hash: hash, at: now, recording: nil, decide)
+        try await useRefreshToken(hash: hash, family: family, at: now, recording: nil, decide)
     }
 }

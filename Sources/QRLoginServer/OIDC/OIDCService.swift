@@ -365,8 +365,8 @@ struct OIDCService: Sendable {
     /// DPoP proof for a DPoP-bound token.
     /// - Throws: ``UserInfoError``.
     func userInfo(scheme: String, token: String, proof: String?, method: String, path: String) async throws -> [String: String] {
-        guard token.hasPrefix(OAuthService.accessTokenPrefix), token.utf8.count <= 256,
-              let found = try await store.oauthToken(hash: Secrets.hash(token)), found.token.kind == .access,
+        guard let key = OAuthTokenKey(token: token, prefix: OAuthService.accessTokenPrefix),
+              let found = try await store.oauthToken(hash: key.hash, family: key.family), found.token.kind == .access,
               found.token.isActive(in: found.family, at: clock.now)
         else { throw UserInfoError.invalidToken("the access token is invalid, expired or revoked") }
         if let jkt = found.token.jkt {

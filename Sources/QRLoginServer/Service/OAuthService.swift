@@ -161,15 +161,16 @@ struct OAuthService: Sendable {
     func refresh(
         _ refreshToken: Result<String, OAuthError>, scope: String?, client: OAuthClient, proof: (proof: DPoPProof, record: ProofRecord)?
     ) async throws -> IssuedOAuthTokens {
-        let (presented, requested): (String, [String])
+        let (presented, requested, key): (String, [String], OAuthTokenKey)
         do {
             presented = try refreshToken.get()
             try client.checkGrant(.refreshToken)
             try checkProofRules(proof?.proof, client: client)
             requested = try Scope.parse(scope)
-            guard presented.hasPrefix(Self.refreshTokenPrefix), presented.utf8.count <= 128 else {
+            guard presented.utf8.count <= 128, let found = OAuthTokenKey(token: presented, prefix: Self.refreshTokenPrefix) else {
                 throw OAuthError.invalidGrant("the refresh token is invalid, expired or revoked")
             }
+            key = found
         } catch {
             // As if the proof had been recorded when it was verified: a replay is the answer.
             if let record = proof?.record {
@@ -182,11 +183,13 @@ struct OAuthService: Sendable {
         let proofJKT = proof?.proof.thumbprint
         let decision: RefreshDecision?
         do {
-            decision = try await store.useRefreshToken(hash: Secrets.hash(presented), at: now, recording: proof?.record) { token, family in
+            decision = try await store.useRefreshToken(hash: key.hash, family: key.family, at: now, recording: proof?.record) { token, family in
                 try RefreshPolicy.decide(
                     token: token, family: family, clientId: client.id, proofJKT: proofJKT, requestedScopes: requested, now: now
                 ) { accessScopes, refreshScopes in
-                    let minted = mint(scopes: accessScopes, refreshScopes: refreshScopes, proof: proof?.proof, familyId: family.id, now: now)
+                    let minted = mint(
+                        scopes: accessScopes, refreshScopes: refreshScopes, proof: proof?.proof, familyId: family.id, after: key.place, now: now
+                    )
                     outcome.issued = minted.issued
                     return (minted.tokens, minted.expiresAt)
                 }
@@ -214,23 +217,25 @@ struct OAuthService: Sendable {
     }
 
     /// New access token (bound to the proof's key if there is one) and, with `offline_access`,
-    /// a new refresh token of family `familyId`.
-    func mint(scopes: [String], refreshScopes: [String], proof: DPoPProof?, familyId: String, now: Date)
+    /// a new refresh token of family `familyId`, at the places after `place` (the presented
+    /// refresh token's; nil for a new family or a token that names no place).
+    func mint(scopes: [String], refreshScopes: [String], proof: DPoPProof?, familyId: String, after place: Int? = nil, now: Date)
         -> (issued: IssuedOAuthTokens, tokens: [OAuthToken], familyId: String, expiresAt: Date)
     {
-        let access = Secrets.secret(prefix: Self.accessTokenPrefix)
+        let first = (place ?? -1) + 1
+        let (access, accessKey) = OAuthTokenKey.make(prefix: Self.accessTokenPrefix, family: familyId, place: first)
         let accessExpiry = now.addingTimeInterval(settings.accessTokenTTL)
         var tokens = [OAuthToken(
-            id: Secrets.publicId(), kind: .access, hash: Secrets.hash(access), familyId: familyId, scopes: scopes,
+            id: Secrets.publicId(), kind: .access, hash: accessKey.hash, familyId: familyId, scopes: scopes,
             jkt: proof?.thumbprint, createdAt: now, expiresAt: accessExpiry
         )]
         var refresh: String?
         var expiresAt = accessExpiry
         if refreshScopes.contains(Scope.offlineAccess) {
-            let secret = Secrets.secret(prefix: Self.refreshTokenPrefix)
+            let (secret, refreshKey) = OAuthTokenKey.make(prefix: Self.refreshTokenPrefix, family: familyId, place: first + 1)
             let refreshExpiry = now.addingTimeInterval(settings.refreshTokenTTL)
             tokens.append(OAuthToken(
-                id: Secrets.publicId(), kind: .refresh, hash: Secrets.hash(secret), familyId: familyId, scopes: refreshScopes,
+                id: Secrets.publicId(), kind: .refresh, hash: refreshKey.hash, familyId: familyId, scopes: refreshScopes,
                 jkt: nil, createdAt: now, expiresAt: refreshExpiry
             ))
             refresh = secret
@@ -248,8 +253,8 @@ struct OAuthService: Sendable {
     /// The token behind `token` as `caller` may see it (RFC 7662): nil for unknown, revoked,
     /// expired and used-up tokens, and for other clients' refresh tokens.
     func introspect(_ token: String, caller: OAuthClient) async throws -> OAuthTokenLookup? {
-        guard token.utf8.count <= 256, token.hasPrefix(Self.accessTokenPrefix) || token.hasPrefix(Self.refreshTokenPrefix),
-              let lookup = try await store.oauthToken(hash: Secrets.hash(token)),
+        guard let key = OAuthTokenKey(token: token, prefix: Self.accessTokenPrefix) ?? OAuthTokenKey(token: token, prefix: Self.refreshTokenPrefix),
+              let lookup = try await store.oauthToken(hash: key.hash, family: key.family),
               lookup.token.isActive(in: lookup.family, at: clock.now)
         else { return nil }
         // A resource server (a client with no grants of its own) may check any access token; an
@@ -261,8 +266,10 @@ struct OAuthService: Sendable {
     /// Revokes `token` for `caller` (RFC 7009 §2.1). Unknown tokens are not an error.
     /// - Throws: `invalid_grant` when the token was issued to another client (nothing changes).
     func revoke(_ token: String, caller: OAuthClient) async throws {
-        guard token.utf8.count <= 256 else { return }
-        switch try await store.revokeOAuthToken(hash: Secrets.hash(token), clientId: caller.id, at: clock.now) {
+        // Anything not shaped like a token of ours is unknown: nothing to revoke.
+        guard let key = OAuthTokenKey(token: token, prefix: Self.accessTokenPrefix) ?? OAuthTokenKey(token: token, prefix: Self.refreshTokenPrefix)
+        else { return }
+        switch try await store.revokeOAuthToken(hash: key.hash, family: key.family, clientId: caller.id, at: clock.now) {
         case .otherClient: throw OAuthError.invalidGrant("the token was issued to another client")
         case .unknown, .accessToken, .family: return
         }

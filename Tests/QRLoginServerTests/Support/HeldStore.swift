@@ -92,13 +92,13 @@ final class HeldStore: Store {
     func client(id: String) async throws -> OAuthClient? { try await base.client(id: id) }
     func clients() async throws -> [OAuthClient] { try await base.clients() }
     func removeClient(id: String, at date: Date) async throws -> Bool { try await base.removeClient(id: id, at: date) }
-    func oauthToken(hash: String) async throws -> OAuthTokenLookup? { try await base.oauthToken(hash: hash) }
+    func oauthToken(hash: String, family: String?) async throws -> OAuthTokenLookup? { try await base.oauthToken(hash: hash, family: family) }
     func useRefreshToken(
-        hash: String, at now: Date, recording proof: ProofRecord?, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+        hash: String, family: String?, at now: Date, recording proof: ProofRecord?, _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
     ) async throws -> RefreshDecision? {
-        try await base.useRefreshToken(hash: hash, at: now, recording: proof, decide)
+        try await base.useRefreshToken(hash: hash, family: family, at: now, recording: proof, decide)
     }
-    func revokeOAuthToken(hash: String, clientId: String, at date: Date) async throws -> OAuthRevocation { try await base.revokeOAuthToken(hash: hash, clientId: clientId, at: date) }
+    func revokeOAuthToken(hash: String, family: String?, clientId: String, at date: Date) async throws -> OAuthRevocation { try await base.revokeOAuthToken(hash: hash, family: family, clientId: clientId, at: date) }
     func tokenFamilies(accountId: String, at now: Date) async throws -> [TokenFamily] { try await base.tokenFamilies(accountId: accountId, at: now) }
     func revokeTokenFamily(id: String, accountId: String, at date: Date) async throws -> Bool { try await base.revokeTokenFamily(id: id, accountId: accountId, at: date) }
     func deleteOAuthTokens(expiredBefore cutoff: Date) async throws -> Int { try await base.deleteOAuthTokens(expiredBefore: cutoff) }
