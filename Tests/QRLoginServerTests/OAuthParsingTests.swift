@@ -75,8 +75,9 @@ struct OAuthParsingTests {
     }
 
     @Test func aTokenNamesItsFamilyAndPlace() throws {
-        let (token, key) = OAuthTokenKey.make(prefix: "qrl_rt_", family: "Fam_ily-1", place: 41)
+        let (token, key) = OAuthTokenKey.make(prefix: "qrl_rt_", family: "Fam_ily-1", place: 41, secret: Secrets.randomBytes(32))
         #expect(token.hasPrefix("qrl_rt_Fam_ily-1.41."))
+        #expect(token.utf8.count == "qrl_rt_Fam_ily-1.41.".utf8.count + 43)
         #expect(key.family == "Fam_ily-1")
         #expect(key.place == 41)
         #expect(key.hash == "0000000041." + Secrets.hash(token), "sorted by place within the family, then the token's hash")

@@ -46,9 +46,11 @@ struct OAuthTokenKey: Equatable {
         self.place = place
     }
 
-    /// A new token of `family` at `place` (its family's first is 0), with its key.
-    static func make(prefix: String, family: String, place: Int) -> (token: String, key: OAuthTokenKey) {
-        let token = Secrets.secret(prefix: "\(prefix)\(family).\(place).")
+    /// A new token of `family` at `place` (its family's first is 0), with its key. `secret` is
+    /// 32 bytes from the CSPRNG (``Secrets/randomBytes(_:)``).
+    static func make(prefix: String, family: String, place: Int, secret: some Collection<UInt8>) -> (token: String, key: OAuthTokenKey) {
+        precondition(secret.count == 32, "a token's secret is 256 bits")
+        let token = "\(prefix)\(family).\(place)." + Base64URL.encode(secret)
         return (token, OAuthTokenKey(family: family, hash: hash(token, place: place), place: place))
     }
 

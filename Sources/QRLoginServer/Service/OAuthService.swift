@@ -223,19 +223,23 @@ struct OAuthService: Sendable {
         -> (issued: IssuedOAuthTokens, tokens: [OAuthToken], familyId: String, expiresAt: Date)
     {
         let first = (place ?? -1) + 1
-        let (access, accessKey) = OAuthTokenKey.make(prefix: Self.accessTokenPrefix, family: familyId, place: first)
+        // Two secrets of 32 bytes and two record ids of 16, from one call to the CSPRNG.
+        let random = Secrets.randomBytes(96)
+        let (access, accessKey) = OAuthTokenKey.make(prefix: Self.accessTokenPrefix, family: familyId, place: first, secret: random[0..<32])
         let accessExpiry = now.addingTimeInterval(settings.accessTokenTTL)
         var tokens = [OAuthToken(
-            id: Secrets.publicId(), kind: .access, hash: accessKey.hash, familyId: familyId, scopes: scopes,
+            id: Base64URL.encode(random[64..<80]), kind: .access, hash: accessKey.hash, familyId: familyId, scopes: scopes,
             jkt: proof?.thumbprint, createdAt: now, expiresAt: accessExpiry
         )]
         var refresh: String?
         var expiresAt = accessExpiry
         if refreshScopes.contains(Scope.offlineAccess) {
-            let (secret, refreshKey) = OAuthTokenKey.make(prefix: Self.refreshTokenPrefix, family: familyId, place: first + 1)
+            let (secret, refreshKey) = OAuthTokenKey.make(
+                prefix: Self.refreshTokenPrefix, family: familyId, place: first + 1, secret: random[32..<64]
+            )
             let refreshExpiry = now.addingTimeInterval(settings.refreshTokenTTL)
             tokens.append(OAuthToken(
-                id: Secrets.publicId(), kind: .refresh, hash: refreshKey.hash, familyId: familyId, scopes: refreshScopes,
+                id: Base64URL.encode(random[80..<96]), kind: .refresh, hash: refreshKey.hash, familyId: familyId, scopes: refreshScopes,
                 jkt: nil, createdAt: now, expiresAt: refreshExpiry
             ))
             refresh = secret
