@@ -121,6 +121,7 @@ extension SQLiteStore {
     /// takes the same three binds: `?1` the time it writes (none for the lookup: bind null),
     /// `?2` the family, `?3` the hash.
     struct TokenStatements {
+        /// The token with its family (the username comes from ``UsernameCache``).
         let lookup: String
         let markUsed: String
         let revoke: String
@@ -129,9 +130,8 @@ extension SQLiteStore {
             lookup = """
                 SELECT t.hash, t.id, t.kind, t.family_id, t.scopes, t.jkt, t.created_at, t.expires_at, t.used_at, t.revoked_at,
                        f.client_id AS f_client_id, f.account_id AS f_account_id, f.scopes AS f_scopes, f.refresh_jkt AS f_refresh_jkt,
-                       f.origin AS f_origin, f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at,
-                       a.username AS username
-                FROM \(table) t JOIN token_families f ON f.id = t.family_id JOIN accounts a ON a.id = f.account_id
+                       f.origin AS f_origin, f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at
+                FROM \(table) t JOIN token_families f ON f.id = t.family_id
                 WHERE \(key)
                 """
             // Conditional on the token being unused: a second writer outside this store (another
@@ -147,28 +147,40 @@ extension SQLiteStore {
         static func `for`(family: String?) -> TokenStatements { family == nil ? v1 : byFamily }
     }
 
-    /// The token with its family and its account's username, in one query.
+    /// The token with its family, in one query, and its account's username, which never
+    /// changes, from memory once read.
     public func oauthToken(hash: String, family: String?) async throws -> OAuthTokenLookup? {
         try exclusively { connection in
-            try Self.oauthToken(hash: hash, family: family, on: connection)
+            guard let (token, family) = try Self.token(hash: hash, family: family, on: connection) else { return nil }
+            if let username = usernames.username(of: family.accountId) {
+                return OAuthTokenLookup(token: token, family: family, username: username)
+            }
+            guard let account = try Self.account(id: family.accountId, on: connection) else { return nil }
+            usernames.keep(account.username, of: account.id)
+            return OAuthTokenLookup(token: token, family: family, username: account.username)
         }
     }
 
-    private static func oauthToken(hash: String, family: String?, on connection: SQLiteConnection) throws -> OAuthTokenLookup? {
+    /// The token with its family.
+    private static func token(hash: String, family: String?, on connection: SQLiteConnection) throws -> (OAuthToken, TokenFamily)? {
         try connection.queryFirst(TokenStatements.for(family: family).lookup, [.null, family.sqlite, .text(hash)]) { row in
-            let token = OAuthToken(
-                id: try row.text("id"), kind: try row.enumValue("kind"), hash: try row.text("hash"), familyId: try row.text("family_id"),
-                scopes: scopes(try row.text("scopes")), jkt: try row.optionalText("jkt"), createdAt: try row.date("created_at"),
-                expiresAt: try row.date("expires_at"), usedAt: try row.optionalDate("used_at"), revokedAt: try row.optionalDate("revoked_at")
-            )
-            let family = TokenFamily(
-                id: token.familyId, clientId: try row.text("f_client_id"), accountId: try row.text("f_account_id"),
-                scopes: scopes(try row.text("f_scopes")), refreshJKT: try row.optionalText("f_refresh_jkt"),
-                origin: try row.enumValue("f_origin"), createdAt: try row.date("f_created_at"),
-                expiresAt: try row.date("f_expires_at"), revokedAt: try row.optionalDate("f_revoked_at")
-            )
-            return OAuthTokenLookup(token: token, family: family, username: try row.text("username"))
+            try tokenAndFamily(from: row)
         }
+    }
+
+    private static func tokenAndFamily(from row: SQLiteRow) throws -> (OAuthToken, TokenFamily) {
+        let token = OAuthToken(
+            id: try row.text("id"), kind: try row.enumValue("kind"), hash: try row.text("hash"), familyId: try row.text("family_id"),
+            scopes: scopes(try row.text("scopes")), jkt: try row.optionalText("jkt"), createdAt: try row.date("created_at"),
+            expiresAt: try row.date("expires_at"), usedAt: try row.optionalDate("used_at"), revokedAt: try row.optionalDate("revoked_at")
+        )
+        let family = TokenFamily(
+            id: token.familyId, clientId: try row.text("f_client_id"), accountId: try row.text("f_account_id"),
+            scopes: scopes(try row.text("f_scopes")), refreshJKT: try row.optionalText("f_refresh_jkt"),
+            origin: try row.enumValue("f_origin"), createdAt: try row.date("f_created_at"),
+            expiresAt: try row.date("f_expires_at"), revokedAt: try row.optionalDate("f_revoked_at")
+        )
+        return (token, family)
     }
 
     /// Records `proof` in the replay table, then reads, decides and writes the refresh, all in
@@ -181,12 +193,12 @@ extension SQLiteStore {
             if let proof, try !Self.insertReplayKey(proof.key, expiresAt: proof.expiresAt, now: proof.now, on: connection) {
                 throw QRLoginError.replayedProof
             }
-            guard let found = try Self.oauthToken(hash: hash, family: family, on: connection), found.token.kind == .refresh else {
+            guard let (token, tokenFamily) = try Self.token(hash: hash, family: family, on: connection), token.kind == .refresh else {
                 return .success(nil)
             }
             let decision: RefreshDecision
             do {
-                decision = try decide(found.token, found.family)
+                decision = try decide(token, tokenFamily)
             } catch {
                 // Nothing of the refresh is written yet: the commit keeps the proof's record only.
                 return .failure(error)
@@ -196,14 +208,14 @@ extension SQLiteStore {
                 let marked = try connection.query(
                     TokenStatements.for(family: family).markUsed, [now.sqlite, family.sqlite, .text(hash)]
                 ) { _ in true }
-                guard !marked.isEmpty else { throw SQLiteStoreError.concurrentModification(requestId: found.token.id) }
-                for token in tokens { try Self.insert(token, on: connection) }
+                guard !marked.isEmpty else { throw SQLiteStoreError.concurrentModification(requestId: token.id) }
+                for new in tokens { try Self.insert(new, on: connection) }
                 if let expiresAt {
-                    try connection.execute("UPDATE token_families SET expires_at = ? WHERE id = ?", [expiresAt.sqlite, .text(found.family.id)])
+                    try connection.execute("UPDATE token_families SET expires_at = ? WHERE id = ?", [expiresAt.sqlite, .text(tokenFamily.id)])
                 }
             case .revokeFamily:
                 try connection.execute(
-                    "UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now.sqlite, .text(found.family.id)]
+                    "UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now.sqlite, .text(tokenFamily.id)]
                 )
             }
             return .success(decision)
@@ -213,15 +225,15 @@ extension SQLiteStore {
     /// Revokes an access token, or a refresh token's family, of `clientId`.
     public func revokeOAuthToken(hash: String, family: String?, clientId: String, at date: Date) async throws -> OAuthRevocation {
         try transaction { connection in
-            guard let found = try Self.oauthToken(hash: hash, family: family, on: connection) else { return .unknown }
-            guard found.family.clientId == clientId else { return .otherClient }
-            switch found.token.kind {
+            guard let (token, tokenFamily) = try Self.token(hash: hash, family: family, on: connection) else { return .unknown }
+            guard tokenFamily.clientId == clientId else { return .otherClient }
+            switch token.kind {
             case .access:
                 try connection.execute(TokenStatements.for(family: family).revoke, [date.sqlite, family.sqlite, .text(hash)])
                 return .accessToken
             case .refresh:
                 try connection.execute(
-                    "UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [date.sqlite, .text(found.family.id)]
+                    "UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [date.sqlite, .text(tokenFamily.id)]
                 )
                 return .family
             }
@@ -451,6 +463,22 @@ extension SQLiteStore {
 
 /// The clients a ``SQLiteStore`` has read, valid while the database's `data_version` stays the
 /// one they were read at. Used only under the store's lock.
+/// Usernames by account id, for token lookups. An account's username never changes and no
+/// account is deleted, so an entry never goes stale; only ``SQLiteStore`` uses it, under its
+/// lock. More accounts than ``limit`` in use empties it rather than grow it.
+final class UsernameCache {
+    static let limit = 16_384
+
+    private var usernames: [String: String] = [:]
+
+    func username(of accountId: String) -> String? { usernames[accountId] }
+
+    func keep(_ username: String, of accountId: String) {
+        if usernames.count >= Self.limit { usernames.removeAll(keepingCapacity: true) }
+        usernames[accountId] = username
+    }
+}
+
 final class ClientCache {
     /// More distinct clients than this in use at once empties the cache rather than grow it.
     static let limit = 1024

@@ -40,6 +40,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     private let logger: Logger
     /// Clients read before; only under `lock` (``client(id:)``).
     let clientCache = ClientCache()
+    /// Usernames read before; only under `lock` (``oauthToken(hash:family:)``).
+    let usernames = UsernameCache()
 
     private init(connection: SQLiteConnection, checkpointer: WALCheckpointer?, logger: Logger) {
         self.connection = connection

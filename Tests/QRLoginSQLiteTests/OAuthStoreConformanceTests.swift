@@ -282,6 +282,27 @@ struct OAuthStoreConformanceTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aTokenLookupNamesItsOwnAccountsUser(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await Self.issue(store)
+            try await store.createAccount(Fixtures.account("acc-2", username: "bob", phone: nil))
+            var request = Self.deviceRequest("req-bob", code: UserCode.generate())
+            try await store.insertLoginRequest(request)
+            let grant = Self.grant(family: "fam-bob", account: "acc-2")
+            request = try await store.transitionLoginRequest(id: request.id) { stored in
+                try stored.scan(accountId: "acc-2", displayName: "Bob", deviceId: "dev-2", ticketHash: Fixtures.ticket, ticketExpiresAt: Fixtures.t0.addingTimeInterval(60), match: 0, matchChoices: [], userCodeChoices: [stored.deviceGrant!.userCode], at: Fixtures.t0)
+                try stored.confirm(deviceId: "dev-2", accountId: "acc-2", ticketHash: Fixtures.ticket, pick: .userCode(stored.deviceGrant!.userCode), pickupWindow: 120, at: Fixtures.t0)
+                return LoginSideEffects(issueGrant: grant)
+            }
+            // Twice each: a store may answer the second from memory.
+            for _ in 0..<2 {
+                #expect(try await store.oauthToken(hash: "hash-fam-at", family: "fam")?.username == "alice")
+                #expect(try await store.oauthToken(hash: "hash-fam-bob-at", family: "fam-bob")?.username == "bob")
+            }
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func aRotationThatKeepsTheFamilysExpiryWritesNoFamily(kind: StoreKind) async throws {
         try await kind.withStore { store in
             try await Self.issue(store)
