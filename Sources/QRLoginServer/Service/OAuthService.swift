@@ -257,7 +257,7 @@ struct OAuthService: Sendable {
     /// The token behind `token` as `caller` may see it (RFC 7662): nil for unknown, revoked,
     /// expired and used-up tokens, and for other clients' refresh tokens.
     func introspect(_ token: String, caller: OAuthClient) async throws -> OAuthTokenLookup? {
-        guard let key = OAuthTokenKey(token: token, prefix: Self.accessTokenPrefix) ?? OAuthTokenKey(token: token, prefix: Self.refreshTokenPrefix),
+        guard let key = Self.key(ofAccessOrRefreshToken: token),
               let lookup = try await store.oauthToken(hash: key.hash, family: key.family),
               lookup.token.isActive(in: lookup.family, at: clock.now)
         else { return nil }
@@ -267,12 +267,17 @@ struct OAuthService: Sendable {
         return lookup
     }
 
+    /// Where `token`, an access or a refresh token (introspection and revocation take either),
+    /// is kept; nil for anything not shaped like one.
+    static func key(ofAccessOrRefreshToken token: String) -> OAuthTokenKey? {
+        OAuthTokenKey(token: token, prefix: accessTokenPrefix) ?? OAuthTokenKey(token: token, prefix: refreshTokenPrefix)
+    }
+
     /// Revokes `token` for `caller` (RFC 7009 §2.1). Unknown tokens are not an error.
     /// - Throws: `invalid_grant` when the token was issued to another client (nothing changes).
     func revoke(_ token: String, caller: OAuthClient) async throws {
         // Anything not shaped like a token of ours is unknown: nothing to revoke.
-        guard let key = OAuthTokenKey(token: token, prefix: Self.accessTokenPrefix) ?? OAuthTokenKey(token: token, prefix: Self.refreshTokenPrefix)
-        else { return }
+        guard let key = Self.key(ofAccessOrRefreshToken: token) else { return }
         switch try await store.revokeOAuthToken(hash: key.hash, family: key.family, clientId: caller.id, at: clock.now) {
         case .otherClient: throw OAuthError.invalidGrant("the token was issued to another client")
         case .unknown, .accessToken, .family: return
