@@ -85,4 +85,25 @@ struct SQLiteTokenTablesTests {
         #expect(try await store.deleteOAuthTokens(expiredBefore: later.addingTimeInterval(100_000)) == 3, "the old refresh token, the new one, the family")
         try await store.close()
     }
+
+    @Test func theCleanupReachesEveryFamilysTokensInShortTransactions() async throws {
+        let store = try await SQLiteStore.open(path: nil)
+        try await store.createAccount(Fixtures.account())
+        // More families than one cleanup transaction takes, each with an access token that has
+        // expired by the cutoff and a refresh token that has not.
+        let count = SQLiteStore.cleanupFamilies * 2 + 7
+        try store.transaction { connection in
+            for index in 0..<count {
+                try SQLiteStore.insert(OAuthStoreConformanceTests.grant(family: String(format: "fam-%04d", index)), on: connection)
+            }
+        }
+        #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(3601)) == count)
+        #expect(try await store.oauthToken(hash: "hash-fam-0000-at", family: "fam-0000") == nil)
+        #expect(try await store.oauthToken(hash: "hash-fam-\(String(format: "%04d", count - 1))-at", family: "fam-\(String(format: "%04d", count - 1))") == nil)
+        #expect(try await store.oauthToken(hash: "hash-fam-0300-rt", family: "fam-0300") != nil)
+        #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(3601)) == 0, "nothing left to delete")
+        // Past the refresh tokens and the families: every token and family.
+        #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(86_401)) == count * 2)
+        try await store.close()
+    }
 }
