@@ -158,15 +158,34 @@ extension PostgresStore {
         return OAuthTokenLookup(token: token, family: family, username: try row.text("username"))
     }
 
-    /// Records `proof` (``insertReplayKey(_:expiresAt:now:)``, a commit of its own), then reads
-    /// the refresh token and its family locked, decides, and writes, in one transaction.
+    /// Records `proof` in the replay table, then reads the refresh token and its family locked,
+    /// decides, and writes, all in one transaction. A refused refresh rolls back and records the
+    /// proof on its own.
     public func useRefreshToken(
         hash: String, family: String?, at now: Date, recording proof: ProofRecord?,
         _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
     ) async throws -> RefreshDecision? {
-        if let proof, try await !insertReplayKey(proof.key, expiresAt: proof.expiresAt, now: proof.now) { throw QRLoginError.replayedProof }
-        return try await decideUnderLock(
+        do {
+            return try await refresh(hash: hash, family: family, at: now, recording: proof, decide)
+        } catch QRLoginError.replayedProof {
+            throw QRLoginError.replayedProof
+        } catch {
+            // Rolled back with the rest: recorded again, so the proof counts as used (a second
+            // use of it meanwhile waited on the first's row, and one of the two has failed).
+            if let proof { _ = try await insertReplayKey(proof.key, expiresAt: proof.expiresAt, now: proof.now) }
+            throw error
+        }
+    }
+
+    private func refresh(
+        hash: String, family: String?, at now: Date, recording proof: ProofRecord?,
+        _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
+    ) async throws -> RefreshDecision? {
+        try await decideUnderLock(
             read: { (connection: PostgresConnection, logger: Logger) -> OAuthTokenLookup? in
+                if let proof, try await !Self.insertReplayKey(proof.key, expiresAt: proof.expiresAt, now: proof.now, on: connection, logger: logger) {
+                    throw QRLoginError.replayedProof
+                }
                 // The token row and its family row stay locked until commit: a second use of the
                 // token waits here and then sees it used, so it revokes instead of rotating again.
                 let found = try await Self.first(

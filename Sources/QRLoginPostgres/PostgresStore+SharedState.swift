@@ -12,15 +12,22 @@ extension PostgresStore {
     /// is still live at `now` (a replay, whichever instance saw it first). A row that has expired
     /// but not yet been deleted is taken over, so a late cleanup never refuses a fresh proof.
     public func insertReplayKey(_ key: String, expiresAt: Date, now: Date) async throws -> Bool {
-        let digest = Array(SHA256.hash(data: Data(key.utf8)).prefix(16))
-        return try await execute(
-            """
-            INSERT INTO dpop_replays AS r (digest, expires_at) VALUES ($1, $2)
-            ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE r.expires_at <= $3
-            RETURNING 1 AS fresh
-            """,
-            binds(.bytes(digest), expiresAt.pg, now.pg)
-        ) == 1
+        try await execute(Self.insertReplayKeySQL, Self.replayKeyBinds(key, expiresAt: expiresAt, now: now)) == 1
+    }
+
+    /// ``insertReplayKey(_:expiresAt:now:)`` on `connection`, inside its transaction.
+    static func insertReplayKey(_ key: String, expiresAt: Date, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await execute(insertReplayKeySQL, replayKeyBinds(key, expiresAt: expiresAt, now: now), on: connection, logger: logger) == 1
+    }
+
+    private static let insertReplayKeySQL = """
+        INSERT INTO dpop_replays AS r (digest, expires_at) VALUES ($1, $2)
+        ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE r.expires_at <= $3
+        RETURNING 1 AS fresh
+        """
+
+    private static func replayKeyBinds(_ key: String, expiresAt: Date, now: Date) -> PostgresBindings {
+        binds(.bytes(Array(SHA256.hash(data: Data(key.utf8)).prefix(16))), expiresAt.pg, now.pg)
     }
 
     /// Deletes replay keys that expired before `cutoff`, at most `batch` at a time until none is

@@ -233,6 +233,35 @@ struct OAuthStoreConformanceTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func oneProofSentToManyRefreshesAtOnceIsUsedOnce(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            try await Self.issue(store)
+            let proof = ProofRecord(key: "thumb:raced", expiresAt: Fixtures.t0.addingTimeInterval(60), now: Fixtures.t0)
+            let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+                for index in 0..<10 {
+                    group.addTask {
+                        do {
+                            let new = OAuthToken(id: "r\(index)", kind: .refresh, hash: "raced-\(index)", familyId: "fam", scopes: [], jkt: nil, createdAt: Fixtures.t0, expiresAt: Fixtures.t0.addingTimeInterval(99))
+                            let decision = try await store.useRefreshToken(hash: "hash-fam-rt", family: "fam", at: Fixtures.t0, recording: proof) { token, _ in
+                                token.usedAt == nil ? .rotate(tokens: [new], familyExpiresAt: nil) : .revokeFamily
+                            }
+                            if case .rotate? = decision { return "rotated" }
+                            return "\(String(describing: decision))"
+                        } catch QRLoginError.replayedProof {
+                            return "replayed"
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            // One refresh uses the proof; the rest are refused before they read the token.
+            #expect(outcomes.filter { $0 == "rotated" }.count == 1, "\(outcomes)")
+            #expect(outcomes.filter { $0 == "replayed" }.count == 9, "\(outcomes)")
+            #expect(try #require(try await store.oauthToken(hash: "hash-fam-rt", family: "fam")).family.revokedAt == nil)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func concurrentRefreshesHaveOneWinner(kind: StoreKind) async throws {
         try await kind.withStore { store in
             try await Self.issue(store)
