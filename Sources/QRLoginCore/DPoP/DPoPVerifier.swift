@@ -23,7 +23,7 @@ public struct DPoPProof: Sendable, Equatable {
 }
 
 /// A verified proof's entry for the replay cache, not yet recorded: for a caller that records
-/// it together with its own write (``Store/useRefreshToken(hash:at:recording:_:)``) instead of
+/// it together with its own write (``Store/useRefreshToken(hash:family:at:recording:_:)``) instead of
 /// in a commit of its own.
 public struct ProofRecord: Sendable, Equatable {
     /// The cache key: the proof's key thumbprint and `jti`.

@@ -19,7 +19,7 @@ public actor MemoryStore: Store {
     private var sessions: [String: BrowserSession] = [:]  // key: session id
     private var pushed: [String: PushedRequest] = [:]  // key: request_uri
 
-    /// The DPoP replay cache of a server on this store: ``useRefreshToken(hash:at:recording:_:)``
+    /// The DPoP replay cache of a server on this store: ``useRefreshToken(hash:family:at:recording:_:)``
     /// records its proofs here, so they meet the proofs of every other request.
     public nonisolated let replayCache = MemoryReplayCache()
 
