@@ -21,10 +21,12 @@ public actor MemoryStore: Store {
 
     /// The DPoP replay cache of a server on this store: ``useRefreshToken(hash:family:at:recording:_:)``
     /// records its proofs here, so they meet the proofs of every other request.
-    public nonisolated let replayCache = MemoryReplayCache()
+    public nonisolated let replayCache: any ReplayCache
 
-    /// Creates an empty store.
-    public init() {}
+    /// Creates an empty store whose server keeps DPoP proofs in `replayCache`.
+    public init(replayCache: any ReplayCache = MemoryReplayCache()) {
+        self.replayCache = replayCache
+    }
 
     private static func deviceKey(_ accountId: String, _ deviceId: String) -> String { accountId + " " + deviceId }
 
@@ -265,7 +267,16 @@ public actor MemoryStore: Store {
         hash: String, family familyId: String?, at now: Date, recording proof: ProofRecord?,
         _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
     ) async throws -> RefreshDecision? {
-        if let proof, await !replayCache.insert(proof.key, expiresAt: proof.expiresAt, now: proof.now) { throw QRLoginError.replayedProof }
+        if let proof {
+            let fresh: Bool
+            do {
+                fresh = try await replayCache.insert(proof.key, expiresAt: proof.expiresAt, now: proof.now)
+            } catch {
+                // As the verifier answers a cache that cannot answer: the proof is not let through.
+                throw QRLoginError.storeUnavailable
+            }
+            guard fresh else { throw QRLoginError.replayedProof }
+        }
         guard let token = oauthTokens[hash], token.kind == .refresh, familyId == nil || familyId == token.familyId,
               let family = families[token.familyId]
         else { return nil }
