@@ -171,8 +171,9 @@ extension PostgresStore {
             throw QRLoginError.replayedProof
         } catch {
             // Rolled back with the rest: recorded again, so the proof counts as used (a second
-            // use of it meanwhile waited on the first's row, and one of the two has failed).
-            if let proof { _ = try await insertReplayKey(proof.key, expiresAt: proof.expiresAt, now: proof.now) }
+            // use of it meanwhile waited on the first's row, and one of the two has failed). The
+            // answer stays the refusal's, even if this cannot be recorded: nothing was issued.
+            if let proof { _ = try? await insertReplayKey(proof.key, expiresAt: proof.expiresAt, now: proof.now) }
             throw error
         }
     }

@@ -218,21 +218,17 @@ enum SQLiteMigrations {
             "CREATE TABLE dpop_replays (digest TEXT PRIMARY KEY, expires_at REAL NOT NULL) STRICT, WITHOUT ROWID",
         ],
         [
-            // Fewer pages per refresh: a refresh inserts two tokens of one family, whose entries
-            // sit side by side in one index on (family, expiry); the two indexes this replaces
-            // put them on two more pages (the expiry index's two ends: an access token's and a
-            // refresh token's expiry). The cleanup finds expired tokens family by family.
-            "CREATE INDEX oauth_tokens_family_expiry ON oauth_tokens (family_id, expires_at)",
-            "DROP INDEX oauth_tokens_family",
-            "DROP INDEX oauth_tokens_expires_at",
-        ],
-        [
             // A family's tokens together: tokens now name their family and their place in it
             // (OAuthTokenKey), and sit in one b-tree ordered by family, then by that place, so a
             // refresh writes its two tokens and marks the old one on the same page, instead of
-            // on three pages of a table and its hash index spread at random. The tokens issued
-            // before stay in oauth_tokens_v1, found by hash alone, until they expire.
+            // on pages of a table, its hash index and two more indexes spread at random. There
+            // is no expiry index: it would cost every refresh pages of its own, and the cleanup
+            // goes family by family instead. The tokens issued before stay in oauth_tokens_v1,
+            // found by hash alone, until they expire.
             "ALTER TABLE oauth_tokens RENAME TO oauth_tokens_v1",
+            "DROP INDEX oauth_tokens_family",
+            "DROP INDEX oauth_tokens_expires_at",
+            "CREATE INDEX oauth_tokens_v1_family_expiry ON oauth_tokens_v1 (family_id, expires_at)",
             """
             CREATE TABLE oauth_tokens (
                 family_id TEXT NOT NULL REFERENCES token_families (id) ON DELETE CASCADE,

@@ -486,8 +486,6 @@ extension SQLiteStore {
     }
 }
 
-/// The clients a ``SQLiteStore`` has read, valid while the database's `data_version` stays the
-/// one they were read at. Used only under the store's lock.
 /// Usernames by account id, for token lookups. An account's username never changes and no
 /// account is deleted, so an entry never goes stale; only ``SQLiteStore`` uses it, under its
 /// lock. More accounts than ``limit`` in use empties it rather than grow it.
@@ -504,6 +502,8 @@ final class UsernameCache {
     }
 }
 
+/// The clients a ``SQLiteStore`` has read, valid while the database's `data_version` stays the
+/// one they were read at. Used only under the store's lock.
 final class ClientCache {
     /// More distinct clients than this in use at once empties the cache rather than grow it.
     static let limit = 1024

@@ -5,21 +5,21 @@ import QRLoginOAuth
 import QRLoginTestSupport
 import Testing
 
-/// Since schema 7, tokens that name their family sit with it (`oauth_tokens`, keyed by family
+/// Since schema 6, tokens that name their family sit with it (`oauth_tokens`, keyed by family
 /// and hash); the tokens of a database made before stay in `oauth_tokens_v1` and keep working
 /// until they expire.
 @Suite("SQLite token tables")
 struct SQLiteTokenTablesTests {
     private let t0 = Fixtures.t0
 
-    /// A database at schema 6 holding a family with an access and a refresh token, as a build
-    /// before schema 7 wrote them.
-    private func databaseBeforeSchema7(at path: String) throws {
+    /// A database at schema 5 holding a family with an access and a refresh token, as a build
+    /// before schema 6 wrote them.
+    private func databaseBeforeSchema6(at path: String) throws {
         let connection = try SQLiteConnection.open(path: path)
         defer { try? connection.close() }
         try connection.execute("PRAGMA journal_mode = WAL", cached: false)
-        for statement in SQLiteMigrations.steps[..<6].joined() { try connection.execute(statement, cached: false) }
-        try connection.execute("PRAGMA user_version = 6", cached: false)
+        for statement in SQLiteMigrations.steps[..<5].joined() { try connection.execute(statement, cached: false) }
+        try connection.execute("PRAGMA user_version = 5", cached: false)
         let account = Fixtures.account()
         try connection.execute(
             "INSERT INTO accounts (id, username, username_key, password_hash, phone, display_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -43,7 +43,7 @@ struct SQLiteTokenTablesTests {
     @Test func tokensIssuedBeforeTheyNamedTheirFamilyKeepWorking() async throws {
         let path = TemporaryDatabase.path()
         defer { TemporaryDatabase.remove(path) }
-        try databaseBeforeSchema7(at: path)
+        try databaseBeforeSchema6(at: path)
         let store = try await SQLiteStore.open(path: path)
         #expect(try await store.schemaVersion() == SQLiteStore.latestSchemaVersion)
 

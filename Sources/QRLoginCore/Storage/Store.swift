@@ -143,8 +143,9 @@ public protocol Store: Sendable {
     /// With `proof`, the DPoP proof of the request is recorded first, as the server's replay
     /// cache would record it (``ReplayCache/insert(_:expiresAt:now:)``), at the latest in the
     /// same commit as the refresh: a store that keeps the replay cache in its database saves a
-    /// commit per refresh. The proof stays recorded whatever the refresh's outcome.
-    /// - Returns: the decision applied, or nil when no refresh token has that hash.
+    /// commit per refresh. The proof stays recorded also when `decide` refuses the refresh or
+    /// no token is found.
+    /// - Returns: the decision applied, or nil when no refresh token has that hash in `family`.
     /// - Throws: ``QRLoginError/replayedProof`` (nothing written) when `proof` was recorded
     ///   before and is still live.
     func useRefreshToken(

@@ -39,7 +39,8 @@ public struct TokenFamily: Codable, Sendable, Equatable {
         self.revokedAt = revokedAt
     }
 
-    /// Whether the family still gives access at `now`.
+    /// Whether the family is neither revoked nor past its expiry at `now` (an upper bound: its
+    /// tokens may all have expired or been used before).
     public func isLive(at now: Date) -> Bool {
         revokedAt == nil && now < expiresAt
     }
