@@ -440,8 +440,8 @@ extension Scenarios {
         var proofs: [String]
     }
 
-    /// One chain per worker for refreshes sent by another client (wrk): a device-grant login
-    /// each, and `proofsEach` proofs signed now.
+    /// One chain per worker: a device-grant login each, and `proofsEach` proofs signed now (the
+    /// generator's refreshes, and wrk's).
     func refreshChains(proofsEach: Int, phones: [BenchAPI.Phone]) async throws -> [RefreshChain] {
         let made = Mutex<[Int: RefreshChain]>([:])
         _ = try await runWorkers { worker in
@@ -463,18 +463,7 @@ extension Scenarios {
     /// the next one sent. The proofs name only the method and URL, so they are signed
     /// beforehand. A failed refresh ends its worker's chain (its token may have been used).
     func refreshes(requests: Int, phones: [BenchAPI.Phone]) async throws -> Run {
-        let perWorker = requests / concurrency
-        let started = Mutex<[Int: (Device, BenchAPI.OAuthTokens)]>([:])
-        _ = try await runWorkers { worker in
-            let device = try device()
-            let tokens = try await deviceLogin(device, phone: phones[worker % phones.count])
-            started.withLock { $0[worker] = (device, tokens) }
-            return Measurements()
-        }
-        let chains = try (0..<concurrency).map { worker in
-            guard let (device, tokens) = started.withLock({ $0[worker] }) else { throw BenchError.unexpected("no device for worker \(worker)") }
-            return (first: tokens.refreshToken, proofs: try (0..<perWorker).map { _ in try api.tokenProof(device.key) })
-        }
+        let chains = try await refreshChains(proofsEach: requests / concurrency, phones: phones)
         return {
             try await runWorkers { worker in
                 var m = Measurements()

@@ -252,9 +252,14 @@ public actor MemoryStore: Store {
         return true
     }
 
+    /// The token with hash `hash`, if it is in `familyId` (nil: any family).
+    private func oauthToken(_ hash: String, in familyId: String?) -> OAuthToken? {
+        oauthTokens[hash].flatMap { familyId == nil || familyId == $0.familyId ? $0 : nil }
+    }
+
     /// The token with hash `hash`, its family and its account's username, or nil. Never throws.
     public func oauthToken(hash: String, family familyId: String?) async throws -> OAuthTokenLookup? {
-        guard let token = oauthTokens[hash], familyId == nil || familyId == token.familyId, let family = families[token.familyId],
+        guard let token = oauthToken(hash, in: familyId), let family = families[token.familyId],
               let account = accounts[family.accountId]
         else { return nil }
         return OAuthTokenLookup(token: token, family: family, username: account.username)
@@ -277,9 +282,7 @@ public actor MemoryStore: Store {
             }
             guard fresh else { throw QRLoginError.replayedProof }
         }
-        guard let token = oauthTokens[hash], token.kind == .refresh, familyId == nil || familyId == token.familyId,
-              let family = families[token.familyId]
-        else { return nil }
+        guard let token = oauthToken(hash, in: familyId), token.kind == .refresh, let family = families[token.familyId] else { return nil }
         let decision = try decide(token, family)
         switch decision {
         case .rotate(let newTokens, let expiresAt):
@@ -295,9 +298,7 @@ public actor MemoryStore: Store {
     /// Revokes the token with hash `hash` (a refresh token with its family) if `clientId`
     /// holds it. Never throws.
     public func revokeOAuthToken(hash: String, family familyId: String?, clientId: String, at date: Date) async throws -> OAuthRevocation {
-        guard let token = oauthTokens[hash], familyId == nil || familyId == token.familyId, let family = families[token.familyId] else {
-            return .unknown
-        }
+        guard let token = oauthToken(hash, in: familyId), let family = families[token.familyId] else { return .unknown }
         guard family.clientId == clientId else { return .otherClient }
         switch token.kind {
         case .access:
