@@ -32,6 +32,9 @@ struct Base64URLTests {
                 .replacingOccurrences(of: "=", with: "")
             let encoded = Base64URL.encode(bytes)
             #expect(encoded == expected, "length \(length)")
+            // Each way in: contiguous storage, Data, and a sequence that must be copied first.
+            #expect(Base64URL.encode(Data(bytes)) == expected, "length \(length)")
+            #expect(Base64URL.encode(bytes.lazy.map { $0 }) == expected, "length \(length)")
             #expect(Base64URL.decode(encoded) == Data(bytes), "length \(length)")
         }
     }
@@ -40,6 +43,9 @@ struct Base64URLTests {
         let bytes: [UInt8] = Array("foobar".utf8)
         #expect(Base64URL.encode(Data(bytes)) == "Zm9vYmFy")
         #expect(Base64URL.encode(bytes[3...]) == "YmFy")
+        // A slice of Data starts at its offset in the whole, not at 0.
+        #expect(Base64URL.encode(Data(bytes)[3...]) == "YmFy")
+        #expect(Base64URL.encode(Data(bytes).dropFirst(3)) == "YmFy")
         #expect(Base64URL.encode("foo".utf8) == "Zm9v")
     }
 

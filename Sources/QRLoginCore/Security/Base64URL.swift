@@ -15,20 +15,54 @@ public enum Base64URL {
     }()
 
     /// Encodes `bytes` as unpadded base64url. Never fails.
+    ///
+    /// Called across modules, where a generic function runs unspecialized (an iterator through
+    /// witness tables, byte by byte): the bytes are taken as one buffer instead, and sequences
+    /// without contiguous storage (a digest) are copied into one first.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        var output: [UInt8] = []
-        output.reserveCapacity((bytes.underestimatedCount * 4 + 2) / 3)
-        var iterator = bytes.makeIterator()
-        while let b0 = iterator.next() {
-            let b1 = iterator.next(), b2 = iterator.next()
-            output.append(alphabet[Int(b0 >> 2)])
-            output.append(alphabet[Int((b0 & 0x03) << 4 | (b1 ?? 0) >> 4)])
-            guard let b1 else { break }
-            output.append(alphabet[Int((b1 & 0x0F) << 2 | (b2 ?? 0) >> 6)])
-            guard let b2 else { break }
-            output.append(alphabet[Int(b2 & 0x3F)])
+        if let encoded = bytes.withContiguousStorageIfAvailable({ encode(UnsafeRawBufferPointer($0)) }) { return encoded }
+        return Array(bytes).withUnsafeBytes { encode($0) }
+    }
+
+    /// Encodes the bytes of `data` (contiguous storage of its own).
+    public static func encode(_ data: Data) -> String {
+        data.withUnsafeBytes { encode($0) }
+    }
+
+    /// Encodes raw bytes: three bytes to four symbols, the last group shortened (no padding).
+    static func encode(_ bytes: UnsafeRawBufferPointer) -> String {
+        let count = bytes.count
+        let length = count / 3 * 4 + [0, 2, 3][count % 3]
+        guard length > 0 else { return "" }
+        return alphabet.withUnsafeBufferPointer { symbols in
+            String(unsafeUninitializedCapacity: length) { output in
+                var read = 0
+                var written = 0
+                while read + 3 <= count {
+                    let group = UInt32(bytes[read]) << 16 | UInt32(bytes[read + 1]) << 8 | UInt32(bytes[read + 2])
+                    output[written] = symbols[Int(group >> 18)]
+                    output[written + 1] = symbols[Int(group >> 12 & 0x3F)]
+                    output[written + 2] = symbols[Int(group >> 6 & 0x3F)]
+                    output[written + 3] = symbols[Int(group & 0x3F)]
+                    read += 3
+                    written += 4
+                }
+                switch count - read {
+                case 1:
+                    let group = UInt32(bytes[read]) << 16
+                    output[written] = symbols[Int(group >> 18)]
+                    output[written + 1] = symbols[Int(group >> 12 & 0x3F)]
+                case 2:
+                    let group = UInt32(bytes[read]) << 16 | UInt32(bytes[read + 1]) << 8
+                    output[written] = symbols[Int(group >> 18)]
+                    output[written + 1] = symbols[Int(group >> 12 & 0x3F)]
+                    output[written + 2] = symbols[Int(group >> 6 & 0x3F)]
+                default:
+                    break
+                }
+                return length
+            }
         }
-        return String(decoding: output, as: UTF8.self)
     }
 
     /// Decodes unpadded base64url. Returns nil for padding, characters outside the base64url
