@@ -7,8 +7,7 @@ public struct PostgresReplayCache: ReplayCache {
 
     public init(store: PostgresStore) { self.store = store }
 
-    /// `issuedAt` is not needed: PostgreSQL finds the key by its digest.
-    public func insert(_ key: String, issuedAt: Date, expiresAt: Date, now: Date) async throws -> Bool {
+    public func insert(_ key: String, expiresAt: Date, now: Date) async throws -> Bool {
         try await store.insertReplayKey(key, expiresAt: expiresAt, now: now)
     }
 }

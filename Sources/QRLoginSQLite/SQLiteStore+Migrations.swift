@@ -245,21 +245,6 @@ enum SQLiteMigrations {
             ) STRICT, WITHOUT ROWID
             """,
         ],
-        [
-            // DPoP replay records in the order of their proofs' iat, then digest: a proof is
-            // recorded on the table's last pages, which the commits before it wrote, instead of
-            // on a page at random, so a refresh and a checkpoint write fewer pages. The records
-            // made before stay in dpop_replays_v1, looked up too until they expire.
-            "ALTER TABLE dpop_replays RENAME TO dpop_replays_v1",
-            """
-            CREATE TABLE dpop_replays (
-                issued_at REAL NOT NULL,
-                digest TEXT NOT NULL,
-                expires_at REAL NOT NULL,
-                PRIMARY KEY (issued_at, digest)
-            ) STRICT, WITHOUT ROWID
-            """,
-        ],
     ]
 
     /// Applies every step the database lacks, each in its own transaction together with the

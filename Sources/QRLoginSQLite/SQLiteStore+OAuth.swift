@@ -193,7 +193,7 @@ extension SQLiteStore {
         _ decide: @Sendable (OAuthToken, TokenFamily) throws -> RefreshDecision
     ) async throws -> RefreshDecision? {
         try transaction { connection -> Result<RefreshDecision?, any Error> in
-            if let proof, try !insertReplayKey(proof.key, issuedAt: proof.issuedAt, expiresAt: proof.expiresAt, now: proof.now, on: connection) {
+            if let proof, try !Self.insertReplayKey(proof.key, expiresAt: proof.expiresAt, now: proof.now, on: connection) {
                 throw QRLoginError.replayedProof
             }
             guard let (token, tokenFamily) = try Self.token(hash: hash, family: family, on: connection), token.kind == .refresh else {

@@ -42,9 +42,6 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     let clientCache = ClientCache()
     /// Usernames read before; only under `lock` (``oauthToken(hash:family:)``).
     let usernames = UsernameCache()
-    /// Until when replay keys recorded before schema 7 (in `dpop_replays_v1`) may still be
-    /// live; nil once none can be. Only under `lock` (``insertReplayKey(_:issuedAt:expiresAt:now:)``).
-    var legacyReplaysUntil: Date?
 
     private init(connection: SQLiteConnection, checkpointer: WALCheckpointer?, logger: Logger) {
         self.connection = connection
@@ -84,11 +81,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             try? connection.close()
             throw error
         }
-        let store = SQLiteStore(connection: connection, checkpointer: checkpointer, logger: logger)
-        store.legacyReplaysUntil = try store.exclusively { connection in
-            try connection.queryFirst("SELECT max(expires_at) AS until FROM dpop_replays_v1") { try $0.optionalDate("until") } ?? nil
-        }
-        return store
+        return SQLiteStore(connection: connection, checkpointer: checkpointer, logger: logger)
     }
 
     /// Waits for a running operation to finish, then closes the database (the last close

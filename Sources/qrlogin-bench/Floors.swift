@@ -216,7 +216,7 @@ enum Floors {
                 for step in batch {
                     let issued = step.issued
                     // As the server records each refresh's proof: in the same transaction.
-                    let proof = ProofRecord(key: jkt + ":" + Secrets.publicId(), issuedAt: now, expiresAt: now.addingTimeInterval(60), now: now)
+                    let proof = ProofRecord(key: jkt + ":" + Secrets.publicId(), expiresAt: now.addingTimeInterval(60), now: now)
                     let decision = try await store.useRefreshToken(hash: step.presented, family: step.family, at: now, recording: proof) { token, family in
                         try RefreshPolicy.decide(token: token, family: family, clientId: clientId, proofJKT: jkt, requestedScopes: [], now: now) { _, _ in
                             (issued, issued[1].expiresAt)

@@ -193,7 +193,7 @@ struct OAuthStoreConformanceTests {
         try await kind.withStore { store in
             try await Self.issue(store)
             let later = t0.addingTimeInterval(10)
-            let proof = ProofRecord(key: "thumb:jti-1", issuedAt: later, expiresAt: later.addingTimeInterval(60), now: later)
+            let proof = ProofRecord(key: "thumb:jti-1", expiresAt: later.addingTimeInterval(60), now: later)
             let new = OAuthToken(id: "rt2", kind: .refresh, hash: "hash-rt2", familyId: "fam", scopes: ["openid"], jkt: nil, createdAt: later, expiresAt: later.addingTimeInterval(90_000))
             let rotated = try await store.useRefreshToken(hash: "hash-fam-rt", family: "fam", at: later, recording: proof) { _, _ in
                 .rotate(tokens: [new], familyExpiresAt: nil)
@@ -210,11 +210,11 @@ struct OAuthStoreConformanceTests {
             #expect(try #require(try await store.oauthToken(hash: "hash-rt2", family: "fam")).family.revokedAt == nil)
 
             // A refused refresh and an unknown token keep their proofs recorded.
-            let refused = ProofRecord(key: "thumb:jti-2", issuedAt: later, expiresAt: later.addingTimeInterval(60), now: later)
+            let refused = ProofRecord(key: "thumb:jti-2", expiresAt: later.addingTimeInterval(60), now: later)
             await #expect(throws: OAuthError.invalidGrant("no")) {
                 _ = try await store.useRefreshToken(hash: "hash-rt2", family: "fam", at: later, recording: refused) { _, _ in throw OAuthError.invalidGrant("no") }
             }
-            let unknown = ProofRecord(key: "thumb:jti-3", issuedAt: later, expiresAt: later.addingTimeInterval(60), now: later)
+            let unknown = ProofRecord(key: "thumb:jti-3", expiresAt: later.addingTimeInterval(60), now: later)
             #expect(try await store.useRefreshToken(hash: "nope", family: "fam", at: later, recording: unknown) { _, _ in .revokeFamily } == nil)
             for record in [refused, unknown] {
                 await #expect(throws: QRLoginError.replayedProof) {
@@ -225,7 +225,7 @@ struct OAuthStoreConformanceTests {
 
             // Past its expiry, a recorded proof's key is taken over (the acceptance window is over).
             let afterwards = later.addingTimeInterval(61)
-            let again = ProofRecord(key: "thumb:jti-1", issuedAt: later, expiresAt: afterwards.addingTimeInterval(60), now: afterwards)
+            let again = ProofRecord(key: "thumb:jti-1", expiresAt: afterwards.addingTimeInterval(60), now: afterwards)
             #expect(try await store.useRefreshToken(hash: "hash-rt2", family: "fam", at: afterwards, recording: again) { _, _ in
                 .rotate(tokens: [], familyExpiresAt: nil)
             } != nil)
@@ -236,7 +236,7 @@ struct OAuthStoreConformanceTests {
     func oneProofSentToManyRefreshesAtOnceIsUsedOnce(kind: StoreKind) async throws {
         try await kind.withStore { store in
             try await Self.issue(store)
-            let proof = ProofRecord(key: "thumb:raced", issuedAt: Fixtures.t0, expiresAt: Fixtures.t0.addingTimeInterval(60), now: Fixtures.t0)
+            let proof = ProofRecord(key: "thumb:raced", expiresAt: Fixtures.t0.addingTimeInterval(60), now: Fixtures.t0)
             let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
                 for index in 0..<10 {
                     group.addTask {

@@ -59,7 +59,7 @@ struct SQLiteTokenTablesTests {
         let later = t0.addingTimeInterval(10)
         let new = OAuthToken(id: "new-rt", kind: .refresh, hash: "0000000001.new-rt", familyId: "fam", scopes: ["openid", "offline_access"],
                              jkt: nil, createdAt: later, expiresAt: later.addingTimeInterval(90_000))
-        let proof = ProofRecord(key: "thumb:jti", issuedAt: later, expiresAt: later.addingTimeInterval(60), now: later)
+        let proof = ProofRecord(key: "thumb:jti", expiresAt: later.addingTimeInterval(60), now: later)
         let rotated = try await store.useRefreshToken(hash: "old-rt", family: nil, at: later, recording: proof) { token, family in
             #expect(token.hash == "old-rt")
             return .rotate(tokens: [new], familyExpiresAt: RefreshPolicy.familyExpiry(family.expiresAt, outlivedBy: new.expiresAt, now: later))
@@ -104,42 +104,6 @@ struct SQLiteTokenTablesTests {
         #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(3601)) == 0, "nothing left to delete")
         // Past the refresh tokens and the families: every token and family.
         #expect(try await store.deleteOAuthTokens(expiredBefore: t0.addingTimeInterval(86_401)) == count * 2)
-        try await store.close()
-    }
-
-    /// Schema 7 orders replay records by their proof's iat; a record made before (ordered by
-    /// digest alone, in `dpop_replays_v1`) still refuses its proof until it expires.
-    @Test func aProofRecordedBeforeSchema7IsStillAReplay() async throws {
-        let path = TemporaryDatabase.path()
-        defer { TemporaryDatabase.remove(path) }
-        let connection = try SQLiteConnection.open(path: path)
-        try connection.execute("PRAGMA journal_mode = WAL", cached: false)
-        for statement in SQLiteMigrations.steps[..<6].joined() { try connection.execute(statement, cached: false) }
-        try connection.execute("PRAGMA user_version = 6", cached: false)
-        // As a schema-6 build recorded them: the key's digest and its expiry.
-        for (key, expiry) in [("thumb:old", t0.addingTimeInterval(60)), ("thumb:older", t0.addingTimeInterval(5))] {
-            try connection.execute(
-                "INSERT INTO dpop_replays (digest, expires_at) VALUES (?, ?)", [.text(String(Secrets.hash(key).prefix(22))), expiry.sqlite]
-            )
-        }
-        try connection.close()
-
-        let store = try await SQLiteStore.open(path: path)
-        #expect(try await store.schemaVersion() == SQLiteStore.latestSchemaVersion)
-        let cache = SQLiteReplayCache(store: store)
-        let now = t0.addingTimeInterval(10)
-        // The proof's iat was never stored: whatever it says, the old record refuses it.
-        #expect(try await cache.insert("thumb:old", issuedAt: t0, expiresAt: now.addingTimeInterval(60), now: now) == false)
-        #expect(try await cache.insert("thumb:old", issuedAt: now, expiresAt: now.addingTimeInterval(60), now: now) == false)
-        // An expired old record refuses nothing; a new key is recorded in the new table.
-        #expect(try await cache.insert("thumb:older", issuedAt: t0, expiresAt: now.addingTimeInterval(60), now: now))
-        #expect(try await cache.insert("thumb:new", issuedAt: now, expiresAt: now.addingTimeInterval(60), now: now))
-        #expect(try await cache.insert("thumb:new", issuedAt: now, expiresAt: now.addingTimeInterval(61), now: now.addingTimeInterval(1)) == false)
-        // The cleanup empties both tables; past the old records' expiry their proofs are free.
-        #expect(try store.deleteReplayKeys(expiredBefore: t0.addingTimeInterval(30)) == 1, "the expired old record")
-        let later = t0.addingTimeInterval(200)
-        #expect(try store.deleteReplayKeys(expiredBefore: later) == 3, "the other old record and both new ones")
-        #expect(try await cache.insert("thumb:old", issuedAt: later, expiresAt: later.addingTimeInterval(60), now: later))
         try await store.close()
     }
 }

@@ -43,13 +43,12 @@ struct SharedStateConformanceTests {
     @Test(arguments: Kind.allCases)
     func aKeyIsAReplayUntilItExpiresThenFreeAgain(kind: Kind) async throws {
         try await kind.withPair { a, b, _ async throws in
-            #expect(try await a.0.insert("thumb:jti-1", issuedAt: t0, expiresAt: t0.addingTimeInterval(60), now: t0))
-            #expect(try await b.0.insert("thumb:jti-1", issuedAt: t0, expiresAt: t0.addingTimeInterval(70), now: t0.addingTimeInterval(10)) == false)
-            #expect(try await b.0.insert("thumb:jti-2", issuedAt: t0, expiresAt: t0.addingTimeInterval(60), now: t0.addingTimeInterval(10)))
-            // Expired but not yet deleted: a fresh proof with that id is accepted, then a replay.
-            let fresh = t0.addingTimeInterval(61)
-            #expect(try await b.0.insert("thumb:jti-1", issuedAt: fresh, expiresAt: t0.addingTimeInterval(130), now: fresh))
-            #expect(try await a.0.insert("thumb:jti-1", issuedAt: fresh, expiresAt: t0.addingTimeInterval(140), now: t0.addingTimeInterval(62)) == false)
+            #expect(try await a.0.insert("thumb:jti-1", expiresAt: t0.addingTimeInterval(60), now: t0))
+            #expect(try await b.0.insert("thumb:jti-1", expiresAt: t0.addingTimeInterval(70), now: t0.addingTimeInterval(10)) == false)
+            #expect(try await b.0.insert("thumb:jti-2", expiresAt: t0.addingTimeInterval(60), now: t0.addingTimeInterval(10)))
+            // Expired but not yet deleted: a fresh proof with that id is accepted.
+            #expect(try await b.0.insert("thumb:jti-1", expiresAt: t0.addingTimeInterval(130), now: t0.addingTimeInterval(61)))
+            #expect(try await a.0.insert("thumb:jti-1", expiresAt: t0.addingTimeInterval(140), now: t0.addingTimeInterval(62)) == false)
         }
     }
 
@@ -60,14 +59,14 @@ struct SharedStateConformanceTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("qrlogin.sqlite").path
         let first = try await SQLiteStore.open(path: path)
-        #expect(try await SQLiteReplayCache(store: first).insert("thumb:jti-1", issuedAt: t0, expiresAt: t0.addingTimeInterval(60), now: t0))
-        #expect(try await SQLiteReplayCache(store: first).insert("thumb:jti-2", issuedAt: t0, expiresAt: t0.addingTimeInterval(5), now: t0))
+        #expect(try await SQLiteReplayCache(store: first).insert("thumb:jti-1", expiresAt: t0.addingTimeInterval(60), now: t0))
+        #expect(try await SQLiteReplayCache(store: first).insert("thumb:jti-2", expiresAt: t0.addingTimeInterval(5), now: t0))
         try await first.close()
         let second = try await SQLiteStore.open(path: path)
-        #expect(try await SQLiteReplayCache(store: second).insert("thumb:jti-1", issuedAt: t0, expiresAt: t0.addingTimeInterval(70), now: t0.addingTimeInterval(10)) == false)
+        #expect(try await SQLiteReplayCache(store: second).insert("thumb:jti-1", expiresAt: t0.addingTimeInterval(70), now: t0.addingTimeInterval(10)) == false)
         #expect(try second.deleteReplayKeys(expiredBefore: t0.addingTimeInterval(30)) == 1)
         #expect(try second.deleteReplayKeys(expiredBefore: t0.addingTimeInterval(30)) == 0)
-        #expect(try await SQLiteReplayCache(store: second).insert("thumb:jti-1", issuedAt: t0, expiresAt: t0.addingTimeInterval(70), now: t0.addingTimeInterval(11)) == false)
+        #expect(try await SQLiteReplayCache(store: second).insert("thumb:jti-1", expiresAt: t0.addingTimeInterval(70), now: t0.addingTimeInterval(11)) == false)
         try await second.close()
     }
 
@@ -77,7 +76,7 @@ struct SharedStateConformanceTests {
             let caches = [a.0, b.0]
             let fresh = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for index in 0..<40 {
-                    group.addTask { try await caches[index % 2].insert("thumb:race", issuedAt: t0, expiresAt: t0.addingTimeInterval(60), now: t0) }
+                    group.addTask { try await caches[index % 2].insert("thumb:race", expiresAt: t0.addingTimeInterval(60), now: t0) }
                 }
                 return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
             }

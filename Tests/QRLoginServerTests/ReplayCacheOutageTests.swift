@@ -15,9 +15,9 @@ private final class SwitchableReplayCache: ReplayCache {
 
     func fail(_ on: Bool) { failing.withLock { $0 = on } }
 
-    func insert(_ key: String, issuedAt: Date, expiresAt: Date, now: Date) async throws -> Bool {
+    func insert(_ key: String, expiresAt: Date, now: Date) async throws -> Bool {
         if failing.withLock({ $0 }) { throw Unreachable() }
-        return await cache.insert(key, issuedAt: issuedAt, expiresAt: expiresAt, now: now)
+        return await cache.insert(key, expiresAt: expiresAt, now: now)
     }
 }
 

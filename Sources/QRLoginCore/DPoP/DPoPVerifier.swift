@@ -28,18 +28,14 @@ public struct DPoPProof: Sendable, Equatable {
 public struct ProofRecord: Sendable, Equatable {
     /// The cache key: the proof's key thumbprint and `jti`.
     public var key: String
-    /// The proof's `iat`: part of the proof, so the same for every copy of it (a cache may
-    /// keep its records in `iat` order).
-    public var issuedAt: Date
     /// Until when a second use must be refused.
     public var expiresAt: Date
     /// The time the proof was checked at.
     public var now: Date
 
     /// Creates a record.
-    public init(key: String, issuedAt: Date, expiresAt: Date, now: Date) {
+    public init(key: String, expiresAt: Date, now: Date) {
         self.key = key
-        self.issuedAt = issuedAt
         self.expiresAt = expiresAt
         self.now = now
     }
@@ -48,11 +44,10 @@ public struct ProofRecord: Sendable, Equatable {
 /// Remembers proof ids for the acceptance window, so a replayed proof is refused: in process
 /// memory for one instance (``MemoryReplayCache``), in the shared database for several.
 public protocol ReplayCache: Sendable {
-    /// Records `key`, of a proof issued at `issuedAt`, until `expiresAt`. Returns `false` if
-    /// `key` is already recorded and has not expired at `now` (a replay), `true` if it was new.
-    /// Every copy of a proof has the same key and `issuedAt`; a cache may use both to find it.
+    /// Records `key` until `expiresAt`. Returns `false` if `key` is already recorded and has
+    /// not expired at `now` (a replay), `true` if it was new.
     /// - Throws: a storage fault of a shared cache (the proof is then not accepted).
-    func insert(_ key: String, issuedAt: Date, expiresAt: Date, now: Date) async throws -> Bool
+    func insert(_ key: String, expiresAt: Date, now: Date) async throws -> Bool
 }
 
 /// Verifies RFC 9449 DPoP proofs: ES256 only, `typ` `dpop+jwt`, a public P-256 `jwk`,
@@ -110,7 +105,7 @@ public struct DPoPVerifier: Sendable {
             let verified = try checked.get()
             // The proof stays acceptable until iat + skew; a future-dated one also until now + skew.
             let expiry = max(verified.issuedAt, now).addingTimeInterval(maxClockSkew)
-            return (verified, ProofRecord(key: verified.thumbprint + ":" + verified.jti, issuedAt: verified.issuedAt, expiresAt: expiry, now: now))
+            return (verified, ProofRecord(key: verified.thumbprint + ":" + verified.jti, expiresAt: expiry, now: now))
         } catch {
             refused(error)
             throw error
@@ -123,7 +118,7 @@ public struct DPoPVerifier: Sendable {
     public func record(_ record: ProofRecord) async throws(QRLoginError) {
         let fresh: Bool
         do {
-            fresh = try await replayCache.insert(record.key, issuedAt: record.issuedAt, expiresAt: record.expiresAt, now: record.now)
+            fresh = try await replayCache.insert(record.key, expiresAt: record.expiresAt, now: record.now)
         } catch {
             // A shared cache that cannot answer must not let the proof through.
             throw .storeUnavailable

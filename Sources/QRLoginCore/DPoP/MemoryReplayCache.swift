@@ -46,8 +46,8 @@ public final class MemoryReplayCache: ReplayCache {
     }
 
     /// Records `key` until `expiresAt`. Returns `false` for a key recorded earlier and still
-    /// live at `now` (a replay), `true` for a new one. `issuedAt` is not needed here.
-    public func insert(_ key: String, issuedAt: Date, expiresAt: Date, now: Date) async -> Bool {
+    /// live at `now` (a replay), `true` for a new one.
+    public func insert(_ key: String, expiresAt: Date, now: Date) async -> Bool {
         let key = Digest(key)
         return generations.withLock { generations in
             generations.removeAll { $0.latestExpiry <= now }

@@ -275,7 +275,7 @@ public actor MemoryStore: Store {
         if let proof {
             let fresh: Bool
             do {
-                fresh = try await replayCache.insert(proof.key, issuedAt: proof.issuedAt, expiresAt: proof.expiresAt, now: proof.now)
+                fresh = try await replayCache.insert(proof.key, expiresAt: proof.expiresAt, now: proof.now)
             } catch {
                 // As the verifier answers a cache that cannot answer: the proof is not let through.
                 throw QRLoginError.storeUnavailable
