@@ -279,6 +279,9 @@ struct DPoPVerifierTests {
         await #expect(throws: QRLoginError.replayedProof) { try await f.verify(proof) }
         let resigned = try f.proof(jti: "once")
         await #expect(throws: QRLoginError.replayedProof) { try await f.verify(resigned) }
+        // A jti seen in the window is refused whatever the new proof's iat (RFC 9449 §11.1).
+        let backdated = try f.proof(issuedAt: f.clock.now.addingTimeInterval(-5), jti: "once")
+        await #expect(throws: QRLoginError.replayedProof) { try await f.verify(backdated) }
         try await f.verify(f.proof(jti: "twice"))
     }
 
