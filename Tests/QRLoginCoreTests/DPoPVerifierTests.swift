@@ -255,6 +255,20 @@ struct DPoPVerifierTests {
         await #expect(throws: invalid("iat outside the accepted window")) { try await f.verify(proof) }
     }
 
+    /// At the last instant of its window a proof still passes the iat check, so its record must
+    /// not have expired yet: a replay then is refused, and only after the window is it stale.
+    @Test(arguments: [0.0, 60])
+    func aReplayAtTheWindowsLastInstantIsRefused(offset: TimeInterval) async throws {
+        let f = Fixture()
+        let issued = f.clock.now.addingTimeInterval(offset)
+        let proof = try f.proof(issuedAt: issued)
+        try await f.verify(proof)
+        f.clock.advance(by: issued.timeIntervalSince(f.clock.now) + 60)
+        await #expect(throws: QRLoginError.replayedProof) { try await f.verify(proof) }
+        f.clock.advance(by: 1)
+        await #expect(throws: invalid("iat outside the accepted window")) { try await f.verify(proof) }
+    }
+
     @Test func iatMustBeANumber() async throws {
         let f = Fixture()
         let asString = try f.hostileClaims { $0["iat"] = String(Int(f.clock.now.timeIntervalSince1970)) }

@@ -103,8 +103,10 @@ public struct DPoPVerifier: Sendable {
                 Result { () throws(QRLoginError) in try check(bytes, method: method, path: path, accessToken: accessToken, now: now) }
             }
             let verified = try checked.get()
-            // The proof stays acceptable until iat + skew; a future-dated one also until now + skew.
-            let expiry = max(verified.issuedAt, now).addingTimeInterval(maxClockSkew)
+            // The proof stays acceptable until iat + skew (inclusive); a future-dated one also until
+            // now + skew. Its record outlives that by a second: a cache frees a record at its expiry
+            // exactly, when the proof would still pass the iat check.
+            let expiry = max(verified.issuedAt, now).addingTimeInterval(maxClockSkew + 1)
             return (verified, ProofRecord(key: verified.thumbprint + ":" + verified.jti, expiresAt: expiry, now: now))
         } catch {
             refused(error)
