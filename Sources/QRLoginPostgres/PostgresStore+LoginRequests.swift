@@ -79,7 +79,7 @@ extension PostgresStore {
     /// Stores `expired` on every pending or scanned request past its own expiry at `now`, in one
     /// statement (each row is changed by one instance only). No `NOTIFY`: every waiter already pushes expiry at its own deadline.
     public func expireLoginRequests(at now: Date) async throws -> Int {
-        try await first(
+        try await writtenFirst(
             """
             WITH expired AS (
                 UPDATE login_requests SET state = 'expired', ticket_hash = NULL, version = version + 1
@@ -92,7 +92,7 @@ extension PostgresStore {
 
     /// Deletes requests whose `expiresAt` is before `cutoff`. Returns how many.
     public func deleteLoginRequests(expiredBefore cutoff: Date) async throws -> Int {
-        try await first(
+        try await writtenFirst(
             "WITH gone AS (DELETE FROM login_requests WHERE expires_at < $1 RETURNING 1) SELECT count(*) AS n FROM gone", binds(cutoff.pg)
         ) { try $0.int("n") } ?? 0
     }
@@ -115,7 +115,7 @@ extension PostgresStore {
     /// instance: the request row's pickup generation goes up by one.
     /// - Returns: the new generation; nil if there is no such request.
     public func beginPickup(id: String) async throws -> UInt64? {
-        try await first(
+        try await writtenFirst(
             "UPDATE login_requests SET pickup_generation = pickup_generation + 1 WHERE id = $1 RETURNING pickup_generation", binds(.text(id))
         ) { UInt64(try $0.int("pickup_generation")) }
     }

@@ -355,7 +355,7 @@ extension PostgresStore {
 
     /// Deletes keys retired before `cutoff`, in one statement.
     public func deleteSigningKeys(retiredBefore cutoff: Date) async throws -> Int {
-        try await first(
+        try await writtenFirst(
             "WITH gone AS (DELETE FROM signing_keys WHERE retired_at < $1 RETURNING 1) SELECT count(*) AS deleted FROM gone",
             QRLoginPostgres.binds(cutoff.pg)
         ) { try $0.int("deleted") } ?? 0

@@ -54,7 +54,7 @@ extension PostgresStore {
     /// - Returns: nil when a token was taken, else the seconds until the next one.
     public func takeRateLimitToken(key: String, limit: Int, now: Date) async throws -> Int? {
         let rate = Double(limit) / 60
-        let row = try await first(
+        let row = try await writtenFirst(
             """
             INSERT INTO rate_limits AS b (key, tokens, updated_at, allowed) VALUES ($1, $2 - 1, $3, true)
             ON CONFLICT (key) DO UPDATE SET
@@ -72,7 +72,7 @@ extension PostgresStore {
 
     /// Deletes buckets untouched since `cutoff` (full again by then).
     public func deleteRateLimits(idleSince cutoff: Date) async throws -> Int {
-        try await first(
+        try await writtenFirst(
             "WITH gone AS (DELETE FROM rate_limits WHERE updated_at < $1 RETURNING 1) SELECT count(*) AS n FROM gone", binds(cutoff.pg)
         ) { try $0.int("n") } ?? 0
     }

@@ -127,7 +127,7 @@ public final class PostgresStore: Store {
     /// Checks that the database answers now (a `SELECT 1` within the deadline).
     public func ping() async throws {
         // Read to the end, so the pooled connection goes back at once.
-        try await execute("SELECT 1", binds())
+        _ = try await first("SELECT 1 AS one", binds()) { _ in () }
     }
 
     // MARK: Calls
@@ -169,22 +169,65 @@ public final class PostgresStore: Store {
         }
     }
 
-    /// Runs `sql` with `binds` on any pooled connection and decodes every row.
+    /// Runs `sql`, a statement that changes nothing, with `binds` on any pooled connection and
+    /// decodes every row. A statement that writes goes through ``written(_:_:_:)``.
     func rows<T: Sendable>(_ sql: String, _ binds: PostgresBindings, _ decode: @escaping @Sendable (PostgresRandomAccessRow) throws -> T) async throws -> [T] {
         try await call {
             try await Self.rows(sql, binds, on: self.client, logger: self.logger, decode)
         }
     }
 
-    /// The first row of `sql`, decoded, if any.
+    /// The first row of `sql`, a statement that changes nothing, decoded, if any.
     func first<T: Sendable>(_ sql: String, _ binds: PostgresBindings, _ decode: @escaping @Sendable (PostgresRandomAccessRow) throws -> T) async throws -> T? {
         try await rows(sql, binds, decode).first
     }
 
-    /// Runs `sql`; returns how many rows it touched when it says (`RETURNING` rows otherwise).
+    /// Runs `sql`, a statement that changes data, as a transaction of its own, decodes every row
+    /// it returns, and returns once PostgreSQL has committed it.
+    ///
+    /// **Why a second statement.** Outside `BEGIN … COMMIT` PostgreSQL commits a statement at the
+    /// `Sync` after it, but writes its `CommandComplete` before that, and postgres-nio finishes the
+    /// query on `CommandComplete`. When the commit fails, or the server stops in the middle of it
+    /// (its WAL flush), PostgreSQL sends that `CommandComplete` with the error: taken alone, the
+    /// statement looked done and was not (a 201 for a login request that then did not exist).
+    /// ``committed(_:logger:)`` waits for the commit's `ReadyForQuery`. One round trip, where
+    /// `BEGIN` and `COMMIT` take two.
+    func written<T: Sendable>(_ sql: String, _ binds: PostgresBindings, _ decode: @escaping @Sendable (PostgresRandomAccessRow) throws -> T) async throws -> [T] {
+        try await call {
+            try await self.client.withConnection { connection in
+                let rows = try await Self.rows(sql, binds, on: connection, logger: self.logger, decode)
+                try await Self.committed(connection, logger: self.logger)
+                return rows
+            }
+        }
+    }
+
+    /// Returns once `connection` has finished the statement before (its `ReadyForQuery`): it runs
+    /// `SELECT 1`, which postgres-nio sends only then. A commit that failed closes the connection
+    /// and so fails it.
+    ///
+    /// Checked and sent on the connection's event loop: a query written to a connection that
+    /// postgres-nio has already torn down is dropped and never answered, and the loop is where
+    /// the tear-down happens, so there the check and the write cannot be split.
+    static func committed(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+            guard !connection.isClosed else {
+                return connection.eventLoop.makeFailedFuture(PostgresStoreError.unavailable("the connection to PostgreSQL closed before the commit was confirmed"))
+            }
+            return connection.query("SELECT 1", logger: logger).map { _ in }
+        }.get()
+    }
+
+    /// The first row `sql`, a statement that changes data, returns, decoded, once it is committed.
+    func writtenFirst<T: Sendable>(_ sql: String, _ binds: PostgresBindings, _ decode: @escaping @Sendable (PostgresRandomAccessRow) throws -> T) async throws -> T? {
+        try await written(sql, binds, decode).first
+    }
+
+    /// Runs `sql`, a statement that changes data, once it is committed; returns how many rows it
+    /// touched when it says (`RETURNING` rows otherwise).
     @discardableResult
     func execute(_ sql: String, _ binds: PostgresBindings) async throws -> Int {
-        try await rows(sql, binds) { _ in () }.count
+        try await written(sql, binds) { _ in () }.count
     }
 
     /// Runs `sql` on `source` (a pooled client, or one connection inside a transaction) and

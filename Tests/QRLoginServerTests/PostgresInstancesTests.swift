@@ -103,6 +103,82 @@ struct PostgresInstancesTests {
         }
     }
 
+    /// Makes every commit that writes a login request from a PC named `slow commit` take two
+    /// seconds, and one named `failing commit` fail. The work runs at commit, in a deferred
+    /// trigger: after PostgreSQL has written the statement's `CommandComplete`, which it sends
+    /// with whatever error ends the connection or the commit.
+    func delayOrFailCommits(_ store: PostgresStore) async throws {
+        try await store.execute(
+            """
+            CREATE FUNCTION at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.requester_name = 'slow commit' THEN PERFORM pg_sleep(2); END IF;
+                IF NEW.requester_name = 'failing commit' THEN RAISE EXCEPTION 'refused at commit'; END IF;
+                RETURN NULL;
+            END $$
+            """, binds()
+        )
+        try await store.execute(
+            """
+            CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT OR UPDATE ON login_requests
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION at_commit()
+            """, binds()
+        )
+    }
+
+    /// How many login requests the database holds.
+    func loginRequestCount(_ store: PostgresStore) async throws -> Int? {
+        try await store.first("SELECT count(*) AS n FROM login_requests", binds()) { try $0.int("n") }
+    }
+
+    @Test("A create whose connection dies while PostgreSQL commits it answers 503 at once, not a 201 for a request that does not exist")
+    func connectionLostDuringCommit() async throws {
+        // A deadline far above the answer expected, so a call left hanging shows as slow.
+        try await withInstances(1, timeout: .seconds(30)) { servers, stores, _ in
+            try await delayOrFailCommits(stores[0])
+            // Several times: the connection's end races the store's next step.
+            for attempt in 0..<5 {
+                // The server stopping mid-commit, as `pg_ctl stop -m immediate` does it: the
+                // backend ends and its transaction with it.
+                let killer = Task {
+                    for _ in 0..<100 {
+                        try await Task.sleep(for: .milliseconds(50))
+                        let killed = try await stores[0].first(
+                            """
+                            SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+                            WHERE wait_event = 'PgSleep' AND query LIKE 'INSERT INTO login_requests%'
+                            """, binds()
+                        ) { try $0.int("n") }
+                        if killed == 1 { return true }
+                    }
+                    return false
+                }
+                let started = ContinuousClock.now
+                let created = try await servers[0].call(.POST, "/api/v1/qr", json: ["device": ["type": "cli", "name": "slow commit"]], device: TestDevice())
+                let took = ContinuousClock.now - started
+                #expect(try await killer.value, "attempt \(attempt): no commit to interrupt")
+                // Before, postgres-nio took the INSERT's CommandComplete, sent along with the
+                // termination notice, for success: 201 for a request that was never committed.
+                #expect(created.status == .serviceUnavailable, "attempt \(attempt): answered \(created.status)")
+                #expect(took < .seconds(10), "attempt \(attempt): answered after \(took)")
+                #expect(try await loginRequestCount(stores[0]) == 0)
+            }
+        }
+    }
+
+    @Test("A create whose commit fails answers an error, not a 201 for a request that does not exist")
+    func failedCommitIsAnError() async throws {
+        try await withInstances(1) { servers, stores, _ in
+            try await delayOrFailCommits(stores[0])
+            let created = try await servers[0].call(.POST, "/api/v1/qr", json: ["device": ["type": "cli", "name": "failing commit"]], device: TestDevice())
+            #expect(created.status == .serviceUnavailable, "answered \(created.status) for a request that was never committed")
+            #expect(try await loginRequestCount(stores[0]) == 0)
+            // The store works on afterwards: the failed commit's connection left the pool.
+            #expect(try await servers[0].call(.POST, "/api/v1/qr", json: ["device": ["type": "cli", "name": "laptop"]], device: TestDevice()).status == .created)
+            #expect(try await loginRequestCount(stores[0]) == 1)
+        }
+    }
+
     @Test("Rate limits are counted once for all instances, not once per instance")
     func sharedRateLimits() async throws {
         try await withInstances(configure: { $0.rateLimits = [.create: 3] }) { servers, _, _ in
