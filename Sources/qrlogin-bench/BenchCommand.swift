@@ -72,6 +72,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Record a perf profile (perf record -g) of the server's instances during each timed scenario, into DIR/SCENARIO.perf.data (the profiler's CPU inflates that run's figures).")
     var profile: String?
 
+    @Option(name: .customLong("server-cores"), help: "Give the server the harness starts N CPUs of its own and N event loops, as an instance on an N-CPU machine or container; the harness and wrk run on the other CPUs. Needs more than N CPUs; SQLite only.")
+    var serverCores: Int?
+
     @Flag(help: "A few seconds with small numbers: checks that the harness works (CI).")
     var smoke = false
 
@@ -91,6 +94,10 @@ struct BenchCommand: AsyncParsableCommand {
         if database != nil, postgres { throw ValidationError("--postgres starts a database of its own; leave out --database") }
         if server != nil, onPostgres { throw ValidationError("--server runs against a server of your own; --database, --postgres and --cluster start servers") }
         if profile != nil, server != nil { throw ValidationError("--profile needs a server the harness starts") }
+        if let serverCores {
+            if serverCores < 1 { throw ValidationError("--server-cores takes a number of CPUs, 1 or more") }
+            if server != nil || onPostgres { throw ValidationError("--server-cores places the SQLite server the harness starts; leave out --server, --database, --postgres and --cluster") }
+        }
     }
 
     func run() async throws {
@@ -119,15 +126,28 @@ struct BenchCommand: AsyncParsableCommand {
             print("PostgreSQL: \(database) as it is (what earlier runs wrote stays there; its CPU is not measured)")
         }
         let database = options.database ?? postgres?.url
+        var placement: CPUPlacement?
+        if let cores = options.serverCores {
+            guard let chosen = CPUPlacement(serverCores: cores) else {
+                throw ValidationError("--server-cores \(cores) needs more than \(cores) CPUs; this process may use \(CPUPlacement.allowed().count)")
+            }
+            placement = chosen
+        }
         let target: BenchTarget
         if let url = options.server {
             target = BenchTarget(base: url, pid: options.serverPID, process: nil)
         } else if let instances = options.cluster, let database {
             target = try Cluster.start(instances: instances, database: database, postgres: postgres)
         } else {
-            target = try await BenchTarget.spawn(database: database, postgres: postgres)
+            target = try await BenchTarget.spawn(database: database, postgres: postgres, environment: placement?.serverEnvironment ?? [:])
         }
         Cleanup.add { target.stop() }
+        if let placement, let pid = target.pid {
+            // Once the server answers, every thread it starts with is there; later ones inherit.
+            try CPUPlacement.pin(process: pid, to: placement.server)
+            try CPUPlacement.pin(process: getpid(), to: placement.harness)
+            print("placement: \(placement.description)")
+        }
 
         var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: options.waiting + 256)
         pool.retryConnectionEstablishment = false

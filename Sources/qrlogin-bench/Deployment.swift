@@ -90,7 +90,7 @@ final class BenchTarget: Sendable {
     /// file) and lets a device poll every second, the least it allows, so that a device that
     /// polls once its phone has confirmed is never told to slow down.
     /// `postgres` is the run's own PostgreSQL that `database` names, whose CPU is then read.
-    static func spawn(plainStream: Bool = false, database: String? = nil, postgres: PrivatePostgres? = nil) async throws -> BenchTarget {
+    static func spawn(plainStream: Bool = false, database: String? = nil, postgres: PrivatePostgres? = nil, environment: [String: String] = [:]) async throws -> BenchTarget {
         for _ in 0..<5 {
             let port = Int.random(in: 20_000...32_000)
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qrlogin-bench-\(port)")
@@ -104,6 +104,7 @@ final class BenchTarget: Sendable {
                 ? ["plain-stream-server", "--port", String(port)]
                 : ["serve", "--port", String(port), "--database", database ?? directory.appendingPathComponent("bench.sqlite").path]
                     + Deployment.serveArguments(clientFile: clientFile.path)
+            if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
             try process.run()
             let base = "http://127.0.0.1:\(port)"
             let target = database == nil || plainStream
