@@ -562,6 +562,7 @@ extension PostgresStore {
 
     /// Scopes and `amr` values are stored space-separated.
     private static func oauthWords(_ text: String) -> [String] {
-        text.split(separator: " ").map(String.init)
+        // Over bytes: scopes are ASCII (RFC 6749 §3.3), and String's own split walks Characters.
+        text.utf8.split(separator: UInt8(ascii: " ")).map { String(Substring($0)) }
     }
 }

@@ -482,7 +482,8 @@ extension SQLiteStore {
     }
 
     private static func scopes(_ text: String) -> [String] {
-        text.split(separator: " ").map(String.init)
+        // Over bytes: scopes are ASCII (RFC 6749 §3.3), and String's own split walks Characters.
+        text.utf8.split(separator: UInt8(ascii: " ")).map { String(Substring($0)) }
     }
 }
 

@@ -121,30 +121,34 @@ struct JSONWriter {
 
     private mutating func writeString(_ value: String) {
         buffer.writeInteger(UInt8(ascii: "\""))
-        let utf8 = value.utf8
-        // Fast path: a run of bytes that need no escape is copied at once.
-        let needsEscape = utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "/") }
-        if !needsEscape {
-            buffer.writeString(value)
-        } else {
-            for byte in utf8 {
+        var value = value
+        value.withUTF8 { bytes in
+            // Runs of bytes that need no escape are copied at once (a URL's slashes do).
+            var start = 0
+            for (index, byte) in bytes.enumerated() {
+                let escape: StaticString
+                var code = false
                 switch byte {
-                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-                case UInt8(ascii: "/"): buffer.writeStaticString("\\/")
-                case 0x08: buffer.writeStaticString("\\b")
-                case 0x09: buffer.writeStaticString("\\t")
-                case 0x0A: buffer.writeStaticString("\\n")
-                case 0x0C: buffer.writeStaticString("\\f")
-                case 0x0D: buffer.writeStaticString("\\r")
-                case ..<0x20:
-                    buffer.writeStaticString("\\u00")
+                case UInt8(ascii: "\""): escape = "\\\""
+                case UInt8(ascii: "\\"): escape = "\\\\"
+                case UInt8(ascii: "/"): escape = "\\/"
+                case 0x08: escape = "\\b"
+                case 0x09: escape = "\\t"
+                case 0x0A: escape = "\\n"
+                case 0x0C: escape = "\\f"
+                case 0x0D: escape = "\\r"
+                case ..<0x20: escape = "\\u00"; code = true
+                default: continue
+                }
+                buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<index])))
+                buffer.writeStaticString(escape)
+                if code {
                     buffer.writeInteger(Self.hex[Int(byte >> 4)])
                     buffer.writeInteger(Self.hex[Int(byte & 0x0F)])
-                default:
-                    buffer.writeInteger(byte)
                 }
+                start = index + 1
             }
+            buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start...])))
         }
         buffer.writeInteger(UInt8(ascii: "\""))
     }

@@ -23,7 +23,8 @@ struct OAuthTokenKey: Equatable {
     /// The key of `token`, which must start with `prefix`; nil for anything not shaped like a
     /// token of ours (it is then unknown: no store is asked).
     init?(token: String, prefix: String) {
-        guard token.utf8.count <= 256, token.hasPrefix(prefix) else { return nil }
+        // Over bytes: `hasPrefix` compares Characters.
+        guard token.utf8.count <= 256, token.utf8.starts(with: prefix.utf8) else { return nil }
         let parts = token.utf8.dropFirst(prefix.utf8.count).split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         switch parts.count {
         case 1:
