@@ -13,6 +13,9 @@ struct FormBody: Sendable {
 
     /// Reads and parses the body of `request`.
     /// - Throws: `invalid_request`.
+    /// Inlined: each call of a nonisolated async function that is not is a trip through the
+    /// event loop's queue, twice (BENCHMARKS.md, "The server on a core of its own").
+    @inline(__always)
     static func read(_ request: Request, context: some RequestContext) async throws -> FormBody {
         guard let type = request.headers[.contentType], isFormType(type) else {
             throw OAuthError.invalidRequest("the body must be application/x-www-form-urlencoded")

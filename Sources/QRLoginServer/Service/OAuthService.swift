@@ -53,6 +53,9 @@ struct OAuthService: Sendable {
     /// The client named by `credentials`, authenticated: a confidential client must give its
     /// secret, a public client must not give one.
     /// - Throws: `invalid_client` for an unknown client or wrong secret.
+    /// Inlined: each call of a nonisolated async function that is not is a trip through the
+    /// event loop's queue, twice (BENCHMARKS.md, "The server on a core of its own").
+    @inline(__always)
     func authenticate(_ credentials: ClientCredentials) async throws -> OAuthClient {
         guard ClientRules.isValidId(credentials.clientId), let client = try await store.client(id: credentials.clientId) else {
             throw OAuthError.invalidClient("unknown client or wrong credentials")
@@ -256,6 +259,9 @@ struct OAuthService: Sendable {
 
     /// The token behind `token` as `caller` may see it (RFC 7662): nil for unknown, revoked,
     /// expired and used-up tokens, and for other clients' refresh tokens.
+    /// Inlined: each call of a nonisolated async function that is not is a trip through the
+    /// event loop's queue, twice (BENCHMARKS.md, "The server on a core of its own").
+    @inline(__always)
     func introspect(_ token: String, caller: OAuthClient) async throws -> OAuthTokenLookup? {
         guard let key = Self.key(ofAccessOrRefreshToken: token),
               let lookup = try await store.oauthToken(hash: key.hash, family: key.family),
