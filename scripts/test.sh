@@ -93,6 +93,10 @@ scripts/oauth-interop/run.sh .build/debug/qrlogin
 
 log "load harness smoke run (the full run is in BENCHMARKS.md)"
 .build/debug/qrlogin-bench --smoke | tail -n 7
+if [ "$(nproc)" -ge 2 ]; then
+  log "load harness: the server on a CPU and an event loop of its own (--server-cores 1)"
+  .build/debug/qrlogin-bench --smoke --server-cores 1 --scenario introspect --scenario refresh | grep -E '^(placement|introspect|refresh)'
+fi
 
 log "QR encoder: cross-check against zxing-cpp, zbar and Nayuki's qrcodegen"
 scripts/qr-crosscheck/run.sh

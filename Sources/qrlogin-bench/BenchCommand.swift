@@ -146,6 +146,10 @@ struct BenchCommand: AsyncParsableCommand {
             // Once the server answers, every thread it starts with is there; later ones inherit.
             try CPUPlacement.pin(process: pid, to: placement.server)
             try CPUPlacement.pin(process: getpid(), to: placement.harness)
+            let loops = CPUPlacement.eventLoops(of: pid)
+            guard loops == placement.server.count else {
+                throw BenchError.unexpected("the server runs \(loops) event loops, not \(placement.server.count)")
+            }
             print("placement: \(placement.description)")
         }
 

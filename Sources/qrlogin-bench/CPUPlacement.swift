@@ -70,9 +70,24 @@ struct CPUPlacement {
             if errno == ESRCH { continue }
             throw BenchError.unexpected("cannot place thread \(thread) of process \(pid) on CPU \(list(cpus)): errno \(errno)")
         }
+        // Read back: a figure measured in the wrong place would be reported as if in this one.
+        guard let get = affinity("sched_getaffinity") else { throw BenchError.unexpected("sched_getaffinity is missing") }
+        for thread in threads {
+            var actual = [UInt8](repeating: 0, count: setSize)
+            guard get(thread, setSize, &actual) == 0 else { continue }
+            guard actual == set else { throw BenchError.unexpected("thread \(thread) of process \(pid) is not on CPU \(list(cpus)) alone") }
+        }
         #else
         throw BenchError.unexpected("--server-cores needs Linux")
         #endif
+    }
+
+    /// The event loops of NIO's singleton group that process `pid` runs (its threads named so).
+    static func eventLoops(of pid: pid_t) -> Int {
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return threads.filter { thread in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/comm", encoding: .utf8)) ?? "").hasPrefix("NIO-SGLTN-")
+        }.count
     }
 
     private static func list(_ cpus: [Int]) -> String {
