@@ -161,6 +161,8 @@ struct OAuthService: Sendable {
     /// `grant_type=refresh_token` (RFC 6749 §6): rotates the refresh token; a second use of one
     /// revokes its whole family. The request's DPoP proof, if any, is recorded against replay in
     /// the store's refresh transaction (a refused request records it too).
+    /// Inlined into the token route, as ``introspect(_:caller:)`` is into its route.
+    @inline(__always)
     func refresh(
         _ refreshToken: Result<String, OAuthError>, scope: String?, client: OAuthClient, proof: (proof: DPoPProof, record: ProofRecord)?
     ) async throws -> IssuedOAuthTokens {
