@@ -13,8 +13,8 @@ struct FormBody: Sendable {
 
     /// Reads and parses the body of `request`.
     /// - Throws: `invalid_request`.
-    /// Inlined: each call of a nonisolated async function that is not is a trip through the
-    /// event loop's queue, twice (BENCHMARKS.md, "The server on a core of its own").
+    // Inlined: a call of a nonisolated async function that is not inlined costs two trips
+    // through the event loop's queue (BENCHMARKS.md, "The server on a core of its own").
     @inline(__always)
     static func read(_ request: Request, context: some RequestContext) async throws -> FormBody {
         guard let type = request.headers[.contentType], isFormType(type) else {

@@ -204,8 +204,8 @@ struct OAuthRoutes {
 
     /// The client by `client_secret_basic`, `client_secret_post` or (public) `client_id` alone.
     /// - Throws: `invalid_request` for two methods at once, `invalid_client` for bad credentials.
-    /// Inlined: each call of a nonisolated async function that is not is a trip through the
-    /// event loop's queue, twice (BENCHMARKS.md, "The server on a core of its own").
+    // Inlined: a call of a nonisolated async function that is not inlined costs two trips
+    // through the event loop's queue (BENCHMARKS.md, "The server on a core of its own").
     @inline(__always)
     func authenticateClient(_ request: Request, form: FormBody) async throws -> OAuthClient {
         try await oauth.authenticate(try Self.credentials(authorization: request.headers[.authorization], form: form))

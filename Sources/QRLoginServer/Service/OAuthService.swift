@@ -53,8 +53,8 @@ struct OAuthService: Sendable {
     /// The client named by `credentials`, authenticated: a confidential client must give its
     /// secret, a public client must not give one.
     /// - Throws: `invalid_client` for an unknown client or wrong secret.
-    /// Inlined: each call of a nonisolated async function that is not is a trip through the
-    /// event loop's queue, twice (BENCHMARKS.md, "The server on a core of its own").
+    // Inlined: a call of a nonisolated async function that is not inlined costs two trips
+    // through the event loop's queue (BENCHMARKS.md, "The server on a core of its own").
     @inline(__always)
     func authenticate(_ credentials: ClientCredentials) async throws -> OAuthClient {
         guard ClientRules.isValidId(credentials.clientId), let client = try await store.client(id: credentials.clientId) else {
@@ -161,7 +161,7 @@ struct OAuthService: Sendable {
     /// `grant_type=refresh_token` (RFC 6749 §6): rotates the refresh token; a second use of one
     /// revokes its whole family. The request's DPoP proof, if any, is recorded against replay in
     /// the store's refresh transaction (a refused request records it too).
-    /// Inlined into the token route, as ``introspect(_:caller:)`` is into its route.
+    // Inlined into the token route, as `introspect(_:caller:)` is into its own (see there).
     @inline(__always)
     func refresh(
         _ refreshToken: Result<String, OAuthError>, scope: String?, client: OAuthClient, proof: (proof: DPoPProof, record: ProofRecord)?
@@ -261,8 +261,8 @@ struct OAuthService: Sendable {
 
     /// The token behind `token` as `caller` may see it (RFC 7662): nil for unknown, revoked,
     /// expired and used-up tokens, and for other clients' refresh tokens.
-    /// Inlined: each call of a nonisolated async function that is not is a trip through the
-    /// event loop's queue, twice (BENCHMARKS.md, "The server on a core of its own").
+    // Inlined: a call of a nonisolated async function that is not inlined costs two trips
+    // through the event loop's queue (BENCHMARKS.md, "The server on a core of its own").
     @inline(__always)
     func introspect(_ token: String, caller: OAuthClient) async throws -> OAuthTokenLookup? {
         guard let key = Self.key(ofAccessOrRefreshToken: token),
