@@ -47,12 +47,22 @@ redirect_uri="http://127.0.0.1:$cb_port/cb"
 "$bin" clients add --database "$db" --id interop-web-rs --name "Interop web app (RS256)" --grant-type authorization_code \
   --redirect-uri "$redirect_uri" --id-token-alg RS256 >/dev/null
 
+# Ports below the kernel's ephemeral range (32768 and up), where the outgoing connections of
+# the steps before cannot hold them; a port taken all the same is chosen again.
 run_server() {
-  port=$((20000 + RANDOM % 20000))
-  while [ "$port" = "$cb_port" ]; do port=$((20000 + RANDOM % 20000)); done
-  "$bin" serve --port "$port" --database "$db" --device-interval 1 "$@" >>"$workdir/serve.log" 2>&1 &
-  server=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && return; sleep 0.1; done
+  for _attempt in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 12000))
+    "$bin" serve --port "$port" --database "$db" --device-interval 1 "$@" >>"$workdir/serve.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 100); do
+      curl -fs "http://127.0.0.1:$port/health" >/dev/null && return
+      kill -0 "$server" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$server" 2>/dev/null || ! tail -n 3 "$workdir/serve.log" | grep -q "Address already in use"; then break; fi
+    wait "$server" 2>/dev/null || true
+    server=""
+  done
   echo "qrlogin serve did not start"; cat "$workdir/serve.log"; exit 1
 }
 
