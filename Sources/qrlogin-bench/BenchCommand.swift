@@ -144,12 +144,7 @@ struct BenchCommand: AsyncParsableCommand {
         Cleanup.add { target.stop() }
         if let placement, let pid = target.pid {
             // Once the server answers, every thread it starts with is there; later ones inherit.
-            try CPUPlacement.pin(process: pid, to: placement.server)
-            try CPUPlacement.pin(process: getpid(), to: placement.harness)
-            let loops = CPUPlacement.eventLoops(of: pid)
-            guard loops == placement.server.count else {
-                throw BenchError.unexpected("the server runs \(loops) event loops, not \(placement.server.count)")
-            }
+            try placement.place(server: pid)
             print("placement: \(placement.description)")
         }
 
@@ -166,7 +161,7 @@ struct BenchCommand: AsyncParsableCommand {
         do {
             var api = BenchAPI(base: target.base, http: http)
             if let secret = options.resourceServerSecret { api.resourceServerSecret = secret }
-            errors = try await drive(api: api, target: target, database: database, options: options)
+            errors = try await drive(api: api, target: target, database: database, placement: placement, options: options)
         } catch {
             try? await http.shutdown()
             throw error
@@ -175,7 +170,7 @@ struct BenchCommand: AsyncParsableCommand {
         if errors > 0 { throw ExitCode(1) }
     }
 
-    private func drive(api: BenchAPI, target: BenchTarget, database: String?, options: BenchCommand) async throws -> Int {
+    private func drive(api: BenchAPI, target: BenchTarget, database: String?, placement: CPUPlacement?, options: BenchCommand) async throws -> Int {
 
         var report = Report(target: target)
         if let directory = options.profile {
@@ -223,16 +218,18 @@ struct BenchCommand: AsyncParsableCommand {
                 print("connection floor: skipped (a single instance's figure; run without --cluster)")
             } else {
                 // A server of its own, so that nothing served before has grown its heap.
-                let fresh = try await BenchTarget.spawn(database: database)
+                let fresh = try await BenchTarget.spawn(database: database, environment: placement?.serverEnvironment ?? [:])
                 Cleanup.add { fresh.stop() }
                 defer { fresh.stop() }
+                if let placement, let pid = fresh.pid { try placement.place(server: pid) }
                 if let pid = fresh.pid, let port = URLComponents(string: fresh.base)?.port {
                     report.connectionCost = try Floors.connectionCost(host: "127.0.0.1", port: UInt16(port), pid: pid, count: options.waiting)
                 }
                 // And what a waiting PC would cost without Hummingbird: a bare NIO stream.
-                let plain = try await BenchTarget.spawn(plainStream: true)
+                let plain = try await BenchTarget.spawn(plainStream: true, environment: placement?.serverEnvironment ?? [:])
                 Cleanup.add { plain.stop() }
                 defer { plain.stop() }
+                if let placement, let pid = plain.pid { try placement.place(server: pid) }
                 if let pid = plain.pid, let port = URLComponents(string: plain.base)?.port {
                     report.plainStreamCost = try Floors.connectionCost(host: "127.0.0.1", port: UInt16(port), pid: pid, count: options.waiting, eventStream: true)
                 }

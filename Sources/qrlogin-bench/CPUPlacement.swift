@@ -57,29 +57,53 @@ struct CPUPlacement {
     }
     #endif
 
-    /// Restricts every thread of process `pid` to `cpus`; the threads and processes they start
-    /// later inherit that.
+    /// Restricts every thread of process `pid` to `cpus`, and reads each one's set back; the
+    /// threads and processes they start later inherit it. The threads are listed again until a
+    /// pass finds none it has not placed, so one started meanwhile by a thread not yet placed is
+    /// placed too.
     static func pin(process pid: pid_t, to cpus: [Int]) throws {
         #if canImport(Glibc)
-        guard let call = affinity("sched_setaffinity") else { throw BenchError.unexpected("sched_setaffinity is missing") }
-        var set = [UInt8](repeating: 0, count: setSize)
-        for cpu in cpus { set[cpu / 8] |= 1 << UInt8(cpu % 8) }
-        let threads = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").compactMap { pid_t($0) }
-        for thread in threads where call(thread, setSize, &set) != 0 {
-            // A thread that ended since the listing is no matter.
-            if errno == ESRCH { continue }
-            throw BenchError.unexpected("cannot place thread \(thread) of process \(pid) on CPU \(list(cpus)): errno \(errno)")
+        guard let set = affinity("sched_setaffinity"), let get = affinity("sched_getaffinity") else {
+            throw BenchError.unexpected("sched_setaffinity or sched_getaffinity is missing")
         }
-        // Read back: a figure measured in the wrong place would be reported as if in this one.
-        guard let get = affinity("sched_getaffinity") else { throw BenchError.unexpected("sched_getaffinity is missing") }
-        for thread in threads {
-            var actual = [UInt8](repeating: 0, count: setSize)
-            guard get(thread, setSize, &actual) == 0 else { continue }
-            guard actual == set else { throw BenchError.unexpected("thread \(thread) of process \(pid) is not on CPU \(list(cpus)) alone") }
+        var wanted = [UInt8](repeating: 0, count: setSize)
+        for cpu in cpus { wanted[cpu / 8] |= 1 << UInt8(cpu % 8) }
+        var placed = Set<pid_t>()
+        for _ in 0..<10 {
+            let threads = Set(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").compactMap { pid_t($0) })
+            let new = threads.subtracting(placed)
+            if new.isEmpty { return }
+            for thread in new {
+                // A thread that ended since the listing is no matter; any other failure is.
+                if set(thread, setSize, &wanted) != 0 {
+                    let error = errno
+                    if error == ESRCH { continue }
+                    throw BenchError.unexpected("cannot place thread \(thread) of process \(pid) on CPU \(list(cpus)): errno \(error)")
+                }
+                // Read back: a figure measured in the wrong place would be reported as if in this one.
+                var actual = [UInt8](repeating: 0, count: setSize)
+                if get(thread, setSize, &actual) != 0 {
+                    let error = errno
+                    if error == ESRCH { continue }
+                    throw BenchError.unexpected("cannot read the CPUs of thread \(thread) of process \(pid): errno \(error)")
+                }
+                guard actual == wanted else { throw BenchError.unexpected("thread \(thread) of process \(pid) is not on CPU \(list(cpus)) alone") }
+            }
+            placed.formUnion(new)
         }
+        throw BenchError.unexpected("process \(pid) kept starting threads while it was being placed")
         #else
         throw BenchError.unexpected("--server-cores needs Linux")
         #endif
+    }
+
+    /// Places the server `pid`, started with ``serverEnvironment``, on the server's CPUs, checks
+    /// that it runs one event loop per CPU, and puts this process on the harness's CPUs.
+    func place(server pid: pid_t) throws {
+        try Self.pin(process: pid, to: server)
+        try Self.pin(process: getpid(), to: harness)
+        let loops = Self.eventLoops(of: pid)
+        guard loops == server.count else { throw BenchError.unexpected("the server runs \(loops) event loops, not \(server.count)") }
     }
 
     /// The event loops of NIO's singleton group that process `pid` runs (its threads named so).

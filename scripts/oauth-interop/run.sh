@@ -52,6 +52,7 @@ redirect_uri="http://127.0.0.1:$cb_port/cb"
 run_server() {
   for _attempt in 1 2 3 4 5; do
     port=$((20000 + RANDOM % 12000))
+    while [ "$port" = "$cb_port" ]; do port=$((20000 + RANDOM % 12000)); done
     "$bin" serve --port "$port" --database "$db" --device-interval 1 "$@" >>"$workdir/serve.log" 2>&1 &
     server=$!
     for _ in $(seq 1 100); do
@@ -59,7 +60,8 @@ run_server() {
       kill -0 "$server" 2>/dev/null || break
       sleep 0.1
     done
-    if kill -0 "$server" 2>/dev/null || ! tail -n 3 "$workdir/serve.log" | grep -q "Address already in use"; then break; fi
+    last=$(tail -n 3 "$workdir/serve.log")
+    if kill -0 "$server" 2>/dev/null || [[ "$last" != *"Address already in use"* ]]; then break; fi
     wait "$server" 2>/dev/null || true
     server=""
   done
