@@ -17,6 +17,8 @@ final class RunningProcess: @unchecked Sendable {
     private let out = Mutex(Data())
     private let err = Mutex(Data())
     private let exited = Mutex<Int32?>(nil)
+    /// Pipes not yet read to their end.
+    private let openPipes = Mutex(2)
 
     init(_ executable: URL, _ arguments: [String], environment: [String: String], stdin: String? = nil) throws {
         let process = Process()
@@ -35,16 +37,30 @@ final class RunningProcess: @unchecked Sendable {
             process.standardInput = FileHandle.nullDevice
         }
         self.process = process
-        outPipe.fileHandleForReading.readabilityHandler = { [self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil } else { self.out.withLock { $0.append(data) } }
-        }
-        errPipe.fileHandleForReading.readabilityHandler = { [self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil } else { self.err.withLock { $0.append(data) } }
-        }
         process.terminationHandler = { [self] process in self.exited.withLock { $0 = process.terminationStatus } }
         try process.run()
+        // Each pipe is read by a thread of its own with blocking reads. FileHandle's
+        // readabilityHandler is not used: on Linux its dispatch sources can crash libdispatch's
+        // event loop (swift-corelibs-foundation issue 3276), which took the whole test run down.
+        startReader(outPipe.fileHandleForReading) { bytes in self.out.withLock { $0.append(contentsOf: bytes) } }
+        startReader(errPipe.fileHandleForReading) { bytes in self.err.withLock { $0.append(contentsOf: bytes) } }
+    }
+
+    private func startReader(_ handle: FileHandle, append: @escaping @Sendable (ArraySlice<UInt8>) -> Void) {
+        let thread = Thread { [self] in
+            let fd = handle.fileDescriptor
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                append(chunk[0..<count])
+            }
+            try? handle.close()
+            self.openPipes.withLock { $0 -= 1 }
+        }
+        thread.name = "process output"
+        thread.start()
     }
 
     var stdout: String { out.withLock { String(decoding: $0, as: UTF8.self) } }
@@ -71,7 +87,12 @@ final class RunningProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let status = exited.withLock({ $0 }) {
-                try await Task.sleep(for: .milliseconds(100))
+                // The last output: both pipes read to their end (a grandchild holding one open
+                // gets two seconds).
+                let drained = ContinuousClock.now + .seconds(2)
+                while openPipes.withLock({ $0 }) > 0 && ContinuousClock.now < drained {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
                 return status
             }
             try await Task.sleep(for: .milliseconds(50))
