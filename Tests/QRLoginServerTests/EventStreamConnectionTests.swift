@@ -147,10 +147,14 @@ struct EventStreamConnectionTests {
             #expect(!answer.lowercased().contains("connection: close"), "\(path) was not routed: \(answer)")
             #expect(answer.hasPrefix("HTTP/1.1 4"), "\(path): \(answer)")
         }
-        // Malformed bytes as the first request: the router's answer, and the server lives on.
+        // Malformed bytes as the first request: the router's answer (400, then the connection
+        // closes), and the server lives on.
         let garbage = try RawConnection(port: server.port)
         try garbage.send("\u{1}\u{2}NOT HTTP\r\n\r\n")
-        _ = try garbage.waitForClose(within: .seconds(5))
+        let refused = try garbage.read(until: "\r\n\r\n")
+        #expect(refused.hasPrefix("HTTP/1.1 400"), "\(refused)")
+        #expect(refused.lowercased().contains("connection: close"))
+        #expect(try garbage.waitForClose(within: .seconds(5)))
         #expect(try await server.call(.GET, "/health").status == .ok)
         try await server.stop()
     }

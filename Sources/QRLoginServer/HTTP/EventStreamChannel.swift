@@ -151,9 +151,14 @@ final class FirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A malformed first request: Hummingbird answers it as it would have.
-        if decided != nil { handToHummingbird(context: context, replaying: []) }
-        context.fireErrorCaught(error)
+        // A malformed first request: Hummingbird answers it as it would have (400, then the
+        // connection closes). The error goes on before this handler leaves the pipeline: from
+        // a removed handler it would go nowhere, and the client would wait for an answer.
+        if decided != nil {
+            handToHummingbird(context: context, replaying: [], then: error)
+        } else {
+            context.fireErrorCaught(error)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -178,7 +183,7 @@ final class FirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
         promise?.succeed(value)
     }
 
-    private func handToHummingbird(context: ChannelHandlerContext, replaying parts: [NIOAny]) {
+    private func handToHummingbird(context: ChannelHandlerContext, replaying parts: [NIOAny], then error: (any Error)? = nil) {
         do {
             // As HTTP1Channel.setup makes it; its handlers go after this one.
             let asyncChannel = try HTTP1Channel.Value(
@@ -186,6 +191,7 @@ final class FirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
             )
             decide(asyncChannel)
             for part in parts { context.fireChannelRead(part) }
+            if let error { context.fireErrorCaught(error) }
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         } catch {
             logger.error("could not hand a connection to the router", metadata: ["qrlogin.error": "\(error)"])
