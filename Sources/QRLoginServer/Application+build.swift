@@ -104,13 +104,17 @@ public func buildApplication(
         keyLifetime: configuration.oauth.idTokenTTL, sharedState: shared.cleanup, logger: logger
     ))
 
+    let responder = router.buildResponder()
     return Application(
-        router: router,
+        responder: responder,
         // Idle keep-alive connections (and ones that never send a request) are closed, so they
         // cannot hold the server's memory forever; responses still being written are exempt.
         server: http1(
             configuration: .init(idleTimeout: configuration.idleTimeout > 0 ? .milliseconds(Int64(configuration.idleTimeout * 1000)) : nil),
-            streams: EventStreams(service: service, serverName: serverName)
+            streams: EventStreams(service: service, serverName: serverName),
+            direct: DirectRoutes(
+                responder: responder, paths: OAuthRoutes.directPaths, maxBody: FormBody.maxLength, serverName: serverName, logger: logger
+            )
         ),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
         services: services,
@@ -121,9 +125,9 @@ public func buildApplication(
 
 /// Hummingbird's HTTP/1 server, with the PCs' event streams on connections of their own served
 /// without a task each (``QRLoginHTTP1Channel``).
-func http1(configuration: HTTP1Channel.Configuration, streams: EventStreams) -> HTTPServerBuilder {
+func http1(configuration: HTTP1Channel.Configuration, streams: EventStreams, direct: DirectRoutes? = nil) -> HTTPServerBuilder {
     HTTPServerBuilder { responder in
-        QRLoginHTTP1Channel(http: HTTP1Channel(responder: responder, configuration: configuration), streams: streams)
+        QRLoginHTTP1Channel(http: HTTP1Channel(responder: responder, configuration: configuration), streams: streams, direct: direct)
     }
 }
 

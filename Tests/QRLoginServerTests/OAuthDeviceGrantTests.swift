@@ -1,4 +1,5 @@
 import Foundation
+import HummingbirdTesting
 import HTTPTypes
 import QRLoginCore
 import QRLoginOAuth
@@ -8,7 +9,7 @@ import Testing
 /// The device authorization grant (RFC 8628) mapped onto the QR login, with DPoP (RFC 9449).
 @Suite struct OAuthDeviceGrantTests {
     @Test func metadataListsEveryEndpointWithTheIssuerExactly() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let reply = try await api.call(.get, "/.well-known/oauth-authorization-server")
             #expect(reply.status == .ok)
             #expect(reply.headers[.contentType] == "application/json")
@@ -30,7 +31,7 @@ import Testing
     }
 
     @Test func aDeviceGetsDPoPBoundTokensOnceAfterThePhoneConfirms() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, clock in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, clock in
             let phone = try await api.signedInPhone("alice")
             let start = try await api.startDeviceGrant()
             #expect(start.userCode.count == 9 && start.userCode.dropFirst(4).first == "-")
@@ -82,7 +83,7 @@ import Testing
     }
 
     @Test func withoutOfflineAccessThereIsNoRefreshToken() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let phone = try await api.signedInPhone("alice")
             let (_, tokens) = try await api.deviceTokens(scope: "openid", phone: phone)
             #expect(tokens["refresh_token"] == nil)
@@ -90,7 +91,7 @@ import Testing
     }
 
     @Test func aDPoPBoundDeviceCodePollsOnlyWithItsKey() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, clock in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, clock in
             let phone = try await api.signedInPhone("alice")
             let start = try await api.startDeviceGrant(client: "tv")
             try await api.approve(start, by: phone)
@@ -107,7 +108,7 @@ import Testing
     }
 
     @Test func aDeviceCodeOfAnotherClientOrUnknownIsInvalidGrant() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let start = try await api.startDeviceGrant(client: "tv", key: nil)
             let other = try await api.poll(start, client: "conf", authorization: OAuthClients.basic("conf", OAuthClients.confSecret))
             #expect(other.oauthError == "invalid_grant")
@@ -119,7 +120,7 @@ import Testing
     }
 
     @Test func aWrongPickOnThePhoneDeniesTheRequest() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let phone = try await api.signedInPhone("alice")
             let start = try await api.startDeviceGrant()
             let scan = try await api.call(.post, "/api/v1/qr/\(start.requestId)/scan", device: phone, token: phone.token)
@@ -132,7 +133,7 @@ import Testing
     }
 
     @Test func aNumberForADeviceGrantOrBothPicksAreRefused() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let phone = try await api.signedInPhone("alice")
             let start = try await api.startDeviceGrant()
             let scan = try await api.call(.post, "/api/v1/qr/\(start.requestId)/scan", device: phone, token: phone.token)
@@ -144,7 +145,7 @@ import Testing
     }
 
     @Test func anExpiredDeviceCodeAnswersExpiredToken() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, clock in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, clock in
             let start = try await api.startDeviceGrant()
             clock.advance(by: 601)
             #expect(try await api.poll(start).oauthError == "expired_token")
@@ -152,7 +153,7 @@ import Testing
     }
 
     @Test func aClientThatRequiresDPoPIsRefusedWithoutAProof() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let reply = try await api.form("/oauth/device_authorization", [("client_id", "cli"), ("scope", "openid")])
             #expect(reply.status == .badRequest)
             #expect(reply.oauthError == "invalid_dpop_proof")
@@ -160,7 +161,7 @@ import Testing
     }
 
     @Test func withoutAProofAClientThatMayGetsBearerTokens() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let phone = try await api.signedInPhone("alice")
             let (_, tokens) = try await api.deviceTokens(client: "tv", key: nil, phone: phone)
             #expect(tokens["token_type"] as? String == "Bearer")
@@ -171,7 +172,7 @@ import Testing
     }
 
     @Test func theUserCodeTypedAtDeviceIsTheMatch() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let phone = try await api.signedInPhone("alice")
             let start = try await api.startDeviceGrant()
             let typed = start.userCode.lowercased().replacingOccurrences(of: "-", with: "")
@@ -193,7 +194,7 @@ import Testing
     }
 
     @Test func userCodeGuessingHitsItsLimitPerAccountAndIP() async throws {
-        try await withAPI(store: try await OAuthClients.store(), configure: { $0.rateLimits = RateLimiter.defaultLimits }) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store(), configure: { $0.rateLimits = RateLimiter.defaultLimits }) { api, _ in
             let phone = try await api.signedInPhone("mallory")
             let start = try await api.startDeviceGrant()
             var statuses: [HTTPResponse.Status] = []

@@ -11,7 +11,7 @@ import Testing
 /// Refresh, introspection, revocation, client authentication, nonces and grants.
 @Suite struct OAuthTokenTests {
     @Test func refreshRotatesAndAReplayRevokesTheWholeFamily() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let phone = try await api.signedInPhone("alice")
             let (start, tokens) = try await api.deviceTokens(phone: phone)
             let first = try #require(tokens["refresh_token"] as? String)
@@ -36,7 +36,7 @@ import Testing
     func aRefreshsProofCannotBeReplayed(onSQLite: Bool) async throws {
         let store: any Store = onSQLite ? try await SQLiteStore.open(path: nil) : MemoryStore()
         for client in [OAuthClients.cli, OAuthClients.tv, OAuthClients.conf, OAuthClients.rs] { try await store.upsertClient(client) }
-        try await withAPI(store: store) { api, clock in
+        try await withAPI(testing: .live, store: store) { api, clock in
             let phone = try await api.signedInPhone("alice")
             let (start, tokens) = try await api.deviceTokens(phone: phone)
             let key = try #require(start.key)
@@ -83,7 +83,7 @@ import Testing
     }
 
     @Test func aPublicClientsRefreshTokenIsBoundToItsKey() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let phone = try await api.signedInPhone("alice")
             let (start, tokens) = try await api.deviceTokens(phone: phone)
             let refresh = try #require(tokens["refresh_token"] as? String)
@@ -98,7 +98,7 @@ import Testing
     }
 
     @Test func introspectionNeedsAnAuthenticatedConfidentialClient() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let phone = try await api.signedInPhone("alice")
             let (_, tokens) = try await api.deviceTokens(phone: phone)
             let access = try #require(tokens["access_token"] as? String)
@@ -116,7 +116,7 @@ import Testing
     }
 
     @Test func inactiveTokensSayOnlyThat() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, clock in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, clock in
             let phone = try await api.signedInPhone("alice")
             let (_, tokens) = try await api.deviceTokens(phone: phone)
             let refresh = try #require(tokens["refresh_token"] as? String)
@@ -138,7 +138,7 @@ import Testing
     }
 
     @Test func aConfidentialClientSeesItsOwnRefreshToken() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let phone = try await api.signedInPhone("alice")
             let basic = OAuthClients.basic("conf", OAuthClients.confSecret)
             let start = try await api.startDeviceGrant(client: "conf", key: nil, authorization: basic)
@@ -155,7 +155,7 @@ import Testing
     }
 
     @Test func revocationTakesEffectAtOnceAndOnlyForTheOwner() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let phone = try await api.signedInPhone("alice")
             let (start, tokens) = try await api.deviceTokens(phone: phone)
             let access = try #require(tokens["access_token"] as? String)
@@ -192,7 +192,7 @@ import Testing
         ([("grant_type", "refresh_token"), ("refresh_token", "qrl_rt_x"), ("client_id", "tv")], "invalid_grant"),
     ] as [([(String, String)], String)])
     func badTokenRequestsGetTheRFCsError(params: [(String, String)], error: String) async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let reply = try await api.form("/oauth/token", params)
             #expect(reply.oauthError == error, "\(reply.text)")
             #expect(reply.status == (error == "invalid_client" ? .unauthorized : .badRequest))
@@ -201,7 +201,7 @@ import Testing
     }
 
     @Test func deviceAuthorizationRefusesBadScopesClientsAndBodies() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             #expect(try await api.form("/oauth/device_authorization", [("client_id", "tv"), ("scope", "admin")]).oauthError == "invalid_scope")
             #expect(try await api.form("/oauth/device_authorization", [("client_id", "tv"), ("scope", "openid  profile")]).oauthError == "invalid_scope")
             #expect(try await api.form("/oauth/device_authorization", [("client_id", "rs"), ("client_secret", OAuthClients.rsSecret)]).oauthError == "unauthorized_client")
@@ -223,7 +223,7 @@ import Testing
     }
 
     @Test func nonceRequiredProofsAreRetriedWithTheServersNonce() async throws {
-        try await withAPI(store: try await OAuthClients.store(), configure: { $0.oauth.dpopNonces = true }) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store(), configure: { $0.oauth.dpopNonces = true }) { api, _ in
             let key = TestDevice()
             let first = try await api.form("/oauth/device_authorization", [("client_id", "cli"), ("scope", "openid")], device: key)
             #expect(first.status == .badRequest)
@@ -246,7 +246,7 @@ import Testing
         let path = "/oauth/device_authorization"
         let configure: (inout ServerConfiguration) -> Void = { $0.oauth.dpopNonces = true }
         let proof = SentProof()
-        try await withAPI(store: store, clock: clock, configure: configure) { api, _ in
+        try await withAPI(testing: .live, store: store, clock: clock, configure: configure) { api, _ in
             let nonce = try #require(try await api.form(path, [("client_id", "cli")], device: key).headers[.dpopNonce])
             let signed = try key.signer.proof(method: "POST", url: testBaseURL + path, issuedAt: clock.now, nonce: nonce)
             #expect(try await api.form(path, [("client_id", "cli")], proof: signed).status == .ok)
@@ -255,7 +255,7 @@ import Testing
         }
         // A new process: its replay cache is empty, but the old nonce is not one of its own.
         let replayed = proof.value
-        try await withAPI(store: store, clock: clock, configure: configure) { api, _ in
+        try await withAPI(testing: .live, store: store, clock: clock, configure: configure) { api, _ in
             let reply = try await api.form(path, [("client_id", "cli")], proof: replayed)
             #expect(reply.status == .badRequest)
             #expect(reply.oauthError == "use_dpop_nonce")
@@ -263,7 +263,7 @@ import Testing
     }
 
     @Test func theUserSeesAndRevokesTheAppsHoldingTokens() async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             let alice = try await api.signedInPhone("alice")
             let bob = try await api.signedInPhone("bob")
             let (_, tokens) = try await api.deviceTokens(phone: alice)
@@ -299,7 +299,7 @@ import Testing
         let hash = ClientSecret.hash(OAuthClients.confSecret)
         try Data(#"{"clients":[{"id":"files-cli","name":"From a file","type":"public","grantTypes":["device_code"]},{"id":"files-rs","name":"RS","type":"confidential","secretSHA256":"\#(hash)","grantTypes":[]}]}"#.utf8).write(to: good)
         let store = MemoryStore()
-        try await withAPI(store: store, configure: { $0.clientFile = good.path }) { api, _ in
+        try await withAPI(testing: .live, store: store, configure: { $0.clientFile = good.path }) { api, _ in
             let started = try await api.form("/oauth/device_authorization", [("client_id", "files-cli")])
             #expect(started.status == .ok, "\(started.text)")
             let introspected = try await api.introspect("qrl_oa_x", authorization: OAuthClients.basic("files-rs", OAuthClients.confSecret))
@@ -337,7 +337,7 @@ private final class SentProof: @unchecked Sendable {
 
     @Test(arguments: ["/oauth/token", "/oauth/device_authorization", "/oauth/introspect", "/oauth/revoke"])
     func noBodyMakesA5xx(path: String) async throws {
-        try await withAPI(store: try await OAuthClients.store()) { api, _ in
+        try await withAPI(testing: .live, store: try await OAuthClients.store()) { api, _ in
             for body in Self.bodies {
                 let reply = try await api.client.execute(
                     uri: path, method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: body)

@@ -34,6 +34,8 @@ struct QRLoginHTTP1Channel: ServerChildChannel {
 
     let http: HTTP1Channel
     let streams: EventStreams
+    /// The requests served from the channel handler (``DirectRequestHandler``); nil: none.
+    let direct: DirectRoutes?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -58,6 +60,7 @@ struct QRLoginHTTP1Channel: ServerChildChannel {
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandlers(configuration.additionalChannelHandlers())
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
+            if let direct { try pipeline.addHandler(DirectRequestHandler(routes: direct)) }
             let decided = channel.eventLoop.makePromise(of: HTTP1Channel.Value?.self)
             try pipeline.addHandler(FirstRequestHandler(streams: streams, logger: logger, decided: decided))
             return Value(channel: channel, http: decided.futureResult)
@@ -216,6 +219,9 @@ final class FirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
             }
             if let state = try? pipeline.context(handlerType: HTTPConnectionStateHandler.self) {
                 pipeline.removeHandler(context: state, promise: nil)
+            }
+            if let direct = try? pipeline.context(handlerType: DirectRequestHandler.self) {
+                pipeline.removeHandler(context: direct, promise: nil)
             }
             decide(nil)
             pipeline.removeHandler(context: context, promise: nil)

@@ -22,6 +22,9 @@ struct OAuthRoutes {
     static let revocationPath = "/oauth/revoke"
     static let jwksPath = "/oauth/jwks"
     static let parPath = "/oauth/par"
+    /// The endpoints clients and resource servers call on every login, refresh and API call,
+    /// answered from the connection's channel handler (``DirectRoutes``).
+    static let directPaths: Set<String> = [tokenPath, introspectionPath, revocationPath]
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.getAndHead(RouterPath(Self.metadataPath)) { _, _ in metadata() }

@@ -165,8 +165,10 @@ func makeTestApp(
     )
 }
 
-/// Runs `body` against a router-level test client (no sockets).
+/// Runs `body` against a router-level test client (no sockets), or with `.live` against the
+/// whole server on a loopback port.
 func withAPI(
+    testing: TestingSetup = .router,
     store: any Store = MemoryStore(),
     clock: ManualClock = ManualClock(Date()),
     codes: CapturingCodeSender = CapturingCodeSender(),
@@ -174,7 +176,7 @@ func withAPI(
     _ body: @escaping @Sendable (API, ManualClock) async throws -> Void
 ) async throws {
     let app = try await makeTestApp(store: store, clock: clock, codes: codes, configure: configure)
-    try await app.test(.router) { client in
+    try await app.test(testing) { client in
         try await body(API(client: client, clock: clock), clock)
     }
 }
