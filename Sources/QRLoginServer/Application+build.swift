@@ -105,6 +105,12 @@ public func buildApplication(
     ))
 
     let responder = router.buildResponder()
+    let direct = DirectRoutes(
+        responder: responder, paths: OAuthRoutes.directPaths, maxBody: FormBody.maxLength, serverName: serverName, logger: logger
+    )
+    // Last: services stop in reverse order, so this one waits for answers still under way
+    // before the store closes.
+    services.append(DirectAnswersService(routes: direct))
     return Application(
         responder: responder,
         // Idle keep-alive connections (and ones that never send a request) are closed, so they
@@ -112,9 +118,7 @@ public func buildApplication(
         server: http1(
             configuration: .init(idleTimeout: configuration.idleTimeout > 0 ? .milliseconds(Int64(configuration.idleTimeout * 1000)) : nil),
             streams: EventStreams(service: service, serverName: serverName),
-            direct: DirectRoutes(
-                responder: responder, paths: OAuthRoutes.directPaths, maxBody: FormBody.maxLength, serverName: serverName, logger: logger
-            )
+            direct: direct
         ),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
         services: services,

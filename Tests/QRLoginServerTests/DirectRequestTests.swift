@@ -1,4 +1,7 @@
 import Foundation
+import Hummingbird
+import Logging
+import Synchronization
 import QRLoginCore
 @testable import QRLoginServer
 import Testing
@@ -145,6 +148,55 @@ struct DirectRequestTests {
         let (responses, closed) = try await Self.read(1, from: connection)
         #expect(responses[0].status == 200 && responses[0].body == #"{"active":false}"#)
         #expect(closed)
+    }
+
+    @Test("A client that closes its side after OAuth requests has its connection closed at once")
+    func aClientsCloseEndsTheConnection() async throws {
+        let server = try await LiveServer.start(store: try await OAuthClients.store())
+        defer { Task { try? await server.stop() } }
+        for pipelined in [false, true] {
+            let connection = try RawConnection(port: server.port)
+            try connection.send(Self.post("/oauth/introspect", "token=unknown") + (pipelined ? Self.post("/oauth/revoke", "token=unknown") : ""))
+            if pipelined { connection.shutdownWrite() }
+            let (responses, _) = try await Self.read(pipelined ? 2 : 1, from: connection)
+            #expect(responses.map(\.status) == (pipelined ? [200, 200] : [200]))
+            if !pipelined { connection.shutdownWrite() }
+            // Without the close passed on, the server held the connection until its idle timeout.
+            nonisolated(unsafe) let waiting = connection
+            #expect(try await Self.onThread { try waiting.waitForClose(within: .seconds(2)) }, "pipelined: \(pipelined)")
+        }
+    }
+
+    @Test("Nothing is taken after a request that asked to close the connection")
+    func nothingAfterAClose() async throws {
+        let server = try await LiveServer.start(store: try await OAuthClients.store())
+        defer { Task { try? await server.stop() } }
+        let connection = try RawConnection(port: server.port)
+        try connection.send(
+            "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" + Self.post("/oauth/introspect", "token=unknown")
+        )
+        let (responses, closed) = try await Self.read(1, from: connection)
+        #expect(responses.map(\.status) == [200])
+        #expect(closed)
+    }
+
+    @Test("The server's shutdown waits for answers still under way")
+    func shutdownWaitsForAnswers() async throws {
+        let routes = DirectRoutes(responder: Router(context: AppRequestContext.self).buildResponder(), paths: [], maxBody: 0, serverName: nil, logger: Logger(label: "test"))
+        await routes.drained()
+        routes.began()
+        routes.began()
+        let done = Mutex(false)
+        let waiting = Task {
+            await routes.drained()
+            done.withLock { $0 = true }
+        }
+        routes.ended()
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(!done.withLock { $0 }, "one answer is still under way")
+        routes.ended()
+        await waiting.value
+        #expect(done.withLock { $0 })
     }
 
     @Test("A body over the form limit, and malformed bytes after an answer, get the router's answers")

@@ -284,6 +284,11 @@ final class RawConnection {
         guard write(socket, bytes, bytes.count) == bytes.count else { throw POSIXError(.EIO) }
     }
 
+    /// Closes the client's sending side (a half-close: the server sees the end of its input).
+    func shutdownWrite() {
+        shutdown(socket, Int32(SHUT_WR))
+    }
+
     func readSome() throws -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let count = Glibc.read(socket, &buffer, buffer.count)

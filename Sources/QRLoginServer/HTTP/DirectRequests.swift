@@ -5,6 +5,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTPTypes
+import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
@@ -36,6 +37,8 @@ final class DirectRoutes: Sendable {
     let serverName: String?
     let logger: Logger
     private let dates = HTTPDateCache()
+    /// Answers under way, and who waits for there to be none (``drained()``).
+    private let answering = Mutex<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
 
     init(responder: RouterResponder<AppRequestContext>, paths: Set<String>, maxBody: Int, serverName: String?, logger: Logger) {
         self.responder = responder
@@ -43,6 +46,35 @@ final class DirectRoutes: Sendable {
         self.maxBody = maxBody
         self.serverName = serverName
         self.logger = logger
+    }
+
+    /// An answer begins: the server's shutdown waits for it (``drained()``).
+    func began() {
+        answering.withLock { $0.count += 1 }
+    }
+
+    /// An answer has been handed to its connection (or its connection is gone).
+    func ended() {
+        let waiters = answering.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.count -= 1
+            guard state.count == 0 else { return [] }
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once no answer is under way. A connection whose client left keeps no one
+    /// waiting for its answer, but the answer still runs, and must not meet a closed store.
+    func drained() async {
+        await withCheckedContinuation { continuation in
+            let now = answering.withLock { state -> Bool in
+                if state.count == 0 { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 
     /// Whether this path serves `head` (see the type's documentation).
@@ -75,6 +107,18 @@ final class DirectRoutes: Sendable {
     }
 }
 
+/// Keeps the server's shutdown from closing the store under an answer of ``DirectRoutes``
+/// still under way: Hummingbird's server waits for the connections, but a connection whose
+/// client left ends before its answer does.
+struct DirectAnswersService: Service {
+    let routes: DirectRoutes
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await routes.drained()
+    }
+}
+
 /// Serves the requests ``DirectRoutes`` takes on its connection, in order with the ones it
 /// passes on to Hummingbird (HTTP/1.1 answers pipelined requests in the order they came).
 ///
@@ -96,6 +140,9 @@ final class DirectRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case passing
         case collecting(HTTPRequest, ByteBuffer)
         case answering
+        /// The answer asked to close the connection: whatever else comes is dropped, and reading
+        /// goes on only so that the client's close is seen.
+        case closing
     }
 
     private enum Held {
@@ -110,6 +157,11 @@ final class DirectRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var passedOn = 0
     private var held: [Held] = []
     private var readHeld = false
+    /// A request passed on asked to close the connection: Hummingbird answers nothing after
+    /// it, and nothing more is taken here either.
+    private var closeAsked = false
+    /// Taken out of the pipeline (an event stream took the connection).
+    private var removed = false
 
     init(routes: DirectRoutes) {
         self.routes = routes
@@ -117,14 +169,16 @@ final class DirectRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .answering = state { return held.append(.read(data)) }
+        if case .closing = state { return }
         switch (state, unwrapInboundIn(data)) {
         case (.idle, .head(let head)):
-            if passedOn == 0, routes.takes(head) {
+            if passedOn == 0, !closeAsked, routes.takes(head) {
                 var body = context.channel.allocator.buffer(capacity: 0)
                 body.reserveCapacity(head.headerFields[.contentLength].flatMap { Int($0) } ?? 0)
                 state = .collecting(head, body)
             } else {
                 passedOn += 1
+                if head.headerFields[.connection] == "close" { closeAsked = true }
                 state = .passing
                 context.fireChannelRead(data)
             }
@@ -147,6 +201,7 @@ final class DirectRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A malformed request after one being answered: Hummingbird's 400 comes after the answer.
         if case .answering = state { return held.append(.error(error)) }
+        if case .closing = state { return }
         context.fireErrorCaught(error)
     }
 
@@ -154,7 +209,13 @@ final class DirectRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
         // The client's half-close: passed on after the answer, or Hummingbird would end the
         // connection's output before it.
         if case .answering = state { return held.append(.event(event)) }
+        // Once closing, NIO ends the connection itself when the client closes its side.
+        if case .closing = state { return }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -183,7 +244,9 @@ final class DirectRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let loop = context.eventLoop
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
         let (routes, channel) = (self.routes, context.channel)
+        routes.began()
         Task {
+            defer { routes.ended() }
             let response = await routes.respond(to: head, body: body, channel: channel)
             let writer = DirectBodyWriter(loop: loop, bound: bound, known: response.body.contentLength != nil)
             writer.start(response.head)
@@ -201,30 +264,49 @@ final class DirectRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// closing, what waited is taken up again, in order, and reading resumes.
     fileprivate func answered(context: ChannelHandlerContext, goOn: Bool) {
         guard goOn else {
-            // Closing: nothing more is read or answered on this connection.
+            // Closing: nothing more is answered on this connection.
+            state = .closing
             held = []
+            if readHeld {
+                readHeld = false
+                context.read()
+            }
             return
         }
         guard case .answering = state else { return }
         state = .idle
-        var replayed = false
-        while !held.isEmpty {
+        // By index, and the replayed ones dropped at the end: a client may have pipelined
+        // thousands of small requests behind the answer.
+        var next = 0
+        while next < held.count {
             if case .answering = state { break }
-            switch held.removeFirst() {
-            case .read(let data):
-                replayed = true
-                channelRead(context: context, data: data)
-            case .error(let error):
-                replayed = true
-                context.fireErrorCaught(error)
-            case .event(let event):
-                replayed = true
-                context.fireUserInboundEventTriggered(event)
+            let item = held[next]
+            next += 1
+            if removed {
+                // An event stream took the connection while this replayed its request: what
+                // came after goes on from the pipeline's start (request bytes are the
+                // stream's to ignore; a half-close or error ends it).
+                switch item {
+                case .read: break
+                case .error(let error): context.pipeline.syncOperations.fireErrorCaught(error)
+                case .event(let event): context.pipeline.syncOperations.fireUserInboundEventTriggered(event)
+                }
+                continue
             }
+            switch item {
+            case .read(let data): channelRead(context: context, data: data)
+            case .error(let error): context.fireErrorCaught(error)
+            case .event(let event): context.fireUserInboundEventTriggered(event)
+            }
+        }
+        held.removeFirst(next)
+        if removed {
+            held = []
+            return
         }
         // Hummingbird's async channel hands what it read (and errors) on to its task at a
         // read's end.
-        if replayed { context.fireChannelReadComplete() }
+        if next > 0 { context.fireChannelReadComplete() }
         if case .answering = state { return }
         if readHeld {
             readHeld = false
@@ -309,7 +391,9 @@ private final class DirectBodyWriter: ResponseBodyWriter, @unchecked Sendable {
             if failed {
                 context.close(promise: nil)
             } else if closing {
-                written.whenComplete { _ in context.close(promise: nil) }
+                // As Hummingbird does: the output ends once the answer is written, and the
+                // connection closes when the client closes its side.
+                written.whenComplete { _ in context.close(mode: .output, promise: nil) }
             }
             handler.answered(context: context, goOn: !failed && !closing)
         }

@@ -158,17 +158,23 @@ final class FirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
         // connection closes). The error goes on before this handler leaves the pipeline: from
         // a removed handler it would go nowhere, and the client would wait for an answer.
         if decided != nil {
-            handToHummingbird(context: context, replaying: [], then: error)
+            handToHummingbird(context: context, replaying: []) { $0.fireErrorCaught(error) }
         } else {
             context.fireErrorCaught(error)
         }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The client closed its side before a request of Hummingbird's: Hummingbird ends the
+        // connection. The event goes on before this handler leaves the pipeline (as an error
+        // does, above), or nothing would close the connection until its idle timeout.
         if case ChannelEvent.inputClosed = event, decided != nil {
-            handToHummingbird(context: context, replaying: stream.map { [wrapInboundOut(.head($0.head))] } ?? [])
+            handToHummingbird(context: context, replaying: stream.map { [wrapInboundOut(.head($0.head))] } ?? []) {
+                $0.fireUserInboundEventTriggered(event)
+            }
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -186,7 +192,12 @@ final class FirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
         promise?.succeed(value)
     }
 
-    private func handToHummingbird(context: ChannelHandlerContext, replaying parts: [NIOAny], then error: (any Error)? = nil) {
+    /// Gives the connection to Hummingbird: its async channel is made, `parts` are passed on,
+    /// then `then` runs with this handler's context (to pass an error or event on), and this
+    /// handler leaves the pipeline. Nothing passed on after that would arrive.
+    private func handToHummingbird(
+        context: ChannelHandlerContext, replaying parts: [NIOAny], then: (ChannelHandlerContext) -> Void = { _ in }
+    ) {
         do {
             // As HTTP1Channel.setup makes it; its handlers go after this one.
             let asyncChannel = try HTTP1Channel.Value(
@@ -194,7 +205,7 @@ final class FirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
             )
             decide(asyncChannel)
             for part in parts { context.fireChannelRead(part) }
-            if let error { context.fireErrorCaught(error) }
+            then(context)
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         } catch {
             logger.error("could not hand a connection to the router", metadata: ["qrlogin.error": "\(error)"])
