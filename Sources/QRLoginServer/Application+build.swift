@@ -128,8 +128,9 @@ public func buildApplication(
 }
 
 /// Hummingbird's HTTP/1 server, with the PCs' event streams on connections of their own served
-/// without a task each (``QRLoginHTTP1Channel``).
-func http1(configuration: HTTP1Channel.Configuration, streams: EventStreams, direct: DirectRoutes? = nil) -> HTTPServerBuilder {
+/// without a task each, and the OAuth endpoints answered from the channel handler
+/// (``QRLoginHTTP1Channel``).
+func http1(configuration: HTTP1Channel.Configuration, streams: EventStreams, direct: DirectRoutes) -> HTTPServerBuilder {
     HTTPServerBuilder { responder in
         QRLoginHTTP1Channel(http: HTTP1Channel(responder: responder, configuration: configuration), streams: streams, direct: direct)
     }

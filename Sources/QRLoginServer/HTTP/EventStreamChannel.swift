@@ -21,9 +21,11 @@ import QRLoginCore
 /// Every other connection is Hummingbird's exactly as with `.http1()`: the same pipeline, the
 /// idle timeout and the request loop. Only the `NIOAsyncChannel` is created when the first
 /// request has been seen instead of before, so that a connection taken by a stream never has
-/// one. A stream on a connection that already served a request stays on Hummingbird's path
-/// (the route in ``LoginRequestRoutes``), which gives the same events; clients that want the
-/// small path open the stream on a connection of its own.
+/// one. A stream on a connection that already served a request of Hummingbird's stays on
+/// Hummingbird's path (the route in ``LoginRequestRoutes``), which gives the same events;
+/// clients that want the small path open the stream on a connection of its own. The OAuth
+/// endpoints' form POSTs are answered before Hummingbird sees them, by the same router, from
+/// ``DirectRequestHandler``; a connection that has only made such requests counts as new here.
 struct QRLoginHTTP1Channel: ServerChildChannel {
     struct Value: ServerChildChannelValue {
         let channel: any Channel
@@ -34,8 +36,8 @@ struct QRLoginHTTP1Channel: ServerChildChannel {
 
     let http: HTTP1Channel
     let streams: EventStreams
-    /// The requests served from the channel handler (``DirectRequestHandler``); nil: none.
-    let direct: DirectRoutes?
+    /// The requests served from the channel handler (``DirectRequestHandler``).
+    let direct: DirectRoutes
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -60,7 +62,7 @@ struct QRLoginHTTP1Channel: ServerChildChannel {
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandlers(configuration.additionalChannelHandlers())
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
-            if let direct { try pipeline.addHandler(DirectRequestHandler(routes: direct)) }
+            try pipeline.addHandler(DirectRequestHandler(routes: direct))
             let decided = channel.eventLoop.makePromise(of: HTTP1Channel.Value?.self)
             try pipeline.addHandler(FirstRequestHandler(streams: streams, logger: logger, decided: decided))
             return Value(channel: channel, http: decided.futureResult)
